@@ -1,0 +1,641 @@
+//! Rules across sheets: references, line and tax rows, duplicates, LHDN's
+//! mathematical mappings (to the cent) and the self-billed scenario rules.
+
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{Engine, amount};
+use crate::batch::{DataRow, sheets, template};
+use crate::finding::Severity;
+use crate::money::cents;
+
+/// Column indices by header, looked up once per sheet.
+struct Cols {
+    sheet: usize,
+}
+
+impl Cols {
+    fn of(&self, header: &str) -> usize {
+        template().sheets[self.sheet]
+            .column(header)
+            .unwrap_or_else(|| panic!("{header} is a column of sheet {}", self.sheet))
+    }
+}
+
+fn text(row: &DataRow, column: usize) -> String {
+    row.get(column).as_text().trim().to_string()
+}
+
+fn same_cents(a: Decimal, b: Decimal) -> bool {
+    cents(a) == cents(b)
+}
+
+/// Line key: (invoice number, line ID as text).
+type LineKey = (String, String);
+
+fn line_id(row: &DataRow, column: usize) -> String {
+    match row.get(column) {
+        crate::batch::Cell::Number(n) => n.normalize().to_string(),
+        other => other.as_text().trim().to_string(),
+    }
+}
+
+pub(super) fn check_invoices(engine: &mut Engine<'_>) {
+    let batch = engine.batch;
+    let docs = Cols {
+        sheet: sheets::DOCUMENTS,
+    };
+    let doc_number = docs.of("eInvoiceNumber");
+
+    // Documents: unique numbers.
+    let mut documents: HashMap<String, &DataRow> = HashMap::new();
+    for row in &batch.sheets[sheets::DOCUMENTS].rows {
+        let number = text(row, doc_number);
+        if number.is_empty() {
+            continue;
+        }
+        if let Some(first) = documents.get(&number) {
+            let first_row = first.row;
+            engine.error(
+                "duplicate.invoice-number",
+                sheets::DOCUMENTS,
+                row,
+                Some(doc_number),
+                format!("eInvoiceNumber {number} is already used on row {first_row}"),
+                "Every document needs its own eInvoiceNumber",
+            );
+        } else {
+            documents.insert(number, row);
+        }
+    }
+
+    // Lines.
+    let li = Cols {
+        sheet: sheets::LINE_ITEMS,
+    };
+    let (li_number, li_id) = (li.of("eInvoiceNumber"), li.of("ID"));
+    let mut lines: HashMap<LineKey, &DataRow> = HashMap::new();
+    let mut lines_of: HashMap<String, Vec<&DataRow>> = HashMap::new();
+    for row in &batch.sheets[sheets::LINE_ITEMS].rows {
+        let number = text(row, li_number);
+        if !number.is_empty() && !documents.contains_key(&number) {
+            unknown_invoice(engine, sheets::LINE_ITEMS, row, li_number, &number);
+            continue;
+        }
+        let key = (number.clone(), line_id(row, li_id));
+        if key.1.is_empty() {
+            continue;
+        }
+        if let Some(first) = lines.get(&key) {
+            let first_row = first.row;
+            engine.error(
+                "line.duplicate-id",
+                sheets::LINE_ITEMS,
+                row,
+                Some(li_id),
+                format!(
+                    "line ID {} of invoice {number} is already used on row {first_row}",
+                    key.1
+                ),
+                "Number the lines of each invoice 1, 2, 3, …",
+            );
+            continue;
+        }
+        lines.insert(key, row);
+        lines_of.entry(number).or_default().push(row);
+    }
+
+    // Line-level child sheets: taxes, discounts, charges, extra classifications.
+    let tx = Cols {
+        sheet: sheets::LINE_TAXES,
+    };
+    let (tx_number, tx_line, tx_type, tx_amount, tx_taxable, tx_exemption) = (
+        tx.of("eInvoiceNumber"),
+        tx.of("LineItem.ID"),
+        tx.of("TaxType"),
+        tx.of("TaxAmount"),
+        tx.of("TaxableAmount"),
+        tx.of("DetailsTaxExemption"),
+    );
+    let mut line_tax: HashMap<LineKey, Decimal> = HashMap::new();
+    // invoice → tax type → (tax, taxable)
+    let mut tax_by_type: HashMap<String, BTreeMap<String, (Decimal, Decimal)>> = HashMap::new();
+    for row in &batch.sheets[sheets::LINE_TAXES].rows {
+        let Some(key) = line_reference(
+            engine,
+            sheets::LINE_TAXES,
+            row,
+            tx_number,
+            tx_line,
+            &documents,
+            &lines,
+        ) else {
+            continue;
+        };
+        let tax_type = text(row, tx_type);
+        let tax = amount(row.get(tx_amount)).unwrap_or_default();
+        if (tax_type == "06" || tax_type == "E") && !tax.is_zero() {
+            engine.error(
+                "tax.not-zero",
+                sheets::LINE_TAXES,
+                row,
+                Some(tx_amount),
+                format!("tax type {tax_type} carries tax {tax}; it must be 0"),
+                "Tax types 06 (not applicable) and E (exempt) have TaxAmount 0",
+            );
+        }
+        if tax_type == "E" && row.get(tx_exemption).is_empty() {
+            engine.error(
+                "tax.exemption-missing",
+                sheets::LINE_TAXES,
+                row,
+                Some(tx_exemption),
+                "tax type E needs DetailsTaxExemption".into(),
+                "Give the exemption reason (letters, digits and . - , ( ) only)",
+            );
+        }
+        *line_tax.entry(key.clone()).or_default() += tax;
+        let entry = tax_by_type
+            .entry(key.0)
+            .or_default()
+            .entry(tax_type)
+            .or_default();
+        entry.0 += tax;
+        entry.1 += amount(row.get(tx_taxable)).unwrap_or_default();
+    }
+    let line_discounts = line_adjustments(
+        engine,
+        sheets::LINE_DISCOUNTS,
+        "DiscountAmount",
+        &documents,
+        &lines,
+    );
+    let line_charges = line_adjustments(
+        engine,
+        sheets::LINE_CHARGES,
+        "ChargeAmount",
+        &documents,
+        &lines,
+    );
+    {
+        let ac = Cols {
+            sheet: sheets::LINE_ADD_CLASSIFICATIONS,
+        };
+        let (number, line) = (ac.of("eInvoiceNumber"), ac.of("LineItem.ID"));
+        for row in &batch.sheets[sheets::LINE_ADD_CLASSIFICATIONS].rows {
+            line_reference(
+                engine,
+                sheets::LINE_ADD_CLASSIFICATIONS,
+                row,
+                number,
+                line,
+                &documents,
+                &lines,
+            );
+        }
+    }
+
+    // Document-level child sheets.
+    let document_discounts = document_adjustments(
+        engine,
+        sheets::DOCUMENT_DISCOUNTS,
+        "DiscountAmount",
+        &documents,
+    );
+    let document_charges =
+        document_adjustments(engine, sheets::DOCUMENT_CHARGES, "ChargeAmount", &documents);
+    for sheet in [sheets::CUSTOMS_FORMS, sheets::DOCUMENT_REFERENCES] {
+        let column = Cols { sheet }.of("eInvoiceNumber");
+        for row in &batch.sheets[sheet].rows {
+            let number = text(row, column);
+            if number.is_empty() {
+                continue;
+            }
+            match documents.get(&number) {
+                None => unknown_invoice(engine, sheet, row, column, &number),
+                Some(document) if sheet == sheets::DOCUMENT_REFERENCES => {
+                    let type_code = text(document, docs.of("eInvoiceTypeCode"));
+                    if type_code == "01" || type_code == "11" {
+                        engine.error(
+                            "invoice.references-not-allowed",
+                            sheet,
+                            row,
+                            Some(column),
+                            format!("invoice {number} is of type {type_code}; DocumentReferences are for credit, debit and refund notes"),
+                            "Remove the row",
+                        );
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let tt = Cols {
+        sheet: sheets::DOCUMENT_TOTAL_TAX,
+    };
+    let (tt_number, tt_type, tt_taxable, tt_amount) = (
+        tt.of("eInvoiceNumber"),
+        tt.of("TaxType"),
+        tt.of("TotalTaxableAmount"),
+        tt.of("TotalTaxAmount"),
+    );
+    let mut total_tax_rows: HashMap<String, Vec<&DataRow>> = HashMap::new();
+    for row in &batch.sheets[sheets::DOCUMENT_TOTAL_TAX].rows {
+        let number = text(row, tt_number);
+        if number.is_empty() {
+            continue;
+        }
+        if !documents.contains_key(&number) {
+            unknown_invoice(engine, sheets::DOCUMENT_TOTAL_TAX, row, tt_number, &number);
+            continue;
+        }
+        total_tax_rows.entry(number).or_default().push(row);
+    }
+
+    // Per line: taxes present, subtotal and line total.
+    let (li_price, li_quantity, li_subtotal, li_tax, li_total, li_class) = (
+        li.of("UnitPrice"),
+        li.of("Quantity"),
+        li.of("Subtotal"),
+        li.of("TotalTaxAmount"),
+        li.of("TotalExcludingTax"),
+        li.of("Classification"),
+    );
+    let mut line_keys: Vec<(&LineKey, &&DataRow)> = lines.iter().collect();
+    line_keys.sort_by_key(|(_, row)| row.row);
+    for (key, row) in line_keys {
+        let row = *row;
+        match line_tax.get(key) {
+            None => engine.error(
+                "line.missing-tax",
+                sheets::LINE_ITEMS,
+                row,
+                Some(li_id),
+                format!("line {} of invoice {} has no LineItemsTaxes row", key.1, key.0),
+                "Add a LineItemsTaxes row for the line (TaxType 06 and TaxAmount 0 when no tax applies)",
+            ),
+            Some(tax) => {
+                if let Some(stated) = amount(row.get(li_tax))
+                    && !same_cents(stated, *tax)
+                {
+                    engine.error(
+                        "math.line-tax",
+                        sheets::LINE_ITEMS,
+                        row,
+                        Some(li_tax),
+                        format!("TotalTaxAmount {stated} ≠ {tax}, the sum of the line's LineItemsTaxes"),
+                        "Make the line's tax equal the sum of its tax rows",
+                    );
+                }
+            }
+        }
+        let (Some(price), Some(subtotal)) =
+            (amount(row.get(li_price)), amount(row.get(li_subtotal)))
+        else {
+            continue;
+        };
+        let quantity = amount(row.get(li_quantity)).unwrap_or(Decimal::ONE);
+        let expected = cents(price * quantity);
+        if !same_cents(subtotal, expected) {
+            engine.error(
+                "math.subtotal",
+                sheets::LINE_ITEMS,
+                row,
+                Some(li_subtotal),
+                format!(
+                    "Subtotal {subtotal} ≠ UnitPrice {price} × Quantity {quantity} = {expected}"
+                ),
+                "Subtotal is UnitPrice × Quantity, rounded to the cent",
+            );
+        }
+        if let Some(total) = amount(row.get(li_total)) {
+            let discount = line_discounts.get(key).copied().unwrap_or_default();
+            let charge = line_charges.get(key).copied().unwrap_or_default();
+            let expected_total = subtotal - discount + charge;
+            if !same_cents(total, expected_total) {
+                engine.error(
+                    "math.line-total",
+                    sheets::LINE_ITEMS,
+                    row,
+                    Some(li_total),
+                    format!("TotalExcludingTax {total} ≠ Subtotal {subtotal} − discounts {discount} + charges {charge} = {expected_total}"),
+                    "A line's TotalExcludingTax is its Subtotal less its discounts plus its charges",
+                );
+            }
+        }
+        let supplier_tin = documents
+            .get(&key.0)
+            .map(|d| text(d, docs.of("Supplier.TIN")))
+            .unwrap_or_default();
+        if supplier_tin == "EI00000000030" && text(row, li_class) == "009" {
+            engine.report(
+                Severity::Warning,
+                "scenario.import-classified-009",
+                sheets::LINE_ITEMS,
+                row,
+                Some(li_class),
+                "classification 009 is for e-commerce self-billing to sellers; goods imported from a foreign supplier are 034".into(),
+                "Use classification 034 (Self-billed - Importation of goods)",
+            );
+        }
+    }
+
+    // Per document: lines exist, totals add up, tax rows per type, currency.
+    let mut document_rows: Vec<(&String, &&DataRow)> = documents.iter().collect();
+    document_rows.sort_by_key(|(_, row)| row.row);
+    for (number, row) in document_rows {
+        let row = *row;
+        let Some(invoice_lines) = lines_of.get(number) else {
+            engine.error(
+                "invoice.no-lines",
+                sheets::DOCUMENTS,
+                row,
+                Some(doc_number),
+                format!("invoice {number} has no DocumentLineItems rows"),
+                "Add the invoice's lines on DocumentLineItems",
+            );
+            continue;
+        };
+        check_currency(engine, row);
+        let net: Decimal = invoice_lines
+            .iter()
+            .filter_map(|l| amount(l.get(li_total)))
+            .sum();
+        let get = |header: &str| amount(row.get(docs.of(header)));
+        let discount_rows = document_discounts.get(number).copied();
+        let charge_rows = document_charges.get(number).copied();
+        let compare = |engine: &mut Engine<'_>,
+                       rule: &'static str,
+                       header: &str,
+                       expected: Decimal,
+                       how: String,
+                       hint: &str| {
+            if let Some(stated) = get(header)
+                && !same_cents(stated, expected)
+            {
+                engine.error(
+                    rule,
+                    sheets::DOCUMENTS,
+                    row,
+                    Some(docs.of(header)),
+                    format!("{header} {stated} ≠ {how} = {expected}"),
+                    hint,
+                );
+            }
+        };
+        compare(
+            engine,
+            "math.net",
+            "TotalNetAmount",
+            net,
+            "Σ line TotalExcludingTax".into(),
+            "TotalNetAmount is the sum of the lines' TotalExcludingTax",
+        );
+        let discount = discount_rows
+            .or(get("TotalDiscountValue"))
+            .unwrap_or_default();
+        let charge = charge_rows.or(get("TotalChargeAmount")).unwrap_or_default();
+        if let Some(sum) = discount_rows {
+            compare(
+                engine,
+                "math.discount",
+                "TotalDiscountValue",
+                sum,
+                "Σ DocumentDiscounts".into(),
+                "TotalDiscountValue is the sum of the DocumentDiscounts rows",
+            );
+        } else if get("TotalDiscountValue").is_some_and(|d| !d.is_zero()) {
+            compare(
+                engine,
+                "math.discount",
+                "TotalDiscountValue",
+                Decimal::ZERO,
+                "Σ DocumentDiscounts (none)".into(),
+                "Add the DocumentDiscounts rows the total is made of",
+            );
+        }
+        if let Some(sum) = charge_rows {
+            compare(
+                engine,
+                "math.charge",
+                "TotalChargeAmount",
+                sum,
+                "Σ DocumentCharges".into(),
+                "TotalChargeAmount is the sum of the DocumentCharges rows",
+            );
+        } else if get("TotalChargeAmount").is_some_and(|c| !c.is_zero()) {
+            compare(
+                engine,
+                "math.charge",
+                "TotalChargeAmount",
+                Decimal::ZERO,
+                "Σ DocumentCharges (none)".into(),
+                "Add the DocumentCharges rows the total is made of",
+            );
+        }
+        let excluding = net - discount + charge;
+        compare(
+            engine,
+            "math.excluding",
+            "TotalExcludingTax",
+            excluding,
+            format!("net {net} − discounts {discount} + charges {charge}"),
+            "TotalExcludingTax = TotalNetAmount − TotalDiscountValue + TotalChargeAmount",
+        );
+        let tax = get("TotalTaxAmount").unwrap_or_default();
+        let stated_excluding = get("TotalExcludingTax").unwrap_or(excluding);
+        let including = stated_excluding + tax;
+        compare(
+            engine,
+            "math.including",
+            "TotalIncludingTax",
+            including,
+            format!("TotalExcludingTax {stated_excluding} + TotalTaxAmount {tax}"),
+            "TotalIncludingTax = TotalExcludingTax + TotalTaxAmount",
+        );
+        let stated_including = get("TotalIncludingTax").unwrap_or(including);
+        let prepaid = get("PrePaymentAmount").unwrap_or_default();
+        let rounding = get("TotalRoundingAmount").unwrap_or_default();
+        compare(
+            engine,
+            "math.payable",
+            "TotalPayableAmount",
+            stated_including - prepaid + rounding,
+            format!(
+                "TotalIncludingTax {stated_including} − PrePaymentAmount {prepaid} + TotalRoundingAmount {rounding}"
+            ),
+            "TotalPayableAmount = TotalIncludingTax − PrePaymentAmount + TotalRoundingAmount",
+        );
+
+        // Tax per type, and in total.
+        let by_type = tax_by_type.get(number).cloned().unwrap_or_default();
+        let total_rows = total_tax_rows.get(number).cloned().unwrap_or_default();
+        let mut seen_types = HashSet::new();
+        let mut total_tax = Decimal::ZERO;
+        for total_row in &total_rows {
+            let tax_type = text(total_row, tt_type);
+            seen_types.insert(tax_type.clone());
+            let stated = amount(total_row.get(tt_amount)).unwrap_or_default();
+            total_tax += stated;
+            if let Some((line_sum, taxable_sum)) = by_type.get(&tax_type) {
+                if !same_cents(stated, *line_sum) {
+                    engine.error("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
+                }
+                // Document-level charges and discounts carry the tax type
+                // when an invoice uses only one, so its taxable amount may
+                // also be the whole TotalExcludingTax.
+                let whole_document = by_type.len() == 1
+                    && get("TotalExcludingTax")
+                        .is_some_and(|t| same_cents(t, taxable_or_zero(total_row, tt_taxable)));
+                if let Some(taxable) = amount(total_row.get(tt_taxable))
+                    && !taxable_sum.is_zero()
+                    && !same_cents(taxable, *taxable_sum)
+                    && !whole_document
+                {
+                    engine.error("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
+                }
+            }
+        }
+        for tax_type in by_type.keys() {
+            if !seen_types.contains(tax_type) {
+                engine.error("invoice.missing-total-tax", sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
+            }
+        }
+        if !total_rows.is_empty() || !by_type.is_empty() {
+            compare(
+                engine,
+                "math.tax-total",
+                "TotalTaxAmount",
+                total_tax,
+                "Σ DocumentTotalTax".into(),
+                "Documents TotalTaxAmount is the sum of the invoice's DocumentTotalTax rows",
+            );
+        }
+    }
+}
+
+fn taxable_or_zero(row: &DataRow, column: usize) -> Decimal {
+    amount(row.get(column)).unwrap_or_default()
+}
+
+fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
+    let docs = Cols {
+        sheet: sheets::DOCUMENTS,
+    };
+    let currency = text(row, docs.of("CurrencyCode"));
+    let rate_col = docs.of("CurrencyExchangeRate");
+    let rate = row.get(rate_col);
+    if currency == "MYR" && !rate.is_empty() {
+        engine.error(
+            "currency.rate-for-myr",
+            sheets::DOCUMENTS,
+            row,
+            Some(rate_col),
+            "an MYR invoice must leave CurrencyExchangeRate empty".into(),
+            "Empty the cell",
+        );
+    } else if !currency.is_empty() && currency != "MYR" && rate.is_empty() {
+        engine.error("currency.rate-missing", sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
+    }
+}
+
+fn unknown_invoice(
+    engine: &mut Engine<'_>,
+    sheet: usize,
+    row: &DataRow,
+    column: usize,
+    number: &str,
+) {
+    engine.error(
+        "ref.unknown-invoice",
+        sheet,
+        row,
+        Some(column),
+        format!("eInvoiceNumber {number} is not on the Documents sheet"),
+        "Correct the number, or add the document on the Documents sheet",
+    );
+}
+
+/// The line a row refers to, when both its invoice and its line exist.
+fn line_reference(
+    engine: &mut Engine<'_>,
+    sheet: usize,
+    row: &DataRow,
+    number_col: usize,
+    line_col: usize,
+    documents: &HashMap<String, &DataRow>,
+    lines: &HashMap<LineKey, &DataRow>,
+) -> Option<LineKey> {
+    let number = text(row, number_col);
+    if number.is_empty() {
+        return None;
+    }
+    if !documents.contains_key(&number) {
+        unknown_invoice(engine, sheet, row, number_col, &number);
+        return None;
+    }
+    let key = (number, line_id(row, line_col));
+    if key.1.is_empty() {
+        return None;
+    }
+    if !lines.contains_key(&key) {
+        engine.error(
+            "ref.unknown-line",
+            sheet,
+            row,
+            Some(line_col),
+            format!(
+                "line {} of invoice {} is not on DocumentLineItems",
+                key.1, key.0
+            ),
+            "Correct the line ID, or add the line on DocumentLineItems",
+        );
+        return None;
+    }
+    Some(key)
+}
+
+fn line_adjustments(
+    engine: &mut Engine<'_>,
+    sheet: usize,
+    amount_header: &str,
+    documents: &HashMap<String, &DataRow>,
+    lines: &HashMap<LineKey, &DataRow>,
+) -> HashMap<LineKey, Decimal> {
+    let cols = Cols { sheet };
+    let (number, line, value) = (
+        cols.of("eInvoiceNumber"),
+        cols.of("LineItem.ID"),
+        cols.of(amount_header),
+    );
+    let mut sums: HashMap<LineKey, Decimal> = HashMap::new();
+    for row in &engine.batch.sheets[sheet].rows {
+        if let Some(key) = line_reference(engine, sheet, row, number, line, documents, lines) {
+            *sums.entry(key).or_default() += amount(row.get(value)).unwrap_or_default();
+        }
+    }
+    sums
+}
+
+fn document_adjustments(
+    engine: &mut Engine<'_>,
+    sheet: usize,
+    amount_header: &str,
+    documents: &HashMap<String, &DataRow>,
+) -> HashMap<String, Decimal> {
+    let cols = Cols { sheet };
+    let (number, value) = (cols.of("eInvoiceNumber"), cols.of(amount_header));
+    let mut sums: HashMap<String, Decimal> = HashMap::new();
+    for row in &engine.batch.sheets[sheet].rows {
+        let invoice = text(row, number);
+        if invoice.is_empty() {
+            continue;
+        }
+        if !documents.contains_key(&invoice) {
+            unknown_invoice(engine, sheet, row, number, &invoice);
+            continue;
+        }
+        *sums.entry(invoice).or_default() += amount(row.get(value)).unwrap_or_default();
+    }
+    sums
+}

@@ -1,0 +1,692 @@
+//! Check: LHDN's rules over a batch (read from a workbook, or built by
+//! `convert`). One engine for both; each rule has a stable id, a severity and
+//! a hint, catalogued in `docs/rules.md` and in [`RULES`].
+
+pub mod formats;
+mod invoices;
+
+use chrono::{Duration, NaiveDateTime};
+use rust_decimal::Decimal;
+
+use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
+use crate::codes::{ID_TYPES, Table, VERSIONS};
+use crate::finding::{Finding, Severity};
+use crate::money::{self, AmountError};
+
+/// Every rule: id, severity, what it checks.
+pub const RULES: &[(&str, Severity, &str)] = &[
+    (
+        "structure.missing-sheet",
+        Severity::Error,
+        "a sheet of LHDN's template is missing",
+    ),
+    (
+        "structure.missing-header",
+        Severity::Error,
+        "a row-4 header of LHDN's template is missing",
+    ),
+    (
+        "structure.unknown-header",
+        Severity::Warning,
+        "a row-4 header LHDN's template does not have",
+    ),
+    (
+        "field.mandatory",
+        Severity::Error,
+        "a mandatory cell is empty",
+    ),
+    (
+        "field.too-long",
+        Severity::Error,
+        "text longer than row 2 allows (characters)",
+    ),
+    (
+        "amount.not-a-number",
+        Severity::Error,
+        "an amount or number column holds text",
+    ),
+    (
+        "amount.scientific",
+        Severity::Error,
+        "an amount in scientific notation",
+    ),
+    (
+        "format.tin",
+        Severity::Error,
+        "a TIN that breaks LHDN's TIN rules",
+    ),
+    (
+        "format.phone",
+        Severity::Error,
+        "a phone number that is not 8-20 digits with an optional leading +",
+    ),
+    (
+        "format.email",
+        Severity::Error,
+        "an e-mail that is not one valid address",
+    ),
+    (
+        "format.postcode",
+        Severity::Error,
+        "a Malaysian postcode that is not 5 digits",
+    ),
+    (
+        "format.sst",
+        Severity::Error,
+        "an SST registration number in the wrong form",
+    ),
+    (
+        "format.ttx",
+        Severity::Error,
+        "a tourism tax registration number in the wrong form",
+    ),
+    (
+        "format.date",
+        Severity::Error,
+        "a date that is not yyyy-mm-dd",
+    ),
+    (
+        "format.issuance-datetime",
+        Severity::Error,
+        "IssuanceDateTime not a UTC yyyy-MM-ddTHH:mm:ssZ",
+    ),
+    (
+        "issuance.too-old",
+        Severity::Warning,
+        "IssuanceDateTime more than 72 hours ago",
+    ),
+    (
+        "issuance.future",
+        Severity::Warning,
+        "IssuanceDateTime in the future",
+    ),
+    (
+        "code.unknown",
+        Severity::Error,
+        "a code not in LHDN's code table",
+    ),
+    (
+        "code.leading-zero-lost",
+        Severity::Error,
+        "a code that lost its leading zeros",
+    ),
+    (
+        "code.state-withdrawn",
+        Severity::Error,
+        "state code 00, withdrawn by LHDN",
+    ),
+    (
+        "ref.unknown-invoice",
+        Severity::Error,
+        "a row for an eInvoiceNumber not in Documents",
+    ),
+    (
+        "ref.unknown-line",
+        Severity::Error,
+        "a row for a line ID not in DocumentLineItems",
+    ),
+    (
+        "line.duplicate-id",
+        Severity::Error,
+        "a line ID used twice in one invoice",
+    ),
+    (
+        "line.missing-tax",
+        Severity::Error,
+        "a line without a LineItemsTaxes row",
+    ),
+    (
+        "invoice.no-lines",
+        Severity::Error,
+        "an invoice without lines",
+    ),
+    (
+        "invoice.missing-total-tax",
+        Severity::Error,
+        "a tax type used on lines without its DocumentTotalTax row",
+    ),
+    (
+        "invoice.references-not-allowed",
+        Severity::Error,
+        "DocumentReferences rows for an invoice or self-billed invoice",
+    ),
+    (
+        "duplicate.invoice-number",
+        Severity::Error,
+        "an eInvoiceNumber used twice in Documents",
+    ),
+    (
+        "math.subtotal",
+        Severity::Error,
+        "Subtotal ≠ UnitPrice × Quantity",
+    ),
+    (
+        "math.line-total",
+        Severity::Error,
+        "line TotalExcludingTax ≠ Subtotal − discounts + charges",
+    ),
+    (
+        "math.line-tax",
+        Severity::Error,
+        "line TotalTaxAmount ≠ its LineItemsTaxes amounts",
+    ),
+    (
+        "math.net",
+        Severity::Error,
+        "TotalNetAmount ≠ Σ line totals",
+    ),
+    (
+        "math.discount",
+        Severity::Error,
+        "TotalDiscountValue ≠ Σ DocumentDiscounts",
+    ),
+    (
+        "math.charge",
+        Severity::Error,
+        "TotalChargeAmount ≠ Σ DocumentCharges",
+    ),
+    (
+        "math.excluding",
+        Severity::Error,
+        "TotalExcludingTax ≠ net − discounts + charges",
+    ),
+    (
+        "math.including",
+        Severity::Error,
+        "TotalIncludingTax ≠ TotalExcludingTax + TotalTaxAmount",
+    ),
+    (
+        "math.payable",
+        Severity::Error,
+        "TotalPayableAmount ≠ TotalIncludingTax − prepayment + rounding",
+    ),
+    (
+        "math.tax-type",
+        Severity::Error,
+        "DocumentTotalTax of a type ≠ Σ its LineItemsTaxes",
+    ),
+    (
+        "math.tax-total",
+        Severity::Error,
+        "Documents TotalTaxAmount ≠ Σ DocumentTotalTax",
+    ),
+    (
+        "tax.not-zero",
+        Severity::Error,
+        "tax type 06 or E with a tax amount other than 0",
+    ),
+    (
+        "tax.exemption-missing",
+        Severity::Error,
+        "tax type E without DetailsTaxExemption",
+    ),
+    (
+        "currency.rate-missing",
+        Severity::Error,
+        "a non-MYR invoice without CurrencyExchangeRate",
+    ),
+    (
+        "currency.rate-for-myr",
+        Severity::Error,
+        "an MYR invoice with a CurrencyExchangeRate",
+    ),
+    (
+        "scenario.import-classified-009",
+        Severity::Warning,
+        "an import from a foreign supplier classified 009",
+    ),
+];
+
+/// What a column holds, for the field rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    Code(Table),
+    IdType,
+    Version,
+    Tin,
+    Phone,
+    Email,
+    Sst,
+    Ttx,
+    Date,
+    IssuanceDateTime,
+    /// A state code for Malaysia, a name or 17 elsewhere; the country is in `country`.
+    State {
+        country: &'static str,
+    },
+    Postcode {
+        country: &'static str,
+    },
+}
+
+fn column_kind(sheet: usize, header: &str, length_or_type: &str) -> Kind {
+    let header = header.trim();
+    if matches!(length_or_type, "Decimal" | "Number" | "15/Decimal") {
+        return Kind::Number;
+    }
+    let party_country = |prefix: &str| -> &'static str {
+        match prefix {
+            "Supplier" => "Supplier.Address.CountryCode",
+            "Buyer" => "Buyer.Address.CountryCode",
+            _ => "ShippingRecipientAddress.Address.CountryCode",
+        }
+    };
+    let prefix = header.split('.').next().unwrap_or("");
+    match (sheet, header) {
+        (sheets::DOCUMENTS, "eInvoiceTypeCode") => Kind::Code(Table::Type),
+        (sheets::DOCUMENTS, "eInvoiceVersion") => Kind::Version,
+        (sheets::DOCUMENTS, "IssuanceDateTime") => Kind::IssuanceDateTime,
+        (sheets::DOCUMENTS, "CurrencyCode") => Kind::Code(Table::Currency),
+        (sheets::DOCUMENTS, "Supplier.MSIC.Code") => Kind::Code(Table::Msic),
+        (sheets::DOCUMENTS, "PaymentMode") => Kind::Code(Table::Payment),
+        (
+            sheets::DOCUMENTS,
+            "BillingPeriod.StartDate" | "BillingPeriod.EndDate" | "PrePaymentDate",
+        ) => Kind::Date,
+        (sheets::DOCUMENTS, "Supplier.TIN" | "Buyer.TIN" | "ShippingRecipientTIN") => Kind::Tin,
+        (sheets::DOCUMENTS, "Supplier.ContactNumber" | "Buyer.ContactNumber") => Kind::Phone,
+        (sheets::DOCUMENTS, "Supplier.Email" | "Buyer.Email") => Kind::Email,
+        (sheets::DOCUMENTS, "Supplier.SST.No" | "Buyer.SST.No") => Kind::Sst,
+        (sheets::DOCUMENTS, "Supplier.TTX.No") => Kind::Ttx,
+        (
+            sheets::DOCUMENTS,
+            "Supplier.IDType" | "Buyer.IDType" | "ShippingRecipientRegistrationNumber.Type",
+        ) => Kind::IdType,
+        (sheets::DOCUMENTS, h) if h.ends_with("Address.CountryCode") => Kind::Code(Table::Country),
+        (sheets::DOCUMENTS, h) if h.ends_with("Address.State") => Kind::State {
+            country: party_country(prefix),
+        },
+        (sheets::DOCUMENTS, h) if h.ends_with("Address.PostalZone") => Kind::Postcode {
+            country: party_country(prefix),
+        },
+        (sheets::LINE_ITEMS, "Classification") => Kind::Code(Table::Classification),
+        (sheets::LINE_ITEMS, "UnitOfMeasurement") => Kind::Code(Table::Unit),
+        (sheets::LINE_ITEMS, "CountryofOrigin") => Kind::Code(Table::Country),
+        (sheets::LINE_ADD_CLASSIFICATIONS, "ClassificationCode") => {
+            Kind::Code(Table::Classification)
+        }
+        (sheets::LINE_TAXES | sheets::DOCUMENT_TOTAL_TAX, "TaxType") => Kind::Code(Table::Tax),
+        _ => Kind::Text,
+    }
+}
+
+fn is_mandatory(requirement: &str) -> bool {
+    matches!(requirement, "Mandatory" | "Mandatory for every row added")
+}
+
+/// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
+pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
+    let mut engine = Engine {
+        batch,
+        findings: Vec::new(),
+    };
+    for (index, schema) in template().sheets.iter().enumerate() {
+        engine.check_fields(index, schema, now);
+    }
+    invoices::check_invoices(&mut engine);
+    engine.findings
+}
+
+pub(crate) struct Engine<'a> {
+    pub batch: &'a Batch,
+    pub findings: Vec<Finding>,
+}
+
+impl<'a> Engine<'a> {
+    /// A finding at a cell of the batch.
+    pub fn report(
+        &mut self,
+        severity: Severity,
+        rule: &'static str,
+        sheet: usize,
+        row: &DataRow,
+        column: Option<usize>,
+        message: String,
+        hint: &str,
+    ) {
+        let schema = &template().sheets[sheet];
+        let invoice_col = schema.column("eInvoiceNumber");
+        let mut finding = Finding::new(severity, rule, "", hint)
+            .file(&self.batch.file)
+            .sheet(&schema.name)
+            .row(row.row);
+        let mut place = format!("{} row {}", schema.name, row.row);
+        if let Some(column) = column {
+            let header = schema.headers[column].trim();
+            finding = finding.column(header);
+            place.push_str(&format!(", {header}"));
+            let value = row.get(column).as_text();
+            if !value.is_empty() {
+                finding = finding.value(value);
+            }
+        }
+        if let Some(invoice) = invoice_col
+            .map(|c| row.get(c).as_text())
+            .filter(|s| !s.is_empty())
+        {
+            finding = finding.invoice(invoice);
+        }
+        finding.message = format!("{place}: {message}");
+        self.findings.push(finding);
+    }
+
+    pub fn error(
+        &mut self,
+        rule: &'static str,
+        sheet: usize,
+        row: &DataRow,
+        column: Option<usize>,
+        message: String,
+        hint: &str,
+    ) {
+        self.report(Severity::Error, rule, sheet, row, column, message, hint);
+    }
+
+    fn check_fields(&mut self, sheet: usize, schema: &SheetTemplate, now: NaiveDateTime) {
+        let data = &self.batch.sheets[sheet];
+        let kinds: Vec<Kind> = (0..schema.headers.len())
+            .map(|i| column_kind(sheet, &schema.headers[i], schema.length_or_type(i)))
+            .collect();
+        for row in &data.rows {
+            for (column, kind) in kinds.iter().enumerate() {
+                if data.missing_columns.contains(&column) {
+                    continue;
+                }
+                let cell = row.get(column);
+                if cell.is_empty() {
+                    if is_mandatory(schema.requirement(column)) {
+                        self.error(
+                            "field.mandatory",
+                            sheet,
+                            row,
+                            Some(column),
+                            format!("{} is mandatory and empty", schema.headers[column].trim()),
+                            "Fill in the cell; LHDN rejects the document without it",
+                        );
+                    }
+                    continue;
+                }
+                self.check_cell(sheet, schema, row, column, *kind, cell, now);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_cell(
+        &mut self,
+        sheet: usize,
+        schema: &SheetTemplate,
+        row: &DataRow,
+        column: usize,
+        kind: Kind,
+        cell: &Cell,
+        now: NaiveDateTime,
+    ) {
+        let header = schema.headers[column].trim();
+        let text = cell.as_text();
+        let text = text.trim();
+        if let (Some(max), Cell::Text(_)) = (schema.max_length(column), cell) {
+            let len = text.chars().count();
+            if len > max && kind != Kind::Tin {
+                self.error(
+                    "field.too-long",
+                    sheet,
+                    row,
+                    Some(column),
+                    format!("{header} has {len} characters; LHDN allows {max}"),
+                    "Shorten the text",
+                );
+                return;
+            }
+        }
+        let fail = |engine: &mut Self, rule: &'static str, message: String, hint: &str| {
+            engine.error(rule, sheet, row, Some(column), message, hint);
+        };
+        match kind {
+            Kind::Text => {}
+            Kind::Number => {
+                if let Cell::Text(raw) = cell {
+                    match money::parse_amount(raw) {
+                        Ok(_) => {}
+                        Err(AmountError::Scientific) => fail(
+                            self,
+                            "amount.scientific",
+                            format!(
+                                "{header} {raw:?} is in scientific notation, which LHDN rejects"
+                            ),
+                            "Write the number in full, e.g. 1200.50",
+                        ),
+                        Err(_) => fail(
+                            self,
+                            "amount.not-a-number",
+                            format!("{header} {raw:?} is not a number"),
+                            "Enter a plain number such as 1200.50",
+                        ),
+                    }
+                } else if matches!(cell, Cell::DateTime(_)) {
+                    fail(
+                        self,
+                        "amount.not-a-number",
+                        format!("{header} holds a date, not a number"),
+                        "Enter a plain number",
+                    );
+                }
+            }
+            Kind::Code(table) => self.check_code(sheet, row, column, table, cell),
+            Kind::IdType => {
+                if !ID_TYPES.contains(&text) {
+                    fail(
+                        self,
+                        "code.unknown",
+                        format!("{header} {text:?} is not an ID type"),
+                        "Use NRIC, BRN, PASSPORT or ARMY",
+                    );
+                }
+            }
+            Kind::Version => {
+                let version = match cell {
+                    Cell::Number(n) if n.scale() == 0 => format!("{n}.0"),
+                    _ => text.to_string(),
+                };
+                if !VERSIONS.contains(&version.as_str()) {
+                    fail(
+                        self,
+                        "code.unknown",
+                        format!("eInvoiceVersion {text:?} is not a document version"),
+                        "Use 1.1 (or 1.0), as text",
+                    );
+                }
+            }
+            Kind::Tin => {
+                if let Err(why) = formats::tin(text) {
+                    fail(
+                        self,
+                        "format.tin",
+                        why,
+                        "Look the TIN up in MyTax or MyInvois; a foreign supplier without one takes EI00000000030",
+                    );
+                }
+            }
+            Kind::Phone => {
+                if let Err(why) = formats::phone(text) {
+                    fail(
+                        self,
+                        "format.phone",
+                        why,
+                        "Write it as +60312345678: digits only, optional leading +, 8 to 20 characters",
+                    );
+                }
+            }
+            Kind::Email => {
+                if let Err(why) = formats::email(text) {
+                    fail(
+                        self,
+                        "format.email",
+                        why,
+                        "Give one address such as accounts@contoh.my, or leave the cell empty",
+                    );
+                }
+            }
+            Kind::Sst => {
+                if let Err(why) = formats::sst(text) {
+                    fail(self, "format.sst", why, "Write NA when not SST-registered");
+                }
+            }
+            Kind::Ttx => {
+                if let Err(why) = formats::ttx(text) {
+                    fail(
+                        self,
+                        "format.ttx",
+                        why,
+                        "Write NA when not registered for tourism tax",
+                    );
+                }
+            }
+            Kind::Date => {
+                let ok = matches!(cell, Cell::DateTime(_))
+                    || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+                        && text.len() == 10;
+                if !ok {
+                    fail(
+                        self,
+                        "format.date",
+                        format!("{header} {text:?} is not a date yyyy-mm-dd"),
+                        "Write the date as 2026-10-31",
+                    );
+                }
+            }
+            Kind::IssuanceDateTime => {
+                let value = match cell {
+                    Cell::DateTime(d) => Some(*d),
+                    _ => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").ok(),
+                };
+                match value {
+                    None => fail(
+                        self,
+                        "format.issuance-datetime",
+                        format!("IssuanceDateTime {text:?} is not yyyy-MM-ddTHH:mm:ssZ in UTC"),
+                        "Write the UTC date and time, e.g. 2026-11-26T01:30:00Z, or an Excel date-time in UTC",
+                    ),
+                    Some(issued) if issued < now - Duration::hours(72) => self.report(
+                        Severity::Warning,
+                        "issuance.too-old",
+                        sheet,
+                        row,
+                        Some(column),
+                        format!("IssuanceDateTime {} is more than 72 hours before now ({} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
+                        "LHDN rejects documents issued more than 72 hours before submission; convert again just before uploading",
+                    ),
+                    Some(issued) if issued > now + Duration::minutes(5) => self.report(
+                        Severity::Warning,
+                        "issuance.future",
+                        sheet,
+                        row,
+                        Some(column),
+                        format!("IssuanceDateTime {} is in the future (now {} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
+                        "Use UTC, not Malaysian time (UTC+8)",
+                    ),
+                    Some(_) => {}
+                }
+            }
+            Kind::State { country } => {
+                let country_code = self.sibling_text(sheet, row, country);
+                let state = code_text(cell);
+                if state == "00" || state == "0" {
+                    fail(
+                        self,
+                        "code.state-withdrawn",
+                        format!("{header} 00 was withdrawn by LHDN (13 Jun 2025)"),
+                        "Use the state code 01-16, or 17 for an address outside Malaysia",
+                    );
+                } else if country_code == "MYS" {
+                    self.check_code(sheet, row, column, Table::State, cell);
+                }
+            }
+            Kind::Postcode { country } => {
+                if self.sibling_text(sheet, row, country) == "MYS"
+                    && let Err(why) = formats::malaysian_postcode(text)
+                {
+                    fail(
+                        self,
+                        "format.postcode",
+                        why,
+                        "Malaysian postcodes have 5 digits, e.g. 50450",
+                    );
+                }
+            }
+        }
+    }
+
+    fn sibling_text(&self, sheet: usize, row: &DataRow, header: &str) -> String {
+        template().sheets[sheet]
+            .column(header)
+            .map(|c| row.get(c).as_text().trim().to_string())
+            .unwrap_or_default()
+    }
+
+    fn check_code(
+        &mut self,
+        sheet: usize,
+        row: &DataRow,
+        column: usize,
+        table: Table,
+        cell: &Cell,
+    ) {
+        let code = code_text(cell);
+        if table.contains(&code) {
+            return;
+        }
+        let header = template().sheets[sheet].headers[column].trim();
+        if code.chars().all(|c| c.is_ascii_digit())
+            && let Some(padded) = (code.len() + 1..=5)
+                .map(|width| format!("{code:0>width$}"))
+                .find(|p| table.contains(p))
+        {
+            self.error(
+                "code.leading-zero-lost",
+                sheet,
+                row,
+                Some(column),
+                format!("{header} {code} lost its leading zero: LHDN's code is {padded}"),
+                &format!("Format the column as Text and enter {padded}"),
+            );
+            return;
+        }
+        if sheet == sheets::DOCUMENTS && table == Table::State && code == "00" {
+            return;
+        }
+        self.error(
+            "code.unknown",
+            sheet,
+            row,
+            Some(column),
+            format!(
+                "{header} {code:?} is not in LHDN's {} code table",
+                table.name()
+            ),
+            &format!(
+                "Find the right code with `selfbill codes {} WORDS`",
+                table.name()
+            ),
+        );
+    }
+}
+
+/// A code cell as text: numbers without decimals (`34`, not `34.0`).
+fn code_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Number(n) => n.normalize().to_string(),
+        other => other.as_text().trim().to_string(),
+    }
+}
+
+/// A cell as an amount, when it is one.
+pub(crate) fn amount(cell: &Cell) -> Option<Decimal> {
+    match cell {
+        Cell::Number(n) => Some(*n),
+        Cell::Text(t) => money::parse_amount(t).ok(),
+        _ => None,
+    }
+}

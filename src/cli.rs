@@ -1,0 +1,380 @@
+//! The command line: clap lives here and only here. Parses arguments,
+//! resolves them into pipeline options, runs, prints the report and returns
+//! the exit code (0 done, 1 errors found, 2 could not run).
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use rust_decimal::Decimal;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use selfbill::codes::Table;
+use selfbill::config::{Config, SupplierDirectory};
+use selfbill::pipeline::{self, ConvertOptions, OutputFormat};
+use selfbill::report::Report;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "selfbill",
+    version,
+    about = "Turn 1688.com order exports into LHDN MyInvois self-billed e-invoices, and check batch-upload workbooks",
+    after_help = "Exit codes: 0 done (warnings allowed), 1 errors found, 2 could not run.\n\
+                  Docs: README.md, docs/mapping.md, docs/rules.md"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// When to colour the tables: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Xlsx,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert 1688 buyer order exports into LHDN's batch-upload workbook.
+    #[command(after_help = "Examples:\n  \
+        selfbill convert orders-2026-10.xlsx -o einvoices-2026-10.xlsx --rate 0.6097\n  \
+        selfbill convert sep.xlsx oct.xlsx -o q3.xlsx --config selfbill.toml --suppliers suppliers.csv\n  \
+        selfbill convert orders.xlsx -o out/ --format csv --json")]
+    Convert {
+        /// 1688 buyer order exports (.xlsx, .xls or .csv).
+        #[arg(required = true)]
+        exports: Vec<PathBuf>,
+        /// The workbook to write (split into NAME-001.xlsx, … past --max-per-file), or a folder with --format csv.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Config file [default: $SELFBILL_CONFIG, else ./selfbill.toml].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv when present].
+        #[arg(long)]
+        suppliers: Option<PathBuf>,
+        /// Exchange rate for every order: MYR per 1 CNY (e.g. 0.6097).
+        #[arg(long)]
+        rate: Option<String>,
+        /// IssuanceDateTime for every invoice, RFC 3339 (e.g. 2026-11-26T08:00:00+08:00) [default: now].
+        #[arg(long)]
+        issued_at: Option<String>,
+        /// CSV `order_no,customs_ref` filling ReferenceNumberCustomsForms.
+        #[arg(long)]
+        customs: Option<PathBuf>,
+        /// Output format [default: xlsx for a .xlsx name, csv for a folder].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Invoices per workbook.
+        #[arg(long, default_value_t = 100)]
+        max_per_file: usize,
+        /// Write the valid invoices even when others have errors (still exits 1).
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Replace existing outputs.
+        #[arg(long)]
+        force: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check batch-upload workbooks (or CSV folders) against LHDN's rules.
+    #[command(after_help = "Examples:\n  \
+        selfbill check einvoices-2026-10.xlsx\n  \
+        selfbill check a.xlsx b.xlsx --json")]
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search LHDN's code tables by code or by words of the description.
+    #[command(
+        after_help = "Tables: classification, msic, unit, state, country, currency, tax, payment, type\n\
+        Examples:\n  selfbill codes unit piece\n  selfbill codes classification import\n  selfbill codes state 14"
+    )]
+    Codes {
+        table: String,
+        query: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
+    )]
+    Completions { shell: clap_complete::Shell },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    match execute(cli.command, color) {
+        Ok(code) => code,
+        Err(err) => {
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return 0;
+            }
+            eprintln!("selfbill: error: {err:#}");
+            2
+        }
+    }
+}
+
+fn execute(command: Command, color: bool) -> Result<i32> {
+    match command {
+        Command::Convert {
+            exports,
+            output,
+            config,
+            suppliers,
+            rate,
+            issued_at,
+            customs,
+            format,
+            max_per_file,
+            skip_invalid,
+            force,
+            json,
+        } => {
+            let config_path = config_path(config, std::env::var_os("SELFBILL_CONFIG"));
+            let config = Config::load(&config_path)?;
+            let suppliers = match supplier_path(suppliers, &config, &config_path) {
+                Some(path) => SupplierDirectory::load(&path)?,
+                None => SupplierDirectory::default(),
+            };
+            let (rate, rate_source) = match rate {
+                Some(text) => (Some(parse_rate(&text)?), Some(format!("--rate {text}"))),
+                None => (
+                    config.invoice.rate,
+                    config
+                        .invoice
+                        .rate
+                        .map(|r| format!("{} [invoice] rate {r}", config_path.display())),
+                ),
+            };
+            if config.invoice.currency == "MYR" {
+                bail!(
+                    "{}: [invoice] currency = \"MYR\" is not supported yet; use \"CNY\" with the exchange rate",
+                    config_path.display()
+                );
+            }
+            let now = Utc::now()
+                .naive_utc()
+                .with_nanosecond(0)
+                .unwrap_or_default();
+            let issued_at = match issued_at {
+                Some(text) => parse_issued_at(&text)?,
+                None => now,
+            };
+            let customs = match customs {
+                Some(path) => pipeline::read_customs(&path)?,
+                None => Default::default(),
+            };
+            let format = match format {
+                Some(Format::Xlsx) => OutputFormat::Xlsx,
+                Some(Format::Csv) => OutputFormat::Csv,
+                None => guess_format(&output)?,
+            };
+            let report = pipeline::convert(ConvertOptions {
+                exports,
+                output,
+                format,
+                config,
+                suppliers,
+                rate,
+                rate_source,
+                issued_at,
+                now,
+                customs,
+                max_per_file,
+                skip_invalid,
+                force,
+            })?;
+            print_report(&report, json, color)
+        }
+        Command::Check { files, json } => {
+            let now = Utc::now()
+                .naive_utc()
+                .with_nanosecond(0)
+                .unwrap_or_default();
+            let report = pipeline::check_files(&files, now)?;
+            print_report(&report, json, color)
+        }
+        Command::Codes { table, query, json } => {
+            codes(&table, query.as_deref().unwrap_or(""), json)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "selfbill",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn print_report(report: &Report, json: bool, color: bool) -> Result<i32> {
+    let text = if json {
+        report.to_json()
+    } else {
+        report.to_tables(color)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(report.exit_code())
+}
+
+fn codes(table: &str, query: &str, json: bool) -> Result<i32> {
+    let Some(table) = Table::from_name(table) else {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        bail!(
+            "unknown code table {table:?}; the tables are {}",
+            names.join(", ")
+        );
+    };
+    let found = table.search(query);
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let rows: Vec<serde_json::Value> = found
+            .iter()
+            .map(|c| serde_json::json!({"code": c.code, "description": c.description.trim()}))
+            .collect();
+        writeln!(stdout, "{}", serde_json::Value::Array(rows))?;
+    } else {
+        let mut out = comfy_table::Table::new();
+        out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        out.set_header(vec!["code", "description"]);
+        for code in &found {
+            out.add_row(vec![code.code.as_str(), code.description.trim()]);
+        }
+        writeln!(stdout, "{out}")?;
+    }
+    Ok(if found.is_empty() { 1 } else { 0 })
+}
+
+/// `--config`, else `$SELFBILL_CONFIG`, else `./selfbill.toml`.
+fn config_path(explicit: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
+    explicit
+        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("selfbill.toml"))
+}
+
+/// `--suppliers`, else `suppliers` in the config (relative to it), else
+/// `./suppliers.csv` when present.
+fn supplier_path(
+    explicit: Option<PathBuf>,
+    config: &Config,
+    config_path: &Path,
+) -> Option<PathBuf> {
+    if explicit.is_some() {
+        return explicit;
+    }
+    if let Some(path) = &config.suppliers {
+        let base = config_path.parent().unwrap_or(Path::new(""));
+        return Some(base.join(path));
+    }
+    let default = PathBuf::from("suppliers.csv");
+    default.exists().then_some(default)
+}
+
+fn parse_rate(text: &str) -> Result<Decimal> {
+    let rate = Decimal::from_str(text.trim())
+        .ok()
+        .filter(|r| *r > Decimal::ZERO)
+        .with_context(|| {
+            format!("--rate {text:?}: expected MYR per 1 CNY, a positive number such as 0.6097")
+        })?;
+    Ok(rate)
+}
+
+fn parse_issued_at(text: &str) -> Result<NaiveDateTime> {
+    let parsed = DateTime::parse_from_rfc3339(text.trim()).with_context(|| {
+        format!("--issued-at {text:?}: expected an RFC 3339 date-time such as 2026-11-26T08:00:00+08:00 or 2026-11-26T00:00:00Z")
+    })?;
+    Ok(parsed.naive_utc().with_nanosecond(0).unwrap_or_default())
+}
+
+fn guess_format(output: &Path) -> Result<OutputFormat> {
+    match output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("xlsx") => Ok(OutputFormat::Xlsx),
+        None => Ok(OutputFormat::Csv),
+        Some(other) => bail!(
+            "{}: .{other} is not an output format; write a .xlsx workbook, or give a folder with --format csv",
+            output.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_path_precedence() {
+        assert_eq!(
+            config_path(Some("a.toml".into()), Some("b.toml".into())),
+            PathBuf::from("a.toml")
+        );
+        assert_eq!(
+            config_path(None, Some("b.toml".into())),
+            PathBuf::from("b.toml")
+        );
+        assert_eq!(config_path(None, None), PathBuf::from("selfbill.toml"));
+    }
+
+    #[test]
+    fn issued_at_is_utc_whole_seconds() {
+        let at = parse_issued_at("2026-11-26T08:00:00.750+08:00").unwrap();
+        assert_eq!(at.to_string(), "2026-11-26 00:00:00");
+        assert!(parse_issued_at("yesterday").is_err());
+    }
+
+    #[test]
+    fn rates_must_be_positive_decimals() {
+        assert_eq!(parse_rate("0.6097").unwrap().to_string(), "0.6097");
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("abc").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,188 @@
+//! Findings: what the pipeline has to say about an input, with where it is.
+
+use serde::Serialize;
+use std::fmt;
+
+/// How serious a finding is. Errors stop a conversion (exit 1); warnings and
+/// infos are reported and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+/// One finding. `row` is the spreadsheet row as Excel shows it (1-based);
+/// `column` is the header text. Fields that do not apply stay `None` and are
+/// left out of the JSON report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub rule: &'static str,
+    pub message: String,
+    pub hint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        severity: Severity,
+        rule: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Finding {
+            severity,
+            rule,
+            message: message.into(),
+            hint: hint.into(),
+            file: None,
+            sheet: None,
+            row: None,
+            column: None,
+            invoice: None,
+            value: None,
+        }
+    }
+
+    pub fn error(rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Severity::Error, rule, message, hint)
+    }
+
+    pub fn warning(
+        rule: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self::new(Severity::Warning, rule, message, hint)
+    }
+
+    pub fn info(rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Severity::Info, rule, message, hint)
+    }
+
+    pub fn at(mut self, location: &Location) -> Self {
+        self.file = Some(location.file.clone());
+        self.sheet = location.sheet.clone();
+        self.row = location.row;
+        self
+    }
+
+    pub fn file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    pub fn sheet(mut self, sheet: impl Into<String>) -> Self {
+        self.sheet = Some(sheet.into());
+        self
+    }
+
+    pub fn row(mut self, row: u32) -> Self {
+        self.row = Some(row);
+        self
+    }
+
+    pub fn column(mut self, column: impl Into<String>) -> Self {
+        self.column = Some(column.into());
+        self
+    }
+
+    pub fn invoice(mut self, invoice: impl Into<String>) -> Self {
+        self.invoice = Some(invoice.into());
+        self
+    }
+
+    pub fn value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Where something came from: a file, and within it a sheet and row when the
+/// file is a spreadsheet (CSV files have no sheet).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: String,
+    pub sheet: Option<String>,
+    pub row: Option<u32>,
+}
+
+impl Location {
+    pub fn new(file: impl Into<String>, sheet: Option<String>, row: Option<u32>) -> Self {
+        Location {
+            file: file.into(),
+            sheet,
+            row,
+        }
+    }
+
+    pub fn with_row(&self, row: u32) -> Self {
+        Location {
+            file: self.file.clone(),
+            sheet: self.sheet.clone(),
+            row: Some(row),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, ", sheet {sheet}")?;
+        }
+        if let Some(row) = self.row {
+            write!(f, ", row {row}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts of findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+}
+
+impl Counts {
+    pub fn of(findings: &[Finding]) -> Self {
+        let mut counts = Counts::default();
+        for finding in findings {
+            match finding.severity {
+                Severity::Error => counts.errors += 1,
+                Severity::Warning => counts.warnings += 1,
+                Severity::Info => counts.infos += 1,
+            }
+        }
+        counts
+    }
+}

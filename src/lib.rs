@@ -1,0 +1,22 @@
+//! selfbill turns 1688.com buyer order exports into LHDN MyInvois self-billed
+//! e-invoices and checks batch-upload workbooks against LHDN's rules.
+//!
+//! Data flows one way: [`read`] (export → orders) → [`map`] (orders →
+//! invoices) → [`check`] (invoices → findings) → [`write`] (invoices →
+//! workbook / CSV) → [`report`] (findings → table / JSON). [`pipeline`] runs
+//! the stages; the library never prints.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod batch;
+pub mod check;
+pub mod codes;
+pub mod config;
+pub mod finding;
+pub mod map;
+pub mod model;
+pub mod money;
+pub mod pipeline;
+pub mod read;
+pub mod report;
+pub mod write;

@@ -1,0 +1,468 @@
+//! Map: 1688 orders + config + supplier directory + rate → self-billed
+//! e-invoices (type 11), one per order, following the product design.
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry};
+use crate::finding::{Finding, Location};
+use crate::model::{
+    Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
+};
+use crate::money::cents;
+use crate::read::export::{Order, col};
+
+/// LHDN's general TIN for a foreign supplier without a Malaysian TIN.
+pub const FOREIGN_SUPPLIER_TIN: &str = "EI00000000030";
+pub const NOT_APPLICABLE: &str = "NA";
+pub const MSIC_NOT_APPLICABLE: &str = "00000";
+/// State code "Not Applicable", for addresses outside Malaysia.
+pub const STATE_NOT_APPLICABLE: &str = "17";
+pub const COUNTRY_CHINA: &str = "CHN";
+pub const MAX_DESCRIPTION_CHARS: usize = 300;
+/// The most a line's rounding may move the document total.
+pub const ROUNDING_PER_LINE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Everything mapping needs besides the orders.
+pub struct MapContext<'a> {
+    pub config: &'a Config,
+    pub suppliers: &'a SupplierDirectory,
+    /// MYR per 1 CNY for every order.
+    pub rate: Option<Decimal>,
+    pub issued_at: NaiveDateTime,
+    /// order number → customs form references.
+    pub customs: &'a HashMap<String, String>,
+}
+
+/// What mapping gives: invoices for the orders that qualify, counts by
+/// status class, and findings.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    pub invoices: Vec<Invoice>,
+    pub orders: usize,
+    pub held: usize,
+    pub skipped: usize,
+    pub findings: Vec<Finding>,
+}
+
+pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
+    let mut mapped = Mapped::default();
+    let mut warned_sellers = HashSet::new();
+    let mut numbers: HashMap<String, Location> = HashMap::new();
+    for order in dedupe(orders, &mut mapped.findings) {
+        mapped.orders += 1;
+        let at = &order.source;
+        let action = match ctx.config.status_action(&order.status) {
+            Some(action) => action,
+            None => {
+                mapped.findings.push(
+                    Finding::error(
+                        "order.unknown-status",
+                        format!(
+                            "{at}: order {} has status {:?}, which the status policy does not know",
+                            order.order_no, order.status
+                        ),
+                        "Add the status to invoice, hold or skip under [statuses] in selfbill.toml",
+                    )
+                    .at(at)
+                    .column(col::STATUS)
+                    .invoice(&order.order_no)
+                    .value(&order.status),
+                );
+                continue;
+            }
+        };
+        match action {
+            StatusAction::Hold => {
+                mapped.held += 1;
+                mapped.findings.push(
+                    Finding::warning(
+                        "order.held",
+                        format!("{at}: order {} is {}; not invoiced this run", order.order_no, order.status),
+                        "Convert it again once the refund is settled; invoice what was finally paid",
+                    )
+                    .at(at)
+                    .column(col::STATUS)
+                    .invoice(&order.order_no)
+                    .value(&order.status),
+                );
+                continue;
+            }
+            StatusAction::Skip => {
+                mapped.skipped += 1;
+                mapped.findings.push(
+                    Finding::info(
+                        "order.skipped",
+                        format!(
+                            "{at}: order {} is {}; no e-invoice is needed",
+                            order.order_no, order.status
+                        ),
+                        "Nothing to do",
+                    )
+                    .at(at)
+                    .column(col::STATUS)
+                    .invoice(&order.order_no)
+                    .value(&order.status),
+                );
+                continue;
+            }
+            StatusAction::Invoice => {}
+        }
+        let number = ctx.config.invoice_number(&order.order_no);
+        if let Some(first) = numbers.get(&number) {
+            mapped.findings.push(
+                Finding::error(
+                    "order.duplicate-invoice-number",
+                    format!(
+                        "{at}: invoice number {number} is already used by the order at {first}"
+                    ),
+                    "Make [invoice] number produce a different number for every order",
+                )
+                .at(at)
+                .invoice(&number),
+            );
+            continue;
+        }
+        if let Some(invoice) = map_order(
+            order,
+            number.clone(),
+            ctx,
+            &mut warned_sellers,
+            &mut mapped.findings,
+        ) {
+            numbers.insert(number, at.clone());
+            mapped.invoices.push(invoice);
+        }
+    }
+    mapped
+}
+
+/// Orders seen more than once (the same order in two exports, or twice in
+/// one) are taken once when the copies agree; differing copies are an error
+/// and neither copy is used.
+fn dedupe<'a>(orders: &'a [Order], findings: &mut Vec<Finding>) -> Vec<&'a Order> {
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    let mut kept: Vec<Option<&Order>> = Vec::new();
+    for order in orders {
+        match first_seen.get(order.order_no.as_str()) {
+            None => {
+                first_seen.insert(&order.order_no, kept.len());
+                kept.push(Some(order));
+            }
+            Some(&index) => {
+                let first = orders
+                    .iter()
+                    .find(|o| o.order_no == order.order_no)
+                    .expect("seen before");
+                if same_order(first, order) {
+                    findings.push(
+                        Finding::info(
+                            "order.duplicate-identical",
+                            format!(
+                                "{}: order {} also appears at {}; taken once",
+                                order.source, order.order_no, first.source
+                            ),
+                            "Nothing to do: overlapping exports are fine",
+                        )
+                        .at(&order.source)
+                        .invoice(&order.order_no),
+                    );
+                } else if kept[index].is_some() {
+                    kept[index] = None;
+                    findings.push(
+                        Finding::error(
+                            "order.duplicate-differs",
+                            format!("{}: order {} differs from its copy at {}", order.source, order.order_no, first.source),
+                            "Keep only the newest export of this order, or correct the copy that is wrong",
+                        )
+                        .at(&order.source)
+                        .column(col::ORDER_NO)
+                        .invoice(&order.order_no),
+                    );
+                }
+            }
+        }
+    }
+    kept.into_iter().flatten().collect()
+}
+
+fn same_order(a: &Order, b: &Order) -> bool {
+    let strip = |o: &Order| {
+        let mut o = o.clone();
+        o.source = Location::default();
+        for line in &mut o.lines {
+            line.row = 0;
+        }
+        o
+    };
+    strip(a) == strip(b)
+}
+
+fn map_order(
+    order: &Order,
+    number: String,
+    ctx: &MapContext<'_>,
+    warned_sellers: &mut HashSet<String>,
+    findings: &mut Vec<Finding>,
+) -> Option<Invoice> {
+    let config = ctx.config;
+    let at = &order.source;
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for (index, source) in order.lines.iter().enumerate() {
+        let line_at = at.with_row(source.row);
+        let mut description = source.title.clone();
+        if !source.model.is_empty() && !description.contains(&source.model) {
+            description.push(' ');
+            description.push_str(&source.model);
+        }
+        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+            findings.push(
+                Finding::warning(
+                    "line.description-cut",
+                    format!(
+                        "{line_at}: the description of order {} line {} has {} characters; cut to {MAX_DESCRIPTION_CHARS}",
+                        order.order_no,
+                        index + 1,
+                        description.chars().count()
+                    ),
+                    "LHDN allows 300 characters; shorten 货品标题 or 型号 if the cut text matters",
+                )
+                .at(&line_at)
+                .column(col::TITLE)
+                .invoice(&number),
+            );
+            description = description.chars().take(MAX_DESCRIPTION_CHARS).collect();
+        }
+        let unit = config.unit_code(&source.unit).map(str::to_owned);
+        if unit.is_none() && !source.unit.is_empty() {
+            findings.push(
+                Finding::warning(
+                    "line.unknown-unit",
+                    format!("{line_at}: unit {:?} has no LHDN unit code; UnitOfMeasurement left empty", source.unit),
+                    format!(
+                        "Add it under [units] in selfbill.toml, e.g. \"{}\" = \"H87\" (find codes with `selfbill codes unit`)",
+                        source.unit
+                    ),
+                )
+                .at(&line_at)
+                .column(col::UNIT)
+                .invoice(&number)
+                .value(&source.unit),
+            );
+        }
+        let subtotal = cents(source.unit_price * source.quantity);
+        lines.push(Line {
+            id: index as u32 + 1,
+            classification: config.invoice.classification.clone(),
+            description,
+            unit_price: source.unit_price,
+            quantity: source.quantity,
+            unit,
+            subtotal,
+            total_excluding_tax: subtotal,
+            tax_amount: Decimal::ZERO,
+            country_of_origin: COUNTRY_CHINA.into(),
+            source_row: source.row,
+        });
+    }
+
+    let mut charges = Vec::new();
+    let mut discounts = Vec::new();
+    if order.shipping > Decimal::ZERO {
+        charges.push(Adjustment {
+            description: "Shipping fee (运费)".into(),
+            amount: cents(order.shipping),
+        });
+    }
+    if order.adjustment > Decimal::ZERO {
+        charges.push(Adjustment {
+            description: "Price increase (涨价)".into(),
+            amount: cents(order.adjustment),
+        });
+    } else if order.adjustment < Decimal::ZERO {
+        discounts.push(Adjustment {
+            description: "Discount (折扣)".into(),
+            amount: cents(-order.adjustment),
+        });
+    }
+
+    let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
+    let charge: Decimal = charges.iter().map(|c| c.amount).sum();
+    let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
+    let excluding_tax = net - discount + charge;
+    let paid = cents(order.paid);
+    let difference = paid - excluding_tax;
+    let tolerance = ROUNDING_PER_LINE * Decimal::from(lines.len() as u64);
+    if difference.abs() > tolerance {
+        let goods: Decimal = order.lines.iter().map(|l| l.unit_price * l.quantity).sum();
+        findings.push(
+            Finding::error(
+                "order.does-not-reconcile",
+                format!(
+                    "{at}: order {} does not add up: lines {} − discount {} + charges {} = {}, but 实付款 is {} \
+                     (货品总价 {}, Σ 单价×数量 {}, 运费 {}, 涨价或折扣 {})",
+                    order.order_no,
+                    net,
+                    discount,
+                    charge,
+                    excluding_tax,
+                    order.paid,
+                    order.goods_total,
+                    goods,
+                    order.shipping,
+                    order.adjustment
+                ),
+                "Check the order on 1688 (coupons, partial refunds) and correct the export; \
+                 this order is not converted",
+            )
+            .at(at)
+            .column(col::PAID)
+            .invoice(&number)
+            .value(order.paid.to_string()),
+        );
+        return None;
+    }
+    if !difference.is_zero() {
+        findings.push(
+            Finding::info(
+                "order.rounding",
+                format!(
+                    "{at}: order {}: {difference} of line rounding goes into TotalRoundingAmount so the total equals 实付款 {paid}",
+                    order.order_no
+                ),
+                "Nothing to do",
+            )
+            .at(at)
+            .column(col::PAID)
+            .invoice(&number)
+            .value(difference.to_string()),
+        );
+    }
+    let totals = Totals {
+        net,
+        discount,
+        charge,
+        excluding_tax,
+        tax: Decimal::ZERO,
+        including_tax: excluding_tax,
+        rounding: difference,
+        payable: excluding_tax + difference,
+    };
+
+    let entry = ctx.suppliers.get(&order.seller_member);
+    let supplier = supplier_party(order, entry);
+    let lacks_address = supplier.address[0] == NOT_APPLICABLE;
+    let lacks_phone = supplier.phone == NOT_APPLICABLE;
+    if (lacks_address || lacks_phone) && warned_sellers.insert(order.seller_member.clone()) {
+        let missing = match (lacks_address, lacks_phone) {
+            (true, true) => "address and phone",
+            (true, false) => "address",
+            _ => "phone",
+        };
+        findings.push(
+            Finding::warning(
+                "supplier.details-missing",
+                format!(
+                    "seller {} ({}) has no {missing} in the supplier directory; NA is used",
+                    order.seller_member, supplier.name
+                ),
+                format!(
+                    "Fill in {missing} for {} in suppliers.csv (`selfbill suppliers` adds the row); \
+                     the seller's address is on its 1688 page under 联系方式",
+                    order.seller_member
+                ),
+            )
+            .at(at)
+            .column(col::SELLER_MEMBER)
+            .value(&order.seller_member),
+        );
+    }
+
+    let (currency, exchange_rate) = if config.invoice.currency == "MYR" {
+        ("MYR".to_string(), None)
+    } else {
+        ("CNY".to_string(), ctx.rate)
+    };
+    Some(Invoice {
+        number,
+        type_code: DOCUMENT_TYPE_SELF_BILLED.into(),
+        version: DOCUMENT_VERSION.into(),
+        issued_at: ctx.issued_at,
+        currency,
+        exchange_rate,
+        supplier,
+        buyer: buyer_party(config),
+        lines,
+        charges,
+        discounts,
+        tax_type: config.invoice.tax_type.clone(),
+        totals,
+        incoterms: config.invoice.incoterms.clone(),
+        customs_refs: ctx.customs.get(&order.order_no).cloned(),
+        order_no: order.order_no.clone(),
+        source: order.source.clone(),
+    })
+}
+
+/// The supplier: the directory's values where given, else LHDN's
+/// foreign-supplier conventions.
+fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
+    let empty = SupplierEntry::default();
+    let entry = entry.unwrap_or(&empty);
+    let or = |value: &str, fallback: &str| {
+        if value.trim().is_empty() {
+            fallback.to_string()
+        } else {
+            value.trim().to_string()
+        }
+    };
+    let company = if order.seller_company.is_empty() {
+        &order.seller_member
+    } else {
+        &order.seller_company
+    };
+    Party {
+        tin: or(&entry.tin, FOREIGN_SUPPLIER_TIN),
+        name: or(&entry.name, company),
+        id_type: or(&entry.id_type, "BRN"),
+        id_no: or(&entry.id_no, NOT_APPLICABLE),
+        sst_no: or(&entry.sst_no, NOT_APPLICABLE),
+        ttx_no: Some(NOT_APPLICABLE.into()),
+        email: entry.email.trim().to_string(),
+        msic: Some(MSIC_NOT_APPLICABLE.into()),
+        business_activity: Some(NOT_APPLICABLE.into()),
+        address: [
+            or(&entry.address0, NOT_APPLICABLE),
+            entry.address1.trim().to_string(),
+            entry.address2.trim().to_string(),
+        ],
+        postcode: entry.postcode.trim().to_string(),
+        city: or(&entry.city, NOT_APPLICABLE),
+        state: or(&entry.state, STATE_NOT_APPLICABLE),
+        country: or(&entry.country, COUNTRY_CHINA),
+        phone: or(&entry.phone, NOT_APPLICABLE),
+    }
+}
+
+fn buyer_party(config: &Config) -> Party {
+    let buyer = &config.buyer;
+    let line = |i: usize| buyer.address.get(i).cloned().unwrap_or_default();
+    Party {
+        tin: buyer.tin.clone(),
+        name: buyer.name.clone(),
+        id_type: buyer.id_type.clone(),
+        id_no: buyer.id_no.clone(),
+        sst_no: buyer.sst_no.clone(),
+        ttx_no: None,
+        email: buyer.email.clone().unwrap_or_default(),
+        msic: None,
+        business_activity: None,
+        address: [line(0), line(1), line(2)],
+        postcode: buyer.postcode.clone(),
+        city: buyer.city.clone(),
+        state: buyer.state.clone(),
+        country: buyer.country.clone(),
+        phone: buyer.phone.clone(),
+    }
+}

@@ -1,0 +1,94 @@
+//! The self-billed e-invoice as selfbill builds it: typed, decimal, one per
+//! 1688 order. `batch` turns it into LHDN's sheets.
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+
+use crate::finding::Location;
+
+pub const DOCUMENT_TYPE_SELF_BILLED: &str = "11";
+pub const DOCUMENT_VERSION: &str = "1.1";
+
+/// One party: the supplier (the 1688 seller) or the buyer (your company).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Party {
+    pub tin: String,
+    pub name: String,
+    pub id_type: String,
+    pub id_no: String,
+    pub sst_no: String,
+    /// Supplier only.
+    pub ttx_no: Option<String>,
+    pub email: String,
+    /// Supplier only.
+    pub msic: Option<String>,
+    /// Supplier only.
+    pub business_activity: Option<String>,
+    pub address: [String; 3],
+    pub postcode: String,
+    pub city: String,
+    pub state: String,
+    pub country: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// 1..n within the invoice.
+    pub id: u32,
+    pub classification: String,
+    pub description: String,
+    pub unit_price: Decimal,
+    pub quantity: Decimal,
+    pub unit: Option<String>,
+    /// UnitPrice × Quantity, rounded to cents.
+    pub subtotal: Decimal,
+    pub total_excluding_tax: Decimal,
+    pub tax_amount: Decimal,
+    pub country_of_origin: String,
+    /// Export row the line came from.
+    pub source_row: u32,
+}
+
+/// A document-level charge or discount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    pub description: String,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub net: Decimal,
+    pub discount: Decimal,
+    pub charge: Decimal,
+    pub excluding_tax: Decimal,
+    pub tax: Decimal,
+    pub including_tax: Decimal,
+    pub rounding: Decimal,
+    pub payable: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub number: String,
+    pub type_code: String,
+    pub version: String,
+    /// UTC, whole seconds.
+    pub issued_at: NaiveDateTime,
+    pub currency: String,
+    /// MYR per 1 unit of `currency`; `None` for MYR invoices.
+    pub exchange_rate: Option<Decimal>,
+    pub supplier: Party,
+    pub buyer: Party,
+    pub lines: Vec<Line>,
+    pub charges: Vec<Adjustment>,
+    pub discounts: Vec<Adjustment>,
+    pub tax_type: String,
+    pub totals: Totals,
+    pub incoterms: Option<String>,
+    pub customs_refs: Option<String>,
+    /// The 1688 order this invoice is for, and where it was read.
+    pub order_no: String,
+    pub source: Location,
+}

@@ -1,0 +1,130 @@
+//! Decimal money helpers. Every amount is a `rust_decimal::Decimal` from the
+//! first read to the last write; rounding is explicit, half away from zero.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::str::FromStr;
+
+/// Rounds to `dp` decimal places, half away from zero (0.125 → 0.13, −0.125 → −0.13).
+pub fn round(value: Decimal, dp: u32) -> Decimal {
+    value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Rounds to cents.
+pub fn cents(value: Decimal) -> Decimal {
+    let mut rounded = round(value, 2);
+    rounded.rescale(2);
+    rounded
+}
+
+/// Why a piece of text is not an amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmountError {
+    Empty,
+    Scientific,
+    NotANumber,
+}
+
+/// Parses an amount as a bookkeeper may have typed or exported it: `1,234.50`,
+/// `¥12.50`, `￥12.50`, full-width digits `１２.５`, surrounding spaces.
+/// Scientific notation (`1.2E+3`) is refused, as LHDN refuses it.
+pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
+    let mut cleaned = String::with_capacity(text.len());
+    for ch in text.trim().chars() {
+        match ch {
+            '¥' | '￥' | ',' | '，' | ' ' | '\u{3000}' => {}
+            '０'..='９' => cleaned.push(char::from(b'0' + (ch as u32 - '０' as u32) as u8)),
+            '．' => cleaned.push('.'),
+            '－' | '−' => cleaned.push('-'),
+            '＋' => cleaned.push('+'),
+            _ => cleaned.push(ch),
+        }
+    }
+    if cleaned.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    if cleaned.contains(['e', 'E']) {
+        return Err(AmountError::Scientific);
+    }
+    let digits = cleaned.strip_prefix(['+', '-']).unwrap_or(&cleaned);
+    if digits.is_empty()
+        || !digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        || digits.matches('.').count() > 1
+        || digits == "."
+    {
+        return Err(AmountError::NotANumber);
+    }
+    Decimal::from_str(&cleaned).map_err(|_| AmountError::NotANumber)
+}
+
+/// The decimal a spreadsheet number cell stands for: its shortest round-trip
+/// text (`0.125`, not `0.12500000000000000694`), parsed as a decimal.
+/// No arithmetic is done on the float.
+pub fn from_cell_number(value: f64) -> Option<Decimal> {
+    if !value.is_finite() {
+        return None;
+    }
+    // Rust's `Display` for f64 prints the shortest round-trip form and never
+    // uses an exponent.
+    Decimal::from_str(&value.to_string()).ok()
+}
+
+/// Plain decimal text with no exponent and no trailing zeros beyond what the
+/// value needs (`12.50` stays `12.50`: the scale is kept as computed).
+pub fn to_plain(value: Decimal) -> String {
+    value.to_string()
+}
+
+/// The float a spreadsheet stores for a decimal. Used only when writing a cell.
+pub fn to_cell_number(value: Decimal) -> f64 {
+    // Parsing the decimal's own text gives the nearest double, without
+    // arithmetic on binary floats.
+    value.to_string().parse::<f64>().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(cents(d("0.125")), d("0.13"));
+        assert_eq!(cents(d("-0.125")), d("-0.13"));
+        assert_eq!(cents(d("0.124")), d("0.12"));
+        assert_eq!(cents(d("2.675")), d("2.68"));
+        assert_eq!(cents(d("25")).to_string(), "25.00");
+        assert_eq!(round(d("0.60975"), 4), d("0.6098"));
+    }
+
+    #[test]
+    fn parses_amounts_as_exported_or_typed() {
+        assert_eq!(parse_amount("1,234.50"), Ok(d("1234.50")));
+        assert_eq!(parse_amount(" ¥12.50 "), Ok(d("12.50")));
+        assert_eq!(parse_amount("￥0.1250"), Ok(d("0.1250")));
+        assert_eq!(parse_amount("１２.５"), Ok(d("12.5")));
+        assert_eq!(parse_amount("-20.00"), Ok(d("-20.00")));
+        assert_eq!(parse_amount("25.5"), Ok(d("25.5")));
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_amount() {
+        assert_eq!(parse_amount(""), Err(AmountError::Empty));
+        assert_eq!(parse_amount("  "), Err(AmountError::Empty));
+        assert_eq!(parse_amount("1.2E+3"), Err(AmountError::Scientific));
+        assert_eq!(parse_amount("abc"), Err(AmountError::NotANumber));
+        assert_eq!(parse_amount("1.2.3"), Err(AmountError::NotANumber));
+        assert_eq!(parse_amount("-"), Err(AmountError::NotANumber));
+    }
+
+    #[test]
+    fn number_cells_become_their_shortest_decimal() {
+        assert_eq!(from_cell_number(0.125), Some(d("0.125")));
+        assert_eq!(from_cell_number(0.1 + 0.2), Some(d("0.30000000000000004")));
+        assert_eq!(from_cell_number(589.0), Some(d("589")));
+        assert_eq!(from_cell_number(f64::NAN), None);
+        assert_eq!(to_cell_number(d("0.6097")), 0.6097);
+    }
+}

@@ -1,0 +1,479 @@
+//! Reading a 1688 buyer order export (我的订单 → 导出) into orders.
+//!
+//! One row per order line; order-level cells only on an order's first row
+//! (continuation rows have a blank 订单编号, and in the xlsx the order cells
+//! are merged over the order's rows). Columns are found by name, never by
+//! position, after normalising the header text.
+
+use anyhow::{Result, bail};
+use calamine::Data;
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::sheet::{self, CellProblem, Grid};
+use crate::finding::{Finding, Location};
+
+/// Normalised names of the columns selfbill needs.
+pub mod col {
+    pub const ORDER_NO: &str = "订单编号";
+    pub const SELLER_COMPANY: &str = "卖家公司名";
+    pub const SELLER_MEMBER: &str = "卖家会员名";
+    pub const GOODS_TOTAL: &str = "货品总价(元)";
+    pub const SHIPPING: &str = "运费(元)";
+    pub const ADJUSTMENT: &str = "涨价或折扣(元)";
+    pub const PAID: &str = "实付款(元)";
+    pub const STATUS: &str = "订单状态";
+    pub const PAID_AT: &str = "订单付款时间";
+    pub const TITLE: &str = "货品标题";
+    pub const UNIT_PRICE: &str = "单价(元)";
+    pub const QUANTITY: &str = "数量";
+    pub const UNIT: &str = "单位";
+    pub const MODEL: &str = "型号";
+    pub const CREATED_AT: &str = "订单创建时间";
+}
+
+const REQUIRED: [&str; 13] = [
+    col::ORDER_NO,
+    col::SELLER_COMPANY,
+    col::SELLER_MEMBER,
+    col::GOODS_TOTAL,
+    col::SHIPPING,
+    col::ADJUSTMENT,
+    col::PAID,
+    col::STATUS,
+    col::PAID_AT,
+    col::TITLE,
+    col::UNIT_PRICE,
+    col::QUANTITY,
+    col::UNIT,
+];
+
+/// How far down the header row may be (title rows above it are tolerated).
+const HEADER_SEARCH_ROWS: usize = 10;
+
+/// One 1688 order, with its amounts exactly as exported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub order_no: String,
+    pub seller_company: String,
+    pub seller_member: String,
+    pub goods_total: Decimal,
+    pub shipping: Decimal,
+    pub adjustment: Decimal,
+    pub paid: Decimal,
+    pub status: String,
+    pub paid_at: Option<NaiveDateTime>,
+    pub lines: Vec<OrderLine>,
+    /// File, sheet and row of the order's first line.
+    pub source: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderLine {
+    pub title: String,
+    pub model: String,
+    pub unit_price: Decimal,
+    pub quantity: Decimal,
+    pub unit: String,
+    pub row: u32,
+}
+
+/// What reading an export gives: the orders that could be read, and findings
+/// for the rows that could not (those orders are left out).
+#[derive(Debug, Default)]
+pub struct Export {
+    pub file: String,
+    pub orders: Vec<Order>,
+    pub findings: Vec<Finding>,
+    /// Orders seen, readable or not.
+    pub orders_seen: usize,
+}
+
+/// Header text as 1688 (and Excel re-saves) may spell it, reduced to one form:
+/// trimmed, full-width （）： made half-width, spaces dropped.
+pub fn normalise_header(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            '：' => ':',
+            other => other,
+        })
+        .collect()
+}
+
+/// Reads the first sheet of an export file (xlsx, xls or CSV).
+pub fn read_export(path: &Path) -> Result<Export> {
+    let grid = sheet::open_first_sheet(path)?;
+    parse_export(&grid)
+}
+
+struct Columns {
+    index: HashMap<&'static str, usize>,
+}
+
+impl Columns {
+    fn get<'a>(&self, row: &'a [Data], name: &str) -> &'a Data {
+        self.index
+            .get(name)
+            .and_then(|&i| row.get(i))
+            .unwrap_or(&Data::Empty)
+    }
+}
+
+/// Parses an export already opened as a grid.
+pub fn parse_export(grid: &Grid) -> Result<Export> {
+    let where_ = match &grid.sheet {
+        Some(sheet) => format!("{}, sheet {sheet}", grid.file),
+        None => grid.file.clone(),
+    };
+    if grid.is_empty() {
+        bail!("{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)");
+    }
+    let (header_index, headers) = find_header(grid, &where_)?;
+    let header_row = grid.row_number(header_index);
+    let columns = map_columns(&headers, &where_, header_row)?;
+
+    let location = Location::new(grid.file.clone(), grid.sheet.clone(), None);
+    let mut export = Export {
+        file: grid.file.clone(),
+        ..Export::default()
+    };
+    let mut current: Option<OrderBuilder> = None;
+    for (index, cells) in grid.range.rows().enumerate().skip(header_index + 1) {
+        let row = grid.row_number(index);
+        if cells.iter().all(sheet::is_blank) {
+            continue;
+        }
+        let at = location.with_row(row);
+        let order_cell = columns.get(cells, col::ORDER_NO);
+        if sheet::is_blank(order_cell) {
+            match current.as_mut() {
+                Some(order) => order.add_line(&columns, cells, &at),
+                None => export.findings.push(
+                    Finding::error(
+                        "export.orphan-line",
+                        format!("{at}: a line with no 订单编号 and no order above it"),
+                        "Each continuation line belongs to the order above it; \
+                         check that the first rows were not deleted or sorted away",
+                    )
+                    .at(&at)
+                    .column(col::ORDER_NO),
+                ),
+            }
+            continue;
+        }
+        if let Some(order) = current.take() {
+            export.finish(order);
+        }
+        current = Some(OrderBuilder::start(&columns, cells, &at));
+    }
+    if let Some(order) = current.take() {
+        export.finish(order);
+    }
+    Ok(export)
+}
+
+fn find_header(grid: &Grid, where_: &str) -> Result<(usize, Vec<String>)> {
+    for (index, cells) in grid.range.rows().take(HEADER_SEARCH_ROWS).enumerate() {
+        let headers: Vec<String> = cells
+            .iter()
+            .map(|c| normalise_header(&sheet::cell_text(c)))
+            .collect();
+        if headers.iter().any(|h| h == col::ORDER_NO) {
+            return Ok((index, headers));
+        }
+        if headers.iter().any(|h| h == "订单号")
+            && headers
+                .iter()
+                .any(|h| h == "买家公司名称" || h.starts_with("商家改价"))
+        {
+            bail!(
+                "{where_}, row {}: this is the 1688 seller (卖家) order report, not the buyer \
+                 export; download the buyer export from 我的订单 → 导出 on 1688",
+                grid.row_number(index)
+            );
+        }
+    }
+    bail!(
+        "{where_}: no header row with 订单编号 in the first {HEADER_SEARCH_ROWS} rows; \
+         this does not look like a 1688 buyer order export (我的订单 → 导出)"
+    )
+}
+
+fn map_columns(headers: &[String], where_: &str, header_row: u32) -> Result<Columns> {
+    let mut index = HashMap::new();
+    let mut missing = Vec::new();
+    let wanted = REQUIRED.iter().chain([&col::MODEL, &col::CREATED_AT]);
+    for &name in wanted {
+        // A header without its (元) suffix is the same column.
+        let bare = name.trim_end_matches("(元)");
+        let found = headers
+            .iter()
+            .position(|h| h == name)
+            .or_else(|| headers.iter().position(|h| h == bare));
+        match found {
+            Some(i) => {
+                index.insert(name, i);
+            }
+            None if REQUIRED.contains(&name) => missing.push(name),
+            None => {}
+        }
+    }
+    if !missing.is_empty() {
+        let described: Vec<String> = missing
+            .iter()
+            .map(|name| match closest(name, headers) {
+                Some(near) => format!("{name} (closest header found: {near})"),
+                None => name.to_string(),
+            })
+            .collect();
+        bail!(
+            "{where_}, header row {header_row}: missing column{} {}; export the orders again \
+             from 1688 (我的订单 → 导出) with all columns",
+            if missing.len() > 1 { "s" } else { "" },
+            described.join(", ")
+        );
+    }
+    Ok(Columns { index })
+}
+
+/// The header nearest to `name` by edit distance, when it is near enough to help.
+fn closest<'a>(name: &str, headers: &'a [String]) -> Option<&'a str> {
+    headers
+        .iter()
+        .filter(|h| !h.is_empty())
+        .map(|h| (edit_distance(name, h), h))
+        .filter(|(d, _)| *d <= name.chars().count().max(2) / 2 + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, h)| h.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+struct OrderBuilder {
+    order: Order,
+    findings: Vec<Finding>,
+}
+
+impl Export {
+    fn finish(&mut self, builder: OrderBuilder) {
+        self.orders_seen += 1;
+        if builder.findings.iter().any(Finding::is_error) {
+            self.findings.extend(builder.findings);
+        } else {
+            self.findings.extend(builder.findings);
+            self.orders.push(builder.order);
+        }
+    }
+}
+
+impl OrderBuilder {
+    fn start(columns: &Columns, cells: &[Data], at: &Location) -> Self {
+        let mut findings = Vec::new();
+        let order_no = read_order_no(columns.get(cells, col::ORDER_NO), at, &mut findings);
+        let mut amount = |name: &'static str| {
+            read_amount(columns.get(cells, name), name, at, &order_no, &mut findings)
+        };
+        let goods_total = amount(col::GOODS_TOTAL);
+        let shipping = amount(col::SHIPPING);
+        let adjustment = amount(col::ADJUSTMENT);
+        let paid = amount(col::PAID);
+        let status = sheet::cell_text(columns.get(cells, col::STATUS));
+        if status.is_empty() {
+            findings.push(cell_error(
+                "export.bad-cell",
+                at,
+                col::STATUS,
+                "",
+                &order_no,
+                "订单状态 is empty",
+                "Fill in the order status as 1688 shows it, or export again",
+            ));
+        }
+        let paid_at = match sheet::cell_datetime(columns.get(cells, col::PAID_AT)) {
+            Ok(value) => Some(value),
+            Err(CellProblem::Empty) => None,
+            Err(_) => {
+                let shown = sheet::cell_text(columns.get(cells, col::PAID_AT));
+                findings.push(cell_error(
+                    "export.bad-cell",
+                    at,
+                    col::PAID_AT,
+                    &shown,
+                    &order_no,
+                    &format!("订单付款时间 {shown:?} is not a date"),
+                    "Use yyyy-mm-dd hh:mm:ss, a date cell, or leave it blank for unpaid orders",
+                ));
+                None
+            }
+        };
+        let mut builder = OrderBuilder {
+            order: Order {
+                seller_company: sheet::cell_text(columns.get(cells, col::SELLER_COMPANY)),
+                seller_member: sheet::cell_text(columns.get(cells, col::SELLER_MEMBER)),
+                goods_total,
+                shipping,
+                adjustment,
+                paid,
+                status,
+                paid_at,
+                lines: Vec::new(),
+                source: at.clone(),
+                order_no,
+            },
+            findings,
+        };
+        builder.add_line(columns, cells, at);
+        builder
+    }
+
+    fn add_line(&mut self, columns: &Columns, cells: &[Data], at: &Location) {
+        let order_no = self.order.order_no.clone();
+        let title = sheet::cell_text(columns.get(cells, col::TITLE));
+        if title.is_empty() {
+            self.findings.push(cell_error(
+                "export.bad-cell",
+                at,
+                col::TITLE,
+                "",
+                &order_no,
+                "货品标题 is empty",
+                "Every order line needs its product title; export the order again",
+            ));
+        }
+        let unit_price = read_amount(
+            columns.get(cells, col::UNIT_PRICE),
+            col::UNIT_PRICE,
+            at,
+            &order_no,
+            &mut self.findings,
+        );
+        let quantity = read_amount(
+            columns.get(cells, col::QUANTITY),
+            col::QUANTITY,
+            at,
+            &order_no,
+            &mut self.findings,
+        );
+        self.order.lines.push(OrderLine {
+            title,
+            model: sheet::cell_text(columns.get(cells, col::MODEL)),
+            unit_price,
+            quantity,
+            unit: sheet::cell_text(columns.get(cells, col::UNIT)),
+            row: at.row.unwrap_or_default(),
+        });
+    }
+}
+
+fn read_order_no(cell: &Data, at: &Location, findings: &mut Vec<Finding>) -> String {
+    let text = sheet::cell_text(cell);
+    let numeric = matches!(cell, Data::Float(_) | Data::Int(_));
+    let scientific =
+        text.contains(['e', 'E']) && text.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if numeric || scientific {
+        findings.push(cell_error(
+            "export.order-number-not-text",
+            at,
+            col::ORDER_NO,
+            &text,
+            &text,
+            &format!(
+                "订单编号 {text:?} arrived as a number; 1688 order numbers have 18-19 digits and \
+                 digits are lost once a spreadsheet stores them as numbers"
+            ),
+            "Use the export as downloaded from 1688, or format the 订单编号 column as Text before \
+             saving; selfbill will not guess the lost digits",
+        ));
+    }
+    text
+}
+
+fn read_amount(
+    cell: &Data,
+    column: &'static str,
+    at: &Location,
+    order_no: &str,
+    findings: &mut Vec<Finding>,
+) -> Decimal {
+    match sheet::cell_amount(cell) {
+        Ok(value) => value,
+        Err(problem) => {
+            let shown = sheet::cell_text(cell);
+            let why = match problem {
+                CellProblem::Empty => format!("{column} is empty"),
+                CellProblem::Scientific => {
+                    format!("{column} {shown:?} is in scientific notation")
+                }
+                _ => format!("{column} {shown:?} is not a number"),
+            };
+            findings.push(cell_error(
+                "export.bad-cell",
+                at,
+                column,
+                &shown,
+                order_no,
+                &why,
+                "Enter the amount as a plain number such as 1234.50 (¥ and thousands commas are fine)",
+            ));
+            Decimal::ZERO
+        }
+    }
+}
+
+fn cell_error(
+    rule: &'static str,
+    at: &Location,
+    column: &str,
+    value: &str,
+    order_no: &str,
+    why: &str,
+    hint: &str,
+) -> Finding {
+    let mut finding = Finding::error(rule, format!("{at}, column {column}: {why}"), hint)
+        .at(at)
+        .column(column)
+        .value(value);
+    if !order_no.is_empty() {
+        finding = finding.invoice(order_no);
+    }
+    finding
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_header_variants() {
+        assert_eq!(normalise_header(" 实付款（元） "), "实付款(元)");
+        assert_eq!(normalise_header("货品 总价(元)"), "货品总价(元)");
+        assert_eq!(normalise_header("发票：购货单位名称"), "发票:购货单位名称");
+    }
+
+    #[test]
+    fn suggests_the_closest_header() {
+        let headers = vec!["订单编码".to_string(), "实付款(元)".to_string()];
+        assert_eq!(closest("订单编号", &headers), Some("订单编码"));
+        assert_eq!(closest("货品标题", &headers), None);
+    }
+}

@@ -1,0 +1,339 @@
+//! Opening a spreadsheet (xlsx, xls or CSV) as a grid of cells, with the real
+//! spreadsheet row numbers, and turning cells into text, amounts and dates.
+
+use anyhow::{Context, Result, bail};
+use calamine::{Data, DataType, Range, Reader, Sheets, open_workbook_auto_from_rs};
+use chrono::{NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use std::io::Cursor;
+use std::path::Path;
+
+use crate::money::{self, AmountError};
+
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Xlsx,
+    Xls,
+    /// A Compound File that is not a BIFF workbook: Excel stores a
+    /// password-protected xlsx this way.
+    EncryptedOoxml,
+    Csv,
+}
+
+/// One sheet of a file: its cells and where they came from.
+pub struct Grid {
+    pub file: String,
+    /// `None` for CSV, which has no sheets.
+    pub sheet: Option<String>,
+    pub range: Range<Data>,
+}
+
+impl Grid {
+    /// The spreadsheet row number (1-based, as Excel shows it) of range row `index`.
+    pub fn row_number(&self, index: usize) -> u32 {
+        let start = self.range.start().map(|(row, _)| row).unwrap_or(0);
+        start + index as u32 + 1
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = (u32, &[Data])> {
+        self.range
+            .rows()
+            .enumerate()
+            .map(|(index, cells)| (self.row_number(index), cells))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty() || self.range.rows().all(|row| row.iter().all(is_blank))
+    }
+}
+
+/// Reads a whole file into memory and tells what it is.
+pub fn read_file(path: &Path) -> Result<(Vec<u8>, FileKind)> {
+    let shown = path.display();
+    if path.is_dir() {
+        bail!("{shown}: is a folder, not a file; give the path of the exported spreadsheet");
+    }
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("{shown}: cannot be read; check that the path is right and the file is not open elsewhere")
+    })?;
+    let kind = if bytes.starts_with(b"PK\x03\x04") {
+        FileKind::Xlsx
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        if contains(&bytes, &utf16("EncryptionInfo")) {
+            FileKind::EncryptedOoxml
+        } else {
+            FileKind::Xls
+        }
+    } else if has_extension(path, "csv") || has_extension(path, "txt") {
+        FileKind::Csv
+    } else {
+        bail!(
+            "{shown}: not a spreadsheet (expected an .xlsx or .xls workbook, or a .csv file); \
+             export the orders again from 1688 (我的订单 → 导出)"
+        );
+    };
+    Ok((bytes, kind))
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Opens a workbook from its bytes.
+pub fn open_workbook(
+    path: &Path,
+    bytes: Vec<u8>,
+    kind: FileKind,
+) -> Result<Sheets<Cursor<Vec<u8>>>> {
+    let shown = path.display();
+    match kind {
+        FileKind::EncryptedOoxml => bail!(
+            "{shown}: the workbook is password-protected; open it in Excel, remove the password \
+             (File → Info → Protect Workbook) and save it again"
+        ),
+        FileKind::Csv => bail!("{shown}: is a CSV file, not a workbook"),
+        FileKind::Xlsx | FileKind::Xls => open_workbook_auto_from_rs(Cursor::new(bytes))
+            .with_context(|| {
+                format!(
+                    "{shown}: not a readable {} workbook (truncated or damaged?); download or save it again",
+                    if kind == FileKind::Xlsx { "xlsx" } else { "xls" }
+                )
+            }),
+    }
+}
+
+/// Reads a named sheet of an open workbook.
+pub fn sheet_range(
+    path: &Path,
+    workbook: &mut Sheets<Cursor<Vec<u8>>>,
+    name: &str,
+) -> Result<Range<Data>> {
+    workbook.worksheet_range(name).with_context(|| {
+        format!(
+            "{}: sheet {name} cannot be read (damaged workbook?); save it again from Excel",
+            path.display()
+        )
+    })
+}
+
+/// Opens the first sheet of a workbook, or a CSV file, as a grid.
+pub fn open_first_sheet(path: &Path) -> Result<Grid> {
+    let (bytes, kind) = read_file(path)?;
+    let file = path.display().to_string();
+    if kind == FileKind::Csv {
+        let range = csv_range(path, &bytes)?;
+        return Ok(Grid {
+            file,
+            sheet: None,
+            range,
+        });
+    }
+    let mut workbook = open_workbook(path, bytes, kind)?;
+    let Some(name) = workbook.sheet_names().first().cloned() else {
+        bail!("{file}: the workbook has no sheets; export the orders again");
+    };
+    let range = sheet_range(path, &mut workbook, &name)?;
+    Ok(Grid {
+        file,
+        sheet: Some(name),
+        range,
+    })
+}
+
+/// A CSV file as a grid of text cells. UTF-8 (with or without BOM) is read as
+/// is; anything else is taken as GB18030, which Excel on Chinese Windows
+/// writes for "CSV".
+pub fn csv_range(path: &Path, bytes: &[u8]) -> Result<Range<Data>> {
+    let text = decode_text(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for record in reader.records() {
+        let record = record.with_context(|| {
+            format!(
+                "{}: not a readable CSV file; save it again as CSV UTF-8",
+                path.display()
+            )
+        })?;
+        rows.push(record.iter().map(str::to_owned).collect());
+    }
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    if rows.is_empty() || width == 0 {
+        return Ok(Range::empty());
+    }
+    let mut range = Range::new((0, 0), (rows.len() as u32 - 1, width as u32 - 1));
+    for (r, row) in rows.into_iter().enumerate() {
+        for (c, value) in row.into_iter().enumerate() {
+            if !value.is_empty() {
+                range.set_value((r as u32, c as u32), Data::String(value));
+            }
+        }
+    }
+    Ok(range)
+}
+
+/// Decodes CSV bytes: UTF-8 with or without BOM, else GB18030.
+pub fn decode_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    }
+}
+
+pub fn is_blank(cell: &Data) -> bool {
+    match cell {
+        Data::Empty => true,
+        Data::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// A cell as text for messages and text fields. Numbers print in their
+/// shortest form; dates as `yyyy-mm-dd hh:mm:ss`.
+pub fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_owned(),
+        Data::Float(f) => f.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => dt
+            .as_datetime()
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| dt.as_f64().to_string()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Why a cell could not be read as what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellProblem {
+    Empty,
+    Scientific,
+    NotANumber,
+    NotADate,
+}
+
+pub fn cell_amount(cell: &Data) -> Result<Decimal, CellProblem> {
+    match cell {
+        Data::Float(f) => money::from_cell_number(*f).ok_or(CellProblem::NotANumber),
+        Data::Int(i) => Ok(Decimal::from(*i)),
+        Data::String(s) => money::parse_amount(s).map_err(|e| match e {
+            AmountError::Empty => CellProblem::Empty,
+            AmountError::Scientific => CellProblem::Scientific,
+            AmountError::NotANumber => CellProblem::NotANumber,
+        }),
+        Data::Empty => Err(CellProblem::Empty),
+        _ => Err(CellProblem::NotANumber),
+    }
+}
+
+const DATE_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+];
+
+pub fn parse_date_text(text: &str) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    for format in DATE_FORMATS {
+        if let Ok(value) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(value);
+        }
+    }
+    for format in ["%Y-%m-%d", "%Y/%m/%d"] {
+        if let Ok(date) = NaiveDate::parse_from_str(text, format) {
+            return date.and_hms_opt(0, 0, 0);
+        }
+    }
+    None
+}
+
+/// A date-time cell: a date cell, an Excel serial number, or text.
+pub fn cell_datetime(cell: &Data) -> Result<NaiveDateTime, CellProblem> {
+    match cell {
+        Data::Empty => Err(CellProblem::Empty),
+        Data::String(s) if s.trim().is_empty() => Err(CellProblem::Empty),
+        Data::String(s) | Data::DateTimeIso(s) => parse_date_text(s).ok_or(CellProblem::NotADate),
+        Data::DateTime(dt) => dt.as_datetime().ok_or(CellProblem::NotADate),
+        Data::Float(_) | Data::Int(_) => cell
+            .as_datetime()
+            .filter(|d| d.date() > NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default())
+            .ok_or(CellProblem::NotADate),
+        _ => Err(CellProblem::NotADate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_dates_in_every_shape_1688_uses() {
+        let expected = NaiveDate::from_ymd_opt(2024, 10, 10)
+            .unwrap()
+            .and_hms_opt(9, 17, 5)
+            .unwrap();
+        assert_eq!(
+            cell_datetime(&Data::String("2024-10-10 09:17:05".into())),
+            Ok(expected)
+        );
+        assert_eq!(
+            cell_datetime(&Data::String("2024/10/10 9:17".into())).unwrap(),
+            expected.date().and_hms_opt(9, 17, 0).unwrap()
+        );
+        // 2024-10-10 09:17:05 as an Excel serial number.
+        let serial = 45575.0 + (9.0 * 3600.0 + 17.0 * 60.0 + 5.0) / 86400.0;
+        assert_eq!(cell_datetime(&Data::Float(serial)), Ok(expected));
+        assert_eq!(
+            cell_datetime(&Data::String("soon".into())),
+            Err(CellProblem::NotADate)
+        );
+        assert_eq!(cell_datetime(&Data::Empty), Err(CellProblem::Empty));
+    }
+
+    #[test]
+    fn decodes_utf8_with_bom_and_gb18030() {
+        assert_eq!(decode_text("\u{feff}订单编号".as_bytes()), "订单编号");
+        let (gbk, _, _) = encoding_rs::GB18030.encode("订单编号,实付款(元)");
+        assert_eq!(decode_text(&gbk), "订单编号,实付款(元)");
+    }
+
+    #[test]
+    fn amounts_from_number_and_text_cells() {
+        assert_eq!(
+            cell_amount(&Data::Float(0.125)).unwrap().to_string(),
+            "0.125"
+        );
+        assert_eq!(cell_amount(&Data::Int(40)).unwrap().to_string(), "40");
+        assert_eq!(
+            cell_amount(&Data::String("1,234.50".into()))
+                .unwrap()
+                .to_string(),
+            "1234.50"
+        );
+        assert_eq!(
+            cell_amount(&Data::String("1E3".into())),
+            Err(CellProblem::Scientific)
+        );
+        assert_eq!(cell_amount(&Data::Bool(true)), Err(CellProblem::NotANumber));
+    }
+}

@@ -1,0 +1,28 @@
+//! One UTF-8 CSV (with BOM, for Excel) per sheet that has data; headers are
+//! LHDN's row-4 headers, amounts plain decimals, date-times
+//! `yyyy-MM-ddTHH:mm:ssZ`.
+
+use anyhow::Result;
+
+use crate::batch::{Batch, template};
+
+/// `(file name, bytes)` for each sheet with data rows.
+pub fn sheet_files(batch: &Batch) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for (schema, data) in template().sheets.iter().zip(&batch.sheets) {
+        if data.rows.is_empty() {
+            continue;
+        }
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        {
+            let mut writer = csv::Writer::from_writer(&mut bytes);
+            writer.write_record(&schema.headers)?;
+            for row in &data.rows {
+                writer.write_record(row.cells.iter().map(|c| c.as_text()))?;
+            }
+            writer.flush()?;
+        }
+        files.push((format!("{}.csv", schema.name), bytes));
+    }
+    Ok(files)
+}

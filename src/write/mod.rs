@@ -1,0 +1,118 @@
+//! Write: a batch → LHDN's workbook (`xlsx`) or one CSV per sheet (`csv`).
+//! Every output is written to a temporary file beside it and renamed into
+//! place; nothing is replaced without `force`.
+
+pub mod csv;
+pub mod xlsx;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The file names for `parts` workbooks: `out.xlsx` for one, else
+/// `out-001.xlsx`, `out-002.xlsx`, ….
+pub fn split_names(path: &Path, parts: usize) -> Vec<PathBuf> {
+    if parts <= 1 {
+        return vec![path.to_path_buf()];
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (1..=parts)
+        .map(|i| path.with_file_name(format!("{stem}-{i:03}{extension}")))
+        .collect()
+}
+
+/// Refuses outputs that exist (unless `force`) or that are one of the inputs.
+pub fn check_targets(targets: &[PathBuf], inputs: &[PathBuf], force: bool) -> Result<()> {
+    for target in targets {
+        let canonical_target = target.canonicalize().ok();
+        for input in inputs {
+            if canonical_target.is_some() && canonical_target == input.canonicalize().ok() {
+                bail!(
+                    "{}: is an input; choose another output name (inputs are never written)",
+                    target.display()
+                );
+            }
+        }
+        if target.exists() && !force {
+            bail!(
+                "{}: already exists; choose another name, or pass --force to replace it",
+                target.display()
+            );
+        }
+        if target.is_dir() {
+            bail!("{}: is a folder; give a file name", target.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// then a rename. Without `force` an existing file is never replaced.
+pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".selfbill-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("{}: cannot write (disk full?)", path.display()))?;
+    if force {
+        temp.persist(path)
+            .with_context(|| format!("{}: cannot replace", path.display()))?;
+    } else {
+        temp.persist_noclobber(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create ({}); pass --force to replace an existing file",
+                path.display(),
+                e.error
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_workbooks() {
+        assert_eq!(
+            split_names(Path::new("out/e.xlsx"), 1),
+            [PathBuf::from("out/e.xlsx")]
+        );
+        assert_eq!(
+            split_names(Path::new("out/e.xlsx"), 3),
+            [
+                PathBuf::from("out/e-001.xlsx"),
+                PathBuf::from("out/e-002.xlsx"),
+                PathBuf::from("out/e-003.xlsx")
+            ]
+        );
+    }
+
+    #[test]
+    fn never_replaces_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.xlsx");
+        write_atomic(&path, b"one", false).unwrap();
+        assert!(write_atomic(&path, b"two", false).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        write_atomic(&path, b"two", true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+}

@@ -1,0 +1,140 @@
+//! LHDN's batch-upload workbook: the 11 visible sheets in LHDN's order, rows
+//! 1–5 exactly as in LHDN's template, data from row 6, each sheet's Excel
+//! table over its data.
+
+use anyhow::{Context, Result};
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use rust_xlsxwriter::{
+    DocProperties, ExcelDateTime, Format, Formula, Table, TableColumn, TableStyle, Workbook,
+    Worksheet,
+};
+use std::collections::HashMap;
+
+use crate::batch::{
+    Batch, Cell, FIRST_DATA_ROW, HEADER_ROW, SheetTemplate, TemplateCellKind, template,
+};
+use crate::money::to_cell_number;
+
+/// The workbook's bytes. `created` is stored as the document's creation time
+/// so that the same inputs give the same bytes.
+pub fn workbook_bytes(batch: &Batch, created: NaiveDateTime) -> Result<Vec<u8>> {
+    let mut workbook = Workbook::new();
+    let properties = DocProperties::new()
+        .set_author("selfbill")
+        .set_creation_datetime(&excel_datetime(created)?);
+    workbook.set_properties(&properties);
+    let mut formats = Formats::default();
+    for (schema, data) in template().sheets.iter().zip(&batch.sheets) {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(&schema.name)?;
+        write_sheet(sheet, schema, data, &mut formats)
+            .with_context(|| format!("writing sheet {}", schema.name))?;
+    }
+    Ok(workbook.save_to_buffer()?)
+}
+
+#[derive(Default)]
+struct Formats {
+    by_code: HashMap<String, Format>,
+}
+
+impl Formats {
+    fn get(&mut self, code: &str) -> &Format {
+        self.by_code.entry(code.to_string()).or_insert_with(|| {
+            if code == "General" {
+                Format::new()
+            } else {
+                Format::new().set_num_format(code)
+            }
+        })
+    }
+}
+
+fn write_sheet(
+    sheet: &mut Worksheet,
+    schema: &SheetTemplate,
+    data: &crate::batch::SheetData,
+    formats: &mut Formats,
+) -> Result<()> {
+    for (col, width) in schema.widths.iter().enumerate() {
+        if let Some(width) = width {
+            sheet.set_column_width(col as u16, *width)?;
+        }
+    }
+    for (r, cells) in schema.rows.iter().enumerate() {
+        let row = r as u32;
+        for cell in cells {
+            let format = formats.get(&cell.format).clone();
+            match cell.kind {
+                TemplateCellKind::Text => {
+                    sheet.write_string_with_format(row, cell.col, &cell.value, &format)?;
+                }
+                TemplateCellKind::Number => {
+                    let value: f64 = cell.value.parse().unwrap_or_default();
+                    sheet.write_number_with_format(row, cell.col, value, &format)?;
+                }
+                TemplateCellKind::Datetime => {
+                    let value = NaiveDateTime::parse_from_str(&cell.value, "%Y-%m-%dT%H:%M:%S")?;
+                    sheet.write_datetime_with_format(
+                        row,
+                        cell.col,
+                        excel_datetime(value)?,
+                        &format,
+                    )?;
+                }
+                TemplateCellKind::Formula => {
+                    sheet.write_formula_with_format(
+                        row,
+                        cell.col,
+                        Formula::new(&cell.value),
+                        &format,
+                    )?;
+                }
+            }
+        }
+    }
+    for data_row in &data.rows {
+        let row = data_row.row - 1;
+        for (index, cell) in data_row.cells.iter().enumerate() {
+            let col = index as u16 + 1;
+            let format = formats.get(&schema.data_formats[index]).clone();
+            match cell {
+                Cell::Empty => {}
+                Cell::Text(text) => {
+                    sheet.write_string_with_format(row, col, text, &format)?;
+                }
+                Cell::Number(value) => {
+                    sheet.write_number_with_format(row, col, to_cell_number(*value), &format)?;
+                }
+                Cell::DateTime(value) => {
+                    sheet.write_datetime_with_format(row, col, excel_datetime(*value)?, &format)?;
+                }
+            }
+        }
+    }
+    let last_row = (FIRST_DATA_ROW - 2) + data.rows.len() as u32;
+    let columns: Vec<TableColumn> = schema
+        .headers
+        .iter()
+        .map(|h| TableColumn::new().set_header(h))
+        .collect();
+    let table = Table::new()
+        .set_name(&schema.table)
+        .set_style(TableStyle::Medium1)
+        .set_columns(&columns);
+    sheet.add_table(
+        HEADER_ROW - 1,
+        1,
+        last_row.max(HEADER_ROW),
+        schema.headers.len() as u16,
+        &table,
+    )?;
+    Ok(())
+}
+
+fn excel_datetime(value: NaiveDateTime) -> Result<ExcelDateTime> {
+    Ok(
+        ExcelDateTime::from_ymd(value.year() as u16, value.month() as u8, value.day() as u8)?
+            .and_hms(value.hour() as u16, value.minute() as u8, value.second())?,
+    )
+}
