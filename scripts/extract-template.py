@@ -9,21 +9,39 @@ and column widths, so the binary can embed them without parsing the workbook.
 """
 import datetime
 import json
+import re
 import sys
+import zipfile
 
 import openpyxl
 from openpyxl.utils import get_column_letter
 
 
-def cell_json(cell):
+def raw_values(path):
+    """Sheet name → {cell ref: raw <v> text}, to keep Excel's own date serials."""
+    z = zipfile.ZipFile(path)
+    workbook = z.read("xl/workbook.xml").decode()
+    rels = z.read("xl/_rels/workbook.xml.rels").decode()
+    targets = dict(re.findall(r'Id="([^"]+)"[^>]*Target="([^"]+)"', rels))
+    targets.update({k: v for v, k in re.findall(r'Target="([^"]+)"[^>]*Id="([^"]+)"', rels)})
+    out = {}
+    for name, rid in re.findall(r'<sheet[^>]*name="([^"]+)"[^>]*r:id="([^"]+)"', workbook):
+        target = targets[rid].lstrip("/")
+        target = target if target.startswith("xl/") else "xl/" + target
+        xml = z.read(target).decode()
+        out[name] = dict(re.findall(r'<c r="([A-Z]+[0-9]+)"[^>]*>(?:<f>[^<]*</f>)?<v>([^<]*)</v>', xml))
+    return out
+
+
+def cell_json(cell, raw):
     value = cell.value
     if value is None:
         return None
     out = {"col": cell.column - 1, "format": cell.number_format}
     if cell.data_type == "f":
         out.update(kind="formula", value=str(value))
-    elif isinstance(value, datetime.datetime):
-        out.update(kind="datetime", value=value.strftime("%Y-%m-%dT%H:%M:%S"))
+    elif isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        out.update(kind="datetime", value=raw[cell.coordinate])
     elif isinstance(value, (int, float)):
         out.update(kind="number", value=repr(value))
     else:
@@ -33,6 +51,7 @@ def cell_json(cell):
 
 def main(path):
     wb = openpyxl.load_workbook(path)
+    raws = raw_values(path)
     sheets = []
     for ws in wb.worksheets:
         if ws.sheet_state != "visible":
@@ -41,7 +60,7 @@ def main(path):
         first, last = table.ref.split(":")
         rows = []
         for r in range(1, 6):
-            cells = [cell_json(ws.cell(r, c)) for c in range(1, ws.max_column + 1)]
+            cells = [cell_json(ws.cell(r, c), raws[ws.title]) for c in range(1, ws.max_column + 1)]
             rows.append([c for c in cells if c is not None])
         widths = []
         for c in range(1, ws.max_column + 1):

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Engine, amount};
 use crate::batch::{DataRow, sheets, template};
-use crate::finding::Severity;
 use crate::money::cents;
 
 /// Column indices by header, looked up once per sheet.
@@ -328,9 +327,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             .map(|d| text(d, docs.of("Supplier.TIN")))
             .unwrap_or_default();
         if supplier_tin == "EI00000000030" && text(row, li_class) == "009" {
-            engine.report(
-                Severity::Warning,
-                "scenario.import-classified-009",
+            engine.report("scenario.import-classified-009",
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_class),

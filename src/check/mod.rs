@@ -237,6 +237,15 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     ),
 ];
 
+/// The severity of a rule in [`RULES`].
+pub fn severity_of(rule: &str) -> Severity {
+    RULES
+        .iter()
+        .find(|(id, _, _)| *id == rule)
+        .map(|(_, severity, _)| *severity)
+        .unwrap_or(Severity::Error)
+}
+
 /// What a column holds, for the field rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -335,10 +344,9 @@ pub(crate) struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// A finding at a cell of the batch.
+    /// A finding at a cell of the batch; its severity is the rule's.
     pub fn report(
         &mut self,
-        severity: Severity,
         rule: &'static str,
         sheet: usize,
         row: &DataRow,
@@ -346,6 +354,7 @@ impl<'a> Engine<'a> {
         message: String,
         hint: &str,
     ) {
+        let severity = severity_of(rule);
         let schema = &template().sheets[sheet];
         let invoice_col = schema.column("eInvoiceNumber");
         let mut finding = Finding::new(severity, rule, "", hint)
@@ -381,7 +390,7 @@ impl<'a> Engine<'a> {
         message: String,
         hint: &str,
     ) {
-        self.report(Severity::Error, rule, sheet, row, column, message, hint);
+        self.report(rule, sheet, row, column, message, hint);
     }
 
     fn check_fields(&mut self, sheet: usize, schema: &SheetTemplate, now: NaiveDateTime) {
@@ -569,18 +578,14 @@ impl<'a> Engine<'a> {
                         format!("IssuanceDateTime {text:?} is not yyyy-MM-ddTHH:mm:ssZ in UTC"),
                         "Write the UTC date and time, e.g. 2026-11-26T01:30:00Z, or an Excel date-time in UTC",
                     ),
-                    Some(issued) if issued < now - Duration::hours(72) => self.report(
-                        Severity::Warning,
-                        "issuance.too-old",
+                    Some(issued) if issued < now - Duration::hours(72) => self.report("issuance.too-old",
                         sheet,
                         row,
                         Some(column),
                         format!("IssuanceDateTime {} is more than 72 hours before now ({} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
                         "LHDN rejects documents issued more than 72 hours before submission; convert again just before uploading",
                     ),
-                    Some(issued) if issued > now + Duration::minutes(5) => self.report(
-                        Severity::Warning,
-                        "issuance.future",
+                    Some(issued) if issued > now + Duration::minutes(5) => self.report("issuance.future",
                         sheet,
                         row,
                         Some(column),

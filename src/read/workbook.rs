@@ -12,6 +12,10 @@ use crate::batch::{Batch, Cell, DataRow, FIRST_DATA_ROW, HEADER_ROW, SheetData, 
 use crate::finding::Finding;
 use crate::money;
 
+/// Columns LHDN added in the newer template; a workbook made from the older
+/// copy lacks them and is still LHDN's layout.
+const ADDED_IN_NEWER_TEMPLATE: [(&str, &str); 1] = [("LineItemsTaxes", "TaxableAmount")];
+
 /// A batch read from a file, with the structure findings (missing sheets and
 /// headers, unknown headers).
 pub struct ReadBatch {
@@ -93,6 +97,9 @@ fn map_headers(
             .map(|(c, _)| *c);
         if found.is_none() {
             missing.push(index);
+            if ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header.as_str())) {
+                continue;
+            }
             findings.push(
                 Finding::error(
                     "structure.missing-header",

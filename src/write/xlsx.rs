@@ -56,6 +56,8 @@ fn write_sheet(
     data: &crate::batch::SheetData,
     formats: &mut Formats,
 ) -> Result<()> {
+    // LHDN's sample formulas carry no cached result; neither do ours.
+    sheet.set_formula_result_default("");
     for (col, width) in schema.widths.iter().enumerate() {
         if let Some(width) = width {
             sheet.set_column_width(col as u16, *width)?;
@@ -74,13 +76,9 @@ fn write_sheet(
                     sheet.write_number_with_format(row, cell.col, value, &format)?;
                 }
                 TemplateCellKind::Datetime => {
-                    let value = NaiveDateTime::parse_from_str(&cell.value, "%Y-%m-%dT%H:%M:%S")?;
-                    sheet.write_datetime_with_format(
-                        row,
-                        cell.col,
-                        excel_datetime(value)?,
-                        &format,
-                    )?;
+                    // Excel's own serial, so the sample date is LHDN's to the last bit.
+                    let serial: f64 = cell.value.parse().unwrap_or_default();
+                    sheet.write_number_with_format(row, cell.col, serial, &format)?;
                 }
                 TemplateCellKind::Formula => {
                     sheet.write_formula_with_format(

@@ -1,0 +1,518 @@
+//! `selfbill convert` end to end: the real binary on real files, outputs read back.
+
+mod common;
+
+use calamine::Data;
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const SHEETS: [&str; 11] = [
+    "Documents",
+    "DocumentReferences",
+    "DocumentLineItems",
+    "LineItemsAddClassifications",
+    "LineItemsTaxes",
+    "DocumentTotalTax",
+    "LineItemsDiscounts",
+    "DocumentDiscounts",
+    "LineItemsCharges",
+    "DocumentCharges",
+    "ReferenceNumberCustomsForms",
+];
+
+/// The sample export's invoiced orders and their 实付款 (7 of 10: one held, two closed).
+const PAID: [(&str, &str); 7] = [
+    ("2420101234567540001", "589.00"),
+    ("2420151234567540002", "738.00"),
+    ("2420221234567540003", "170.00"),
+    ("2420281234567540006", "220.50"),
+    ("2421051234567540008", "105.00"),
+    ("2421111234567540009", "166.00"),
+    ("2421181234567540010", "84.00"),
+];
+
+fn convert_sample(dir: &Path, export: &Path) -> std::path::PathBuf {
+    let out = dir.join("einvoices.xlsx");
+    convert(&[export], &out, &[]).success();
+    out
+}
+
+/// Every sheet's data rows as text, keyed by sheet: what "the same invoices" means.
+fn invoice_data(path: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
+    SHEETS
+        .iter()
+        .map(|name| {
+            let sheet = read_sheet(path, name);
+            let rows = sheet
+                .data_rows()
+                .iter()
+                .map(|r| r.iter().map(text).collect())
+                .collect();
+            (name.to_string(), rows)
+        })
+        .collect()
+}
+
+#[test]
+fn writes_lhdns_workbook_for_the_sample_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert_sample(dir.path(), &root().join(SAMPLE));
+
+    assert_eq!(sheet_names(&out), SHEETS);
+
+    // Rows 1-5 of every sheet are LHDN's, cell for cell, formulas included.
+    let template = root().join("assets/lhdn-batch-upload-template.xlsx");
+    for name in SHEETS {
+        let ours = read_sheet(&out, name);
+        let lhdn = read_sheet(&template, name);
+        for row in 1..=5u32 {
+            let width = lhdn.rows[row as usize - 1]
+                .len()
+                .max(ours.rows[row as usize - 1].len());
+            for col in 0..width {
+                assert_eq!(
+                    text(ours.cell(row, col)),
+                    text(lhdn.cell(row, col)),
+                    "{name} row {row} column {col}"
+                );
+                let formula = |s: &Sheet| {
+                    s.formulas
+                        .get(row as usize - 1)
+                        .and_then(|r| r.get(col))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                assert_eq!(
+                    formula(&ours),
+                    formula(&lhdn),
+                    "{name} row {row} column {col} formula"
+                );
+            }
+        }
+    }
+    // The two headers with LHDN's trailing space keep it.
+    let documents = read_sheet(&out, "Documents");
+    assert!(documents.rows[3].iter().any(|c| text(c) == "PaymentMode "));
+    assert!(
+        documents.rows[3]
+            .iter()
+            .any(|c| text(c) == "SupplierBankAccountNumber ")
+    );
+
+    // One Documents row per invoiced order, TotalPayableAmount = 实付款.
+    let docs = documents.data_rows();
+    assert_eq!(docs.len(), PAID.len());
+    let number = documents.col("eInvoiceNumber");
+    let payable = documents.col("TotalPayableAmount");
+    for (row, (order, paid)) in docs.iter().zip(PAID) {
+        assert_eq!(text(&row[number]), order);
+        assert_eq!(decimal(&row[payable]), dec(paid), "order {order}");
+        assert_eq!(text(&row[documents.col("eInvoiceTypeCode")]), "11");
+        assert_eq!(text(&row[documents.col("eInvoiceVersion")]), "1.1");
+        assert_eq!(text(&row[documents.col("CurrencyCode")]), "CNY");
+        assert_eq!(
+            decimal(&row[documents.col("CurrencyExchangeRate")]),
+            dec("0.6097")
+        );
+        assert_eq!(text(&row[documents.col("Buyer.TIN")]), "C1234567890");
+        assert_eq!(text(&row[documents.col("Buyer.Address.State")]), "14");
+        // Codes are text cells, leading zeros kept.
+        assert!(
+            matches!(row[documents.col("Supplier.MSIC.Code")], Data::String(ref s) if s == "00000")
+        );
+        // IssuanceDateTime is an Excel date-time in UTC.
+        match &row[documents.col("IssuanceDateTime")] {
+            Data::DateTime(dt) => assert_eq!(
+                dt.as_datetime()
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+                ISSUED_AT
+            ),
+            other => panic!("IssuanceDateTime is {other:?}"),
+        }
+    }
+
+    // Lines, one LineItemsTaxes row each, one DocumentTotalTax per invoice.
+    let lines = read_sheet(&out, "DocumentLineItems");
+    let taxes = read_sheet(&out, "LineItemsTaxes");
+    let total_tax = read_sheet(&out, "DocumentTotalTax");
+    assert_eq!(
+        lines.data_rows().len(),
+        12,
+        "15 export lines less 3 on orders not invoiced"
+    );
+    assert_eq!(taxes.data_rows().len(), 12);
+    assert_eq!(total_tax.data_rows().len(), 7);
+    for row in taxes.data_rows() {
+        assert_eq!(text(&row[taxes.col("TaxType")]), "06");
+        assert_eq!(decimal(&row[taxes.col("TaxAmount")]), dec("0"));
+    }
+    for row in lines.data_rows() {
+        assert_eq!(text(&row[lines.col("Classification")]), "034");
+        assert_eq!(text(&row[lines.col("CountryofOrigin")]), "CHN");
+    }
+}
+
+fn rows_of<'a>(sheet: &'a Sheet, order: &str) -> Vec<&'a Vec<Data>> {
+    let number = sheet.col("eInvoiceNumber");
+    sheet
+        .data_rows()
+        .into_iter()
+        .filter(|r| text(&r[number]) == order)
+        .collect()
+}
+
+#[test]
+fn maps_discounts_charges_quantities_prices_and_suppliers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert_sample(dir.path(), &root().join(SAMPLE));
+    let documents = read_sheet(&out, "Documents");
+    let lines = read_sheet(&out, "DocumentLineItems");
+    let charges = read_sheet(&out, "DocumentCharges");
+    let discounts = read_sheet(&out, "DocumentDiscounts");
+
+    // O2: discount −20.00, shipping 8.00, a 4-decimal unit price 0.1250 × 200.
+    let o2 = "2420151234567540002";
+    let o2_discounts = rows_of(&discounts, o2);
+    assert_eq!(o2_discounts.len(), 1);
+    assert_eq!(
+        decimal(&o2_discounts[0][discounts.col("DiscountAmount")]),
+        dec("20")
+    );
+    let o2_charges = rows_of(&charges, o2);
+    assert_eq!(o2_charges.len(), 1);
+    assert_eq!(
+        text(&o2_charges[0][charges.col("ChargeDescription")]),
+        "Shipping fee (运费)"
+    );
+    assert_eq!(
+        decimal(&o2_charges[0][charges.col("ChargeAmount")]),
+        dec("8")
+    );
+    let o2_lines = rows_of(&lines, o2);
+    assert_eq!(o2_lines.len(), 3);
+    assert_eq!(decimal(&o2_lines[2][lines.col("UnitPrice")]), dec("0.125"));
+    assert_eq!(decimal(&o2_lines[2][lines.col("Subtotal")]), dec("25"));
+    assert_eq!(
+        text(&o2_lines[0][lines.col("UnitOfMeasurement")]),
+        "H87",
+        "条 → H87"
+    );
+    let doc = &rows_of(&documents, o2)[0];
+    assert_eq!(decimal(&doc[documents.col("TotalNetAmount")]), dec("750"));
+    assert_eq!(
+        decimal(&doc[documents.col("TotalDiscountValue")]),
+        dec("20")
+    );
+    assert_eq!(decimal(&doc[documents.col("TotalChargeAmount")]), dec("8"));
+    assert_eq!(
+        decimal(&doc[documents.col("TotalExcludingTax")]),
+        dec("738")
+    );
+
+    // O3: zero shipping (no charge row), fractional quantity 25.5 米.
+    let o3 = "2420221234567540003";
+    assert!(rows_of(&charges, o3).is_empty());
+    let o3_line = &rows_of(&lines, o3)[0];
+    assert_eq!(decimal(&o3_line[lines.col("Quantity")]), dec("25.5"));
+    assert_eq!(text(&o3_line[lines.col("UnitOfMeasurement")]), "MTR");
+    assert_eq!(decimal(&o3_line[lines.col("Subtotal")]), dec("173.4"));
+
+    // O6: a price increase of 5.00 is a charge beside shipping.
+    let o6_charges = rows_of(&charges, "2420281234567540006");
+    let descriptions: Vec<String> = o6_charges
+        .iter()
+        .map(|r| text(&r[charges.col("ChargeDescription")]))
+        .collect();
+    assert_eq!(
+        descriptions,
+        ["Shipping fee (运费)", "Price increase (涨价)"]
+    );
+    assert_eq!(
+        text(&rows_of(&lines, "2420281234567540006")[0][lines.col("UnitOfMeasurement")]),
+        "SET"
+    );
+
+    // O1's seller is in the directory; O2's is not and takes LHDN's foreign-supplier defaults.
+    let o1 = &rows_of(&documents, "2420101234567540001")[0];
+    assert_eq!(
+        text(&o1[documents.col("Supplier.Address.CityName")]),
+        "Yiwu"
+    );
+    assert_eq!(
+        text(&o1[documents.col("Supplier.ContactNumber")]),
+        "+8657985550101"
+    );
+    assert!(text(&o1[documents.col("Supplier.Name")]).starts_with("Yiwu Shili"));
+    assert_eq!(
+        text(&doc[documents.col("Supplier.Name")]),
+        "深圳市样本电子科技有限公司"
+    );
+    for (header, value) in [
+        ("Supplier.TIN", "EI00000000030"),
+        ("Supplier.IDType", "BRN"),
+        ("Supplier.IDNo", "NA"),
+        ("Supplier.SST.No", "NA"),
+        ("Supplier.TTX.No", "NA"),
+        ("Supplier.MSIC.Code", "00000"),
+        ("Supplier.BusinessActivityDescription", "NA"),
+        ("Supplier.Address.AddressLine0", "NA"),
+        ("Supplier.Address.CityName", "NA"),
+        ("Supplier.Address.State", "17"),
+        ("Supplier.Address.CountryCode", "CHN"),
+        ("Supplier.ContactNumber", "NA"),
+    ] {
+        assert_eq!(text(&doc[documents.col(header)]), value, "{header}");
+    }
+}
+
+#[test]
+fn reports_status_classes_and_missing_supplier_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&root().join(SAMPLE)], &out, &["--json"]).success();
+    let report = json(&assert.get_output().stdout);
+    let summary = &report["summary"];
+    assert_eq!(summary["orders"], 10);
+    assert_eq!(summary["invoiced"], 7);
+    assert_eq!(summary["held"], 1);
+    assert_eq!(summary["skipped"], 2);
+    assert_eq!(summary["invoices"], 7);
+    assert_eq!(summary["errors"], 0);
+    assert_eq!(summary["total_cny"], "2072.50");
+    assert_eq!(summary["outputs"][0], out.display().to_string());
+    let findings = report["findings"].as_array().unwrap();
+    let rules: Vec<&str> = findings
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules.iter().filter(|r| **r == "order.held").count(), 1);
+    assert_eq!(rules.iter().filter(|r| **r == "order.skipped").count(), 2);
+    // One warning per seller lacking details (S2 and S4), naming the export row.
+    let missing: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["rule"] == "supplier.details-missing")
+        .collect();
+    assert_eq!(missing.len(), 2);
+    assert_eq!(missing[0]["value"], "szyangbendz");
+    assert_eq!(missing[0]["row"], 4);
+    assert_eq!(missing[0]["sheet"], "sheet1");
+    let held = findings.iter().find(|f| f["rule"] == "order.held").unwrap();
+    assert_eq!(held["row"], 12);
+    assert_eq!(held["column"], "订单状态");
+    assert_eq!(held["value"], "退款中");
+}
+
+#[test]
+fn every_export_variant_gives_the_same_invoices() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = invoice_data(&convert_sample(dir.path(), &root().join(SAMPLE)));
+    for variant in [
+        "inline-strings-false-dimension.xlsx",
+        "orders.xls",
+        "unmerged-text-amounts-date-cells.xlsx",
+    ] {
+        let sub = dir.path().join(variant.replace('.', "-"));
+        std::fs::create_dir(&sub).unwrap();
+        let out = convert_sample(&sub, &data(variant));
+        assert_eq!(invoice_data(&out), reference, "{variant}");
+    }
+}
+
+#[test]
+fn same_inputs_give_identical_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.xlsx");
+    let b = dir.path().join("b.xlsx");
+    convert(&[&root().join(SAMPLE)], &a, &[]).success();
+    convert(&[&root().join(SAMPLE)], &b, &[]).success();
+    assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+}
+
+#[test]
+fn an_order_that_does_not_reconcile_is_an_error_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("does-not-reconcile.xlsx")], &out, &["--json"]).code(1);
+    assert!(!out.exists(), "no output on errors");
+    let report = json(&assert.get_output().stdout);
+    let errors: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = errors[0];
+    assert_eq!(error["rule"], "order.does-not-reconcile");
+    assert_eq!(error["invoice"], "2420101234567540001");
+    assert_eq!(error["row"], 2);
+    assert_eq!(error["column"], "实付款(元)");
+    assert_eq!(error["value"], "590");
+    assert!(
+        error["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("does-not-reconcile.xlsx")
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("2420101234567540001")
+    );
+    assert_eq!(report["summary"]["outputs"].as_array().unwrap().len(), 0);
+
+    // --skip-invalid writes the six good invoices and still exits 1.
+    let assert = convert(
+        &[&data("does-not-reconcile.xlsx")],
+        &out,
+        &["--json", "--skip-invalid"],
+    )
+    .code(1);
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["summary"]["invoices"], 6);
+    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 6);
+}
+
+#[test]
+fn an_order_number_stored_as_a_number_and_an_unknown_status_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("order-number-as-number.xlsx")], &out, &["--json"]).code(1);
+    assert!(!out.exists());
+    let report = json(&assert.get_output().stdout);
+    let findings = report["findings"].as_array().unwrap();
+    let id = findings
+        .iter()
+        .find(|f| f["rule"] == "export.order-number-not-text")
+        .expect("order number finding");
+    assert_eq!(id["row"], 2);
+    assert_eq!(id["column"], "订单编号");
+    let status = findings
+        .iter()
+        .find(|f| f["rule"] == "order.unknown-status")
+        .expect("status finding");
+    assert_eq!(status["row"], 7);
+    assert_eq!(status["value"], "已冻结");
+}
+
+#[test]
+fn missing_columns_are_named_with_the_closest_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("missing-columns.xlsx")], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("missing-columns.xlsx"), "{stderr}");
+    assert!(stderr.contains("实付款(元)"), "{stderr}");
+    assert!(
+        stderr.contains("数量 (closest header found: 数目)"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_file_that_is_not_a_spreadsheet_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("not-a-spreadsheet.xlsx")], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("not-a-spreadsheet.xlsx: not a spreadsheet"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_existing_output_is_never_replaced_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    std::fs::write(&out, b"keep me").unwrap();
+    let assert = convert(&[&root().join(SAMPLE)], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    convert(&[&root().join(SAMPLE)], &out, &["--force"]).success();
+    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 7);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left");
+}
+
+#[test]
+fn splits_into_numbered_workbooks_keeping_each_invoice_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    convert(&[&root().join(SAMPLE)], &out, &["--max-per-file", "3"]).success();
+    assert!(!out.exists());
+    let mut seen = Vec::new();
+    for (name, expected) in [("e-001.xlsx", 3), ("e-002.xlsx", 3), ("e-003.xlsx", 1)] {
+        let part = dir.path().join(name);
+        let documents = read_sheet(&part, "Documents");
+        let numbers: Vec<String> = documents
+            .data_rows()
+            .iter()
+            .map(|r| text(&r[documents.col("eInvoiceNumber")]))
+            .collect();
+        assert_eq!(numbers.len(), expected, "{name}");
+        for sheet in [
+            "DocumentLineItems",
+            "LineItemsTaxes",
+            "DocumentTotalTax",
+            "DocumentCharges",
+        ] {
+            let rows = read_sheet(&part, sheet);
+            for row in rows.data_rows() {
+                let number = text(&row[rows.col("eInvoiceNumber")]);
+                assert!(
+                    numbers.contains(&number),
+                    "{name} {sheet} has {number} of another workbook"
+                );
+            }
+        }
+        selfbill().arg("check").arg(&part).assert().success();
+        seen.extend(numbers);
+    }
+    seen.sort();
+    let mut expected: Vec<String> = PAID.iter().map(|(o, _)| o.to_string()).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn check_passes_what_convert_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert_sample(dir.path(), &root().join(SAMPLE));
+    let assert = selfbill()
+        .args(["check", "--json"])
+        .arg(&out)
+        .assert()
+        .success();
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["summary"]["errors"], 0);
+    assert_eq!(report["summary"]["invoices"], 7);
+}
+
+#[test]
+fn writes_csv_per_sheet_that_check_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    convert(&[&root().join(SAMPLE)], &out, &["--format", "csv"]).success();
+    let documents = std::fs::read(out.join("Documents.csv")).unwrap();
+    assert!(documents.starts_with(b"\xEF\xBB\xBFeInvoiceNumber,eInvoiceTypeCode,"));
+    let text = String::from_utf8(documents).unwrap();
+    assert!(text.contains("PaymentMode ,SupplierBankAccountNumber ,"));
+    assert_eq!(text.lines().count(), 8, "header + 7 invoices");
+    assert!(out.join("DocumentLineItems.csv").exists());
+    assert!(
+        !out.join("DocumentReferences.csv").exists(),
+        "only sheets with data"
+    );
+    selfbill().arg("check").arg(&out).assert().success();
+}
