@@ -6,6 +6,7 @@
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::finding::Location;
@@ -48,6 +49,9 @@ pub struct SheetTemplate {
     pub widths: Vec<Option<f64>>,
     /// Rows 1–5, every non-empty cell from column A.
     pub rows: Vec<Vec<TemplateCell>>,
+    /// Trimmed header → data column index, filled once after loading.
+    #[serde(skip)]
+    index: HashMap<String, usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,8 +75,7 @@ pub enum TemplateCellKind {
 impl SheetTemplate {
     /// Data column index of a header, compared trimmed.
     pub fn column(&self, header: &str) -> Option<usize> {
-        let header = header.trim();
-        self.headers.iter().position(|h| h.trim() == header)
+        self.index.get(header.trim()).copied()
     }
 
     /// Row-1 requirement text of data column `index`.
@@ -107,8 +110,18 @@ impl SheetTemplate {
 pub fn template() -> &'static Template {
     static TEMPLATE: OnceLock<Template> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        serde_json::from_str(include_str!("../assets/lhdn-template.json"))
-            .expect("embedded template JSON is valid (checked by tests)")
+        let mut template: Template =
+            serde_json::from_str(include_str!("../assets/lhdn-template.json"))
+                .expect("embedded template JSON is valid (checked by tests)");
+        for sheet in &mut template.sheets {
+            sheet.index = sheet
+                .headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().to_string(), i))
+                .collect();
+        }
+        template
     })
 }
 

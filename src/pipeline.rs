@@ -94,14 +94,11 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     findings.extend(mapped.findings);
     let mut invoices = mapped.invoices;
 
-    // Check, in the chunks that will be written.
-    let chunk_size = match options.format {
-        OutputFormat::Xlsx => options.max_per_file,
-        OutputFormat::Csv => invoices.len().max(1),
-    };
-    for chunk in invoices.chunks(chunk_size) {
-        let batch = Batch::from_invoices(options.output.display().to_string(), chunk);
-        findings.extend(relocate(check::check_batch(&batch, options.now), &batch));
+    // Check the invoices in the chunks that will be written, building each
+    // chunk's files on the way; nothing touches the disk until all is checked.
+    let mut rendered = render_chunks(&options, &invoices, true)?;
+    for chunk in &mut rendered {
+        findings.append(&mut chunk.findings);
     }
 
     let has_errors = findings.iter().any(Finding::is_error);
@@ -111,7 +108,11 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             .filter(|f| f.is_error())
             .filter_map(|f| f.invoice.clone())
             .collect();
+        let before = invoices.len();
         invoices.retain(|i| !bad.contains(&i.number) && !bad.contains(&i.order_no));
+        if invoices.len() != before {
+            rendered = render_chunks(&options, &invoices, false)?;
+        }
     }
     let write_anything = (!has_errors || options.skip_invalid) && !invoices.is_empty();
 
@@ -138,75 +139,133 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     }
     let mut summaries = Vec::new();
     if write_anything {
-        let outputs = write_outputs(&options, &invoices)?;
-        for (invoice, output) in &outputs.per_invoice {
-            summaries.push(invoice_summary(invoice, output));
+        let files = write_rendered(&options, &rendered)?;
+        for (chunk, invoices) in rendered
+            .iter()
+            .zip(invoices.chunks(chunk_size(&options, &invoices)))
+        {
+            summaries.extend(invoices.iter().map(|i| invoice_summary(i, &chunk.output)));
         }
         summary.invoices = invoices.len();
-        summary.outputs = Some(outputs.files);
+        summary.outputs = Some(files);
     }
     let total: Decimal = invoices.iter().map(|i| i.totals.payable).sum();
     let total_myr: Decimal = invoices
         .iter()
         .map(|i| myr(i).unwrap_or(i.totals.payable))
         .sum();
-    summary.total_cny = Some(if options.config.invoice.currency == "MYR" {
-        "-".into()
-    } else {
-        total.to_string()
-    });
+    summary.total_cny = Some(total.to_string());
     summary.total_myr = Some(total_myr.to_string());
     let mut report = Report::new(summary, findings);
     report.invoices = summaries;
     Ok(report)
 }
 
-struct Outputs<'a> {
-    files: Vec<String>,
-    per_invoice: Vec<(&'a Invoice, String)>,
+/// Invoices per output: `--max-per-file` for workbooks; all of them for a CSV folder.
+fn chunk_size(options: &ConvertOptions, invoices: &[Invoice]) -> usize {
+    match options.format {
+        OutputFormat::Xlsx => options.max_per_file,
+        OutputFormat::Csv => invoices.len().max(1),
+    }
 }
 
-fn write_outputs<'a>(options: &ConvertOptions, invoices: &'a [Invoice]) -> Result<Outputs<'a>> {
-    let mut outputs = Outputs {
-        files: Vec::new(),
-        per_invoice: Vec::new(),
+/// One output's worth of invoices: its findings, and its files' bytes.
+struct Rendered {
+    /// The workbook, or the CSV folder.
+    output: String,
+    findings: Vec<Finding>,
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// Builds (and with `check`, checks) every chunk, on all cores.
+fn render_chunks(
+    options: &ConvertOptions,
+    invoices: &[Invoice],
+    check: bool,
+) -> Result<Vec<Rendered>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let chunks: Vec<&[Invoice]> = invoices.chunks(chunk_size(options, invoices)).collect();
+    let targets = match options.format {
+        OutputFormat::Xlsx => write::split_names(&options.output, chunks.len()),
+        OutputFormat::Csv => vec![options.output.clone(); chunks.len()],
     };
-    match options.format {
-        OutputFormat::Xlsx => {
-            let chunks: Vec<&[Invoice]> = invoices.chunks(options.max_per_file).collect();
-            let targets = write::split_names(&options.output, chunks.len());
-            write::check_targets(&targets, &options.exports, options.force)?;
-            for (chunk, target) in chunks.iter().zip(&targets) {
-                let shown = target.display().to_string();
-                let batch = Batch::from_invoices(shown.clone(), chunk);
-                let bytes = write::xlsx::workbook_bytes(&batch, options.issued_at)
-                    .with_context(|| format!("{shown}: cannot build the workbook"))?;
-                write::write_atomic(target, &bytes, options.force)?;
-                outputs
-                    .per_invoice
-                    .extend(chunk.iter().map(|i| (i, shown.clone())));
-                outputs.files.push(shown);
-            }
+    let render = |chunk: &[Invoice], target: &Path| -> Result<Rendered> {
+        let output = target.display().to_string();
+        let batch = Batch::from_invoices(output.clone(), chunk);
+        let findings = if check {
+            relocate(check::check_batch(&batch, options.now), &batch)
+        } else {
+            Vec::new()
+        };
+        let files = match options.format {
+            OutputFormat::Xlsx => vec![(
+                target.to_path_buf(),
+                write::xlsx::workbook_bytes(&batch, options.issued_at)
+                    .with_context(|| format!("{output}: cannot build the workbook"))?,
+            )],
+            OutputFormat::Csv => write::csv::sheet_files(&batch)?
+                .into_iter()
+                .map(|(name, bytes)| (target.join(name), bytes))
+                .collect(),
+        };
+        Ok(Rendered {
+            output,
+            findings,
+            files,
+        })
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Rendered>>>> =
+        Mutex::new((0..chunks.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(chunks.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= chunks.len() {
+                        break;
+                    }
+                    let result = render(chunks[index], &targets[index]);
+                    if let Ok(mut results) = results.lock() {
+                        results[index] = Some(result);
+                    }
+                }
+            });
         }
-        OutputFormat::Csv => {
-            let dir = &options.output;
-            let batch = Batch::from_invoices(dir.display().to_string(), invoices);
-            let files = write::csv::sheet_files(&batch)?;
-            let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
-            write::check_targets(&targets, &options.exports, options.force)?;
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
-            for ((_, bytes), target) in files.iter().zip(&targets) {
-                write::write_atomic(target, bytes, options.force)?;
-                outputs.files.push(target.display().to_string());
-            }
-            let shown = dir.display().to_string();
-            outputs
-                .per_invoice
-                .extend(invoices.iter().map(|i| (i, shown.clone())));
-        }
+    });
+    results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker failed while building the outputs"))?
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("an output was not built"))))
+        .collect()
+}
+
+/// Writes every built file atomically, after refusing any that exist.
+fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec<String>> {
+    let targets: Vec<PathBuf> = rendered
+        .iter()
+        .flat_map(|r| r.files.iter().map(|(path, _)| path.clone()))
+        .collect();
+    write::check_targets(&targets, &options.exports, options.force)?;
+    if options.format == OutputFormat::Csv {
+        std::fs::create_dir_all(&options.output).with_context(|| {
+            format!(
+                "{}: cannot create the output folder",
+                options.output.display()
+            )
+        })?;
     }
-    Ok(outputs)
+    for (path, bytes) in rendered.iter().flat_map(|r| &r.files) {
+        write::write_atomic(path, bytes, options.force)?;
+    }
+    Ok(targets.iter().map(|p| p.display().to_string()).collect())
 }
 
 fn myr(invoice: &Invoice) -> Option<Decimal> {

@@ -39,20 +39,50 @@ fn every_planted_mistake_is_an_error_at_its_sheet_row_and_column() {
     let found = errors(&report);
     let expected = [
         ("format.tin", "Documents", 7, "Supplier.TIN"),
-        ("currency.rate-missing", "Documents", 8, "CurrencyExchangeRate"),
-        ("code.state-withdrawn", "Documents", 9, "Buyer.Address.State"),
+        (
+            "currency.rate-missing",
+            "Documents",
+            8,
+            "CurrencyExchangeRate",
+        ),
+        (
+            "code.state-withdrawn",
+            "Documents",
+            9,
+            "Buyer.Address.State",
+        ),
         ("format.phone", "Documents", 10, "Buyer.ContactNumber"),
         ("format.email", "Documents", 11, "Buyer.Email"),
         ("math.payable", "Documents", 12, "TotalPayableAmount"),
         ("field.mandatory", "Documents", 13, "Supplier.Name"),
-        ("duplicate.invoice-number", "Documents", 14, "eInvoiceNumber"),
+        (
+            "duplicate.invoice-number",
+            "Documents",
+            14,
+            "eInvoiceNumber",
+        ),
         ("code.unknown", "Documents", 15, "eInvoiceTypeCode"),
         ("code.unknown", "DocumentLineItems", 15, "Classification"),
         ("code.unknown", "DocumentLineItems", 16, "UnitOfMeasurement"),
         ("math.subtotal", "DocumentLineItems", 17, "Subtotal"),
-        ("field.too-long", "DocumentLineItems", 18, "DescriptionProductService"),
-        ("code.leading-zero-lost", "DocumentLineItems", 19, "Classification"),
-        ("ref.unknown-invoice", "DocumentLineItems", 20, "eInvoiceNumber"),
+        (
+            "field.too-long",
+            "DocumentLineItems",
+            18,
+            "DescriptionProductService",
+        ),
+        (
+            "code.leading-zero-lost",
+            "DocumentLineItems",
+            19,
+            "Classification",
+        ),
+        (
+            "ref.unknown-invoice",
+            "DocumentLineItems",
+            20,
+            "eInvoiceNumber",
+        ),
         ("line.missing-tax", "DocumentLineItems", 21, "ID"),
     ];
     for (rule, sheet, row, column) in expected {
@@ -65,7 +95,11 @@ fn every_planted_mistake_is_an_error_at_its_sheet_row_and_column() {
         );
     }
     // The correct first rows raise nothing.
-    assert!(!found.iter().any(|f| f["sheet"] == "Documents" && f["row"] == 6));
+    assert!(
+        !found
+            .iter()
+            .any(|f| f["sheet"] == "Documents" && f["row"] == 6)
+    );
     let tin = found.iter().find(|f| f["rule"] == "format.tin").unwrap();
     assert_eq!(tin["value"], "C01234567890");
     assert_eq!(tin["invoice"], "SB-2026-102");

@@ -395,17 +395,20 @@ impl<'a> Engine<'a> {
 
     fn check_fields(&mut self, sheet: usize, schema: &SheetTemplate, now: NaiveDateTime) {
         let data = &self.batch.sheets[sheet];
-        let kinds: Vec<Kind> = (0..schema.headers.len())
-            .map(|i| column_kind(sheet, &schema.headers[i], schema.length_or_type(i)))
+        // Per column, once: what it holds and whether it must be filled.
+        let columns: Vec<(Kind, bool, Option<usize>)> = (0..schema.headers.len())
+            .map(|i| {
+                let kind = column_kind(sheet, &schema.headers[i], schema.length_or_type(i));
+                let mandatory =
+                    is_mandatory(schema.requirement(i)) && !data.missing_columns.contains(&i);
+                (kind, mandatory, schema.max_length(i))
+            })
             .collect();
         for row in &data.rows {
-            for (column, kind) in kinds.iter().enumerate() {
-                if data.missing_columns.contains(&column) {
-                    continue;
-                }
+            for (column, (kind, mandatory, max_length)) in columns.iter().enumerate() {
                 let cell = row.get(column);
                 if cell.is_empty() {
-                    if is_mandatory(schema.requirement(column)) {
+                    if *mandatory {
                         self.error(
                             "field.mandatory",
                             sheet,
@@ -417,7 +420,7 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
-                self.check_cell(sheet, schema, row, column, *kind, cell, now);
+                self.check_cell(sheet, schema, row, column, (*kind, *max_length), cell, now);
             }
         }
     }
@@ -429,14 +432,14 @@ impl<'a> Engine<'a> {
         schema: &SheetTemplate,
         row: &DataRow,
         column: usize,
-        kind: Kind,
+        (kind, max_length): (Kind, Option<usize>),
         cell: &Cell,
         now: NaiveDateTime,
     ) {
         let header = schema.headers[column].trim();
         let text = cell.as_text();
         let text = text.trim();
-        if let (Some(max), Cell::Text(_)) = (schema.max_length(column), cell) {
+        if let (Some(max), Cell::Text(_)) = (max_length, cell) {
             let len = text.chars().count();
             if len > max && kind != Kind::Tin {
                 self.error(

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmark: generate a large 1688 export, then time convert and check, with
+# peak memory. Usage: benches/run.sh [LINES] (default 100000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines="${1:-100000}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cargo build --release --quiet --example gen_export --bin selfbill
+target/release/examples/gen_export "$lines" "$work/export.xlsx"
+bin=target/release/selfbill
+args=(--config fixtures/selfbill.toml --rate 0.6097 --issued-at 2026-11-26T00:00:00Z --json)
+
+# Prints wall time and the child's peak resident memory.
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL)
+elapsed = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"{sys.argv[1]:<40} {elapsed:6.2f} s  {peak_mb:7.1f} MB peak  exit {proc.returncode}")
+PY
+}
+
+echo "export: $lines lines ($(du -h "$work/export.xlsx" | cut -f1))"
+mkdir -p "$work/split"
+measure "convert (100 invoices per workbook)" "$bin" convert "$work/export.xlsx" -o "$work/split/e.xlsx" "${args[@]}"
+echo "  workbooks written: $(ls "$work/split" | wc -l)"
+measure "convert (one workbook)" "$bin" convert "$work/export.xlsx" -o "$work/one.xlsx" --max-per-file 1000000 "${args[@]}"
+measure "check (one workbook, $(du -h "$work/one.xlsx" | cut -f1))" "$bin" check "$work/one.xlsx" --json
