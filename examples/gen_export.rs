@@ -101,7 +101,11 @@ fn main() -> Result<(), XlsxError> {
             .collect();
         let goods: i64 = prices.iter().map(|(p, q)| p * q).sum();
         let shipping = ((order % 4) * 500) as i64;
-        let adjustment = if order.is_multiple_of(5) { -(goods / 50) } else { 0 };
+        let adjustment = if order.is_multiple_of(5) {
+            -(goods / 50)
+        } else {
+            0
+        };
         let paid = goods + shipping + adjustment;
         for (i, (price, qty)) in prices.iter().enumerate() {
             let r = row + i as u32;

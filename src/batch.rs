@@ -6,6 +6,7 @@
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -155,12 +156,12 @@ impl Cell {
 
     /// The cell as text: numbers in plain decimal notation, date-times as
     /// LHDN's `yyyy-MM-ddTHH:mm:ssZ`.
-    pub fn as_text(&self) -> String {
+    pub fn as_text(&self) -> Cow<'_, str> {
         match self {
-            Cell::Empty => String::new(),
-            Cell::Text(s) => s.clone(),
-            Cell::Number(n) => n.to_string(),
-            Cell::DateTime(d) => d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Cell::Empty => Cow::Borrowed(""),
+            Cell::Text(s) => Cow::Borrowed(s),
+            Cell::Number(n) => Cow::Owned(n.to_string()),
+            Cell::DateTime(d) => Cow::Owned(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         }
     }
 }

@@ -191,6 +191,10 @@ fn render_chunks(
         OutputFormat::Xlsx => write::split_names(&options.output, chunks.len()),
         OutputFormat::Csv => vec![options.output.clone(); chunks.len()],
     };
+    let xlsx = match options.format {
+        OutputFormat::Xlsx => Some(write::xlsx::XlsxWriter::new(options.issued_at)?),
+        OutputFormat::Csv => None,
+    };
     let render = |chunk: &[Invoice], target: &Path| -> Result<Rendered> {
         let output = target.display().to_string();
         let batch = Batch::from_invoices(output.clone(), chunk);
@@ -199,13 +203,14 @@ fn render_chunks(
         } else {
             Vec::new()
         };
-        let files = match options.format {
-            OutputFormat::Xlsx => vec![(
+        let files = match &xlsx {
+            Some(writer) => vec![(
                 target.to_path_buf(),
-                write::xlsx::workbook_bytes(&batch, options.issued_at)
+                writer
+                    .workbook_bytes(&batch)
                     .with_context(|| format!("{output}: cannot build the workbook"))?,
             )],
-            OutputFormat::Csv => write::csv::sheet_files(&batch)?
+            None => write::csv::sheet_files(&batch)?
                 .into_iter()
                 .map(|(name, bytes)| (target.join(name), bytes))
                 .collect(),

@@ -5,8 +5,9 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Engine, amount};
-use crate::batch::{DataRow, sheets, template};
+use crate::batch::{Cell, DataRow, sheets, template};
 use crate::money::cents;
+use std::borrow::Cow;
 
 /// Column indices by header, looked up once per sheet.
 struct Cols {
@@ -21,21 +22,27 @@ impl Cols {
     }
 }
 
-fn text(row: &DataRow, column: usize) -> String {
-    row.get(column).as_text().trim().to_string()
+/// A cell's text, trimmed, borrowed from the batch where it can be.
+fn text(row: &DataRow, column: usize) -> Text<'_> {
+    match row.get(column) {
+        Cell::Text(s) => Cow::Borrowed(s.trim()),
+        other => Cow::Owned(other.as_text().trim().to_string()),
+    }
 }
+
+type Text<'a> = Cow<'a, str>;
 
 fn same_cents(a: Decimal, b: Decimal) -> bool {
     cents(a) == cents(b)
 }
 
 /// Line key: (invoice number, line ID as text).
-type LineKey = (String, String);
+type LineKey<'a> = (Text<'a>, Text<'a>);
 
-fn line_id(row: &DataRow, column: usize) -> String {
+fn line_id(row: &DataRow, column: usize) -> Text<'_> {
     match row.get(column) {
-        crate::batch::Cell::Number(n) => n.normalize().to_string(),
-        other => other.as_text().trim().to_string(),
+        Cell::Number(n) => Cow::Owned(n.normalize().to_string()),
+        _ => text(row, column),
     }
 }
 
@@ -47,7 +54,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     let doc_number = docs.of("eInvoiceNumber");
 
     // Documents: unique numbers.
-    let mut documents: HashMap<String, &DataRow> = HashMap::new();
+    let mut documents: HashMap<Text<'_>, &DataRow> = HashMap::new();
     for row in &batch.sheets[sheets::DOCUMENTS].rows {
         let number = text(row, doc_number);
         if number.is_empty() {
@@ -73,8 +80,8 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         sheet: sheets::LINE_ITEMS,
     };
     let (li_number, li_id) = (li.of("eInvoiceNumber"), li.of("ID"));
-    let mut lines: HashMap<LineKey, &DataRow> = HashMap::new();
-    let mut lines_of: HashMap<String, Vec<&DataRow>> = HashMap::new();
+    let mut lines: HashMap<LineKey<'_>, &DataRow> = HashMap::new();
+    let mut lines_of: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::new();
     for row in &batch.sheets[sheets::LINE_ITEMS].rows {
         let number = text(row, li_number);
         if !number.is_empty() && !documents.contains_key(&number) {
@@ -116,9 +123,9 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tx.of("TaxableAmount"),
         tx.of("DetailsTaxExemption"),
     );
-    let mut line_tax: HashMap<LineKey, Decimal> = HashMap::new();
+    let mut line_tax: HashMap<LineKey<'_>, Decimal> = HashMap::new();
     // invoice → tax type → (tax, taxable)
-    let mut tax_by_type: HashMap<String, BTreeMap<String, (Decimal, Decimal)>> = HashMap::new();
+    let mut tax_by_type: HashMap<Text<'_>, BTreeMap<Text<'_>, (Decimal, Decimal)>> = HashMap::new();
     for row in &batch.sheets[sheets::LINE_TAXES].rows {
         let Some(key) = line_reference(
             engine,
@@ -238,7 +245,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tt.of("TotalTaxableAmount"),
         tt.of("TotalTaxAmount"),
     );
-    let mut total_tax_rows: HashMap<String, Vec<&DataRow>> = HashMap::new();
+    let mut total_tax_rows: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::new();
     for row in &batch.sheets[sheets::DOCUMENT_TOTAL_TAX].rows {
         let number = text(row, tt_number);
         if number.is_empty() {
@@ -260,7 +267,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         li.of("TotalExcludingTax"),
         li.of("Classification"),
     );
-    let mut line_keys: Vec<(&LineKey, &&DataRow)> = lines.iter().collect();
+    let mut line_keys: Vec<(&LineKey<'_>, &&DataRow)> = lines.iter().collect();
     line_keys.sort_by_key(|(_, row)| row.row);
     for (key, row) in line_keys {
         let row = *row;
@@ -338,7 +345,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     }
 
     // Per document: lines exist, totals add up, tax rows per type, currency.
-    let mut document_rows: Vec<(&String, &&DataRow)> = documents.iter().collect();
+    let mut document_rows: Vec<(&Text<'_>, &&DataRow)> = documents.iter().collect();
     document_rows.sort_by_key(|(_, row)| row.row);
     for (number, row) in document_rows {
         let row = *row;
@@ -465,11 +472,15 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         );
 
         // Tax per type, and in total.
-        let by_type = tax_by_type.get(number).cloned().unwrap_or_default();
-        let total_rows = total_tax_rows.get(number).cloned().unwrap_or_default();
+        let no_types = BTreeMap::new();
+        let by_type = tax_by_type.get(number).unwrap_or(&no_types);
+        let total_rows = total_tax_rows
+            .get(number)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut seen_types = HashSet::new();
         let mut total_tax = Decimal::ZERO;
-        for total_row in &total_rows {
+        for total_row in total_rows {
             let tax_type = text(total_row, tt_type);
             seen_types.insert(tax_type.clone());
             let stated = amount(total_row.get(tt_amount)).unwrap_or_default();
@@ -554,15 +565,15 @@ fn unknown_invoice(
 }
 
 /// The line a row refers to, when both its invoice and its line exist.
-fn line_reference(
-    engine: &mut Engine<'_>,
+fn line_reference<'a>(
+    engine: &mut Engine<'a>,
     sheet: usize,
-    row: &DataRow,
+    row: &'a DataRow,
     number_col: usize,
     line_col: usize,
-    documents: &HashMap<String, &DataRow>,
-    lines: &HashMap<LineKey, &DataRow>,
-) -> Option<LineKey> {
+    documents: &HashMap<Text<'a>, &'a DataRow>,
+    lines: &HashMap<LineKey<'a>, &'a DataRow>,
+) -> Option<LineKey<'a>> {
     let number = text(row, number_col);
     if number.is_empty() {
         return None;
@@ -592,21 +603,22 @@ fn line_reference(
     Some(key)
 }
 
-fn line_adjustments(
-    engine: &mut Engine<'_>,
+fn line_adjustments<'a>(
+    engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<String, &DataRow>,
-    lines: &HashMap<LineKey, &DataRow>,
-) -> HashMap<LineKey, Decimal> {
+    documents: &HashMap<Text<'a>, &'a DataRow>,
+    lines: &HashMap<LineKey<'a>, &'a DataRow>,
+) -> HashMap<LineKey<'a>, Decimal> {
     let cols = Cols { sheet };
     let (number, line, value) = (
         cols.of("eInvoiceNumber"),
         cols.of("LineItem.ID"),
         cols.of(amount_header),
     );
-    let mut sums: HashMap<LineKey, Decimal> = HashMap::new();
-    for row in &engine.batch.sheets[sheet].rows {
+    let mut sums: HashMap<LineKey<'_>, Decimal> = HashMap::new();
+    let batch = engine.batch;
+    for row in &batch.sheets[sheet].rows {
         if let Some(key) = line_reference(engine, sheet, row, number, line, documents, lines) {
             *sums.entry(key).or_default() += amount(row.get(value)).unwrap_or_default();
         }
@@ -614,16 +626,17 @@ fn line_adjustments(
     sums
 }
 
-fn document_adjustments(
-    engine: &mut Engine<'_>,
+fn document_adjustments<'a>(
+    engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<String, &DataRow>,
-) -> HashMap<String, Decimal> {
+    documents: &HashMap<Text<'a>, &'a DataRow>,
+) -> HashMap<Text<'a>, Decimal> {
     let cols = Cols { sheet };
     let (number, value) = (cols.of("eInvoiceNumber"), cols.of(amount_header));
-    let mut sums: HashMap<String, Decimal> = HashMap::new();
-    for row in &engine.batch.sheets[sheet].rows {
+    let mut sums: HashMap<Text<'_>, Decimal> = HashMap::new();
+    let batch = engine.batch;
+    for row in &batch.sheets[sheet].rows {
         let invoice = text(row, number);
         if invoice.is_empty() {
             continue;

@@ -327,13 +327,46 @@ fn is_mandatory(requirement: &str) -> bool {
 
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
 pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Field rules look at one row at a time: split every sheet into slices
+    // of rows and check them on all cores, keeping the findings in order.
+    const ROWS_PER_TASK: usize = 4096;
+    let mut tasks = Vec::new();
+    for (sheet, data) in batch.sheets.iter().enumerate() {
+        for start in (0..data.rows.len()).step_by(ROWS_PER_TASK) {
+            tasks.push((sheet, start..(start + ROWS_PER_TASK).min(data.rows.len())));
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Vec<Finding>>> = Mutex::new(vec![Vec::new(); tasks.len()]);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(tasks.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((sheet, rows)) = tasks.get(i) else {
+                        break;
+                    };
+                    let mut engine = Engine {
+                        batch,
+                        findings: Vec::new(),
+                    };
+                    engine.check_fields(*sheet, rows.clone(), now);
+                    if let Ok(mut results) = results.lock() {
+                        results[i] = engine.findings;
+                    }
+                }
+            });
+        }
+    });
     let mut engine = Engine {
         batch,
-        findings: Vec::new(),
+        findings: results.into_inner().unwrap_or_default().concat(),
     };
-    for (index, schema) in template().sheets.iter().enumerate() {
-        engine.check_fields(index, schema, now);
-    }
     invoices::check_invoices(&mut engine);
     engine.findings
 }
@@ -393,7 +426,8 @@ impl<'a> Engine<'a> {
         self.report(rule, sheet, row, column, message, hint);
     }
 
-    fn check_fields(&mut self, sheet: usize, schema: &SheetTemplate, now: NaiveDateTime) {
+    fn check_fields(&mut self, sheet: usize, rows: std::ops::Range<usize>, now: NaiveDateTime) {
+        let schema = &template().sheets[sheet];
         let data = &self.batch.sheets[sheet];
         // Per column, once: what it holds and whether it must be filled.
         let columns: Vec<(Kind, bool, Option<usize>)> = (0..schema.headers.len())
@@ -404,7 +438,7 @@ impl<'a> Engine<'a> {
                 (kind, mandatory, schema.max_length(i))
             })
             .collect();
-        for row in &data.rows {
+        for row in &data.rows[rows] {
             for (column, (kind, mandatory, max_length)) in columns.iter().enumerate() {
                 let cell = row.get(column);
                 if cell.is_empty() {

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::sheet::{self, CellProblem, Grid};
+use super::sheet::{self, CellProblem, Grid, GridRow};
 use crate::finding::{Finding, Location};
 
 /// Normalised names of the columns selfbill needs.
@@ -107,7 +107,20 @@ pub fn normalise_header(text: &str) -> String {
 
 /// Reads the first sheet of an export file (xlsx, xls or CSV).
 pub fn read_export(path: &Path) -> Result<Export> {
-    let grid = sheet::open_first_sheet(path)?;
+    let file = path.display().to_string();
+    // Once the header is among the first rows, keep only the columns needed.
+    let select = |rows: &[GridRow]| -> Result<Option<Vec<bool>>> {
+        let Ok((index, headers)) = find_header(rows, &file) else {
+            return Ok(None);
+        };
+        let columns = map_columns(&headers, &file, rows[index].number)?;
+        let mut mask = vec![false; headers.len()];
+        for &i in columns.index.values() {
+            mask[i] = true;
+        }
+        Ok(Some(mask))
+    };
+    let grid = sheet::open_first_sheet(path, &select)?;
     parse_export(&grid)
 }
 
@@ -133,8 +146,8 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
     if grid.is_empty() {
         bail!("{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)");
     }
-    let (header_index, headers) = find_header(grid, &where_)?;
-    let header_row = grid.row_number(header_index);
+    let (header_index, headers) = find_header(&grid.rows, &where_)?;
+    let header_row = grid.rows[header_index].number;
     let columns = map_columns(&headers, &where_, header_row)?;
 
     let location = Location::new(grid.file.clone(), grid.sheet.clone(), None);
@@ -143,8 +156,8 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
         ..Export::default()
     };
     let mut current: Option<OrderBuilder> = None;
-    for (index, cells) in grid.range.rows().enumerate().skip(header_index + 1) {
-        let row = grid.row_number(index);
+    for grid_row in grid.rows.iter().skip(header_index + 1) {
+        let (row, cells) = (grid_row.number, grid_row.cells.as_slice());
         if cells.iter().all(sheet::is_blank) {
             continue;
         }
@@ -177,9 +190,10 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
     Ok(export)
 }
 
-fn find_header(grid: &Grid, where_: &str) -> Result<(usize, Vec<String>)> {
-    for (index, cells) in grid.range.rows().take(HEADER_SEARCH_ROWS).enumerate() {
-        let headers: Vec<String> = cells
+fn find_header(rows: &[GridRow], where_: &str) -> Result<(usize, Vec<String>)> {
+    for (index, row) in rows.iter().take(HEADER_SEARCH_ROWS).enumerate() {
+        let headers: Vec<String> = row
+            .cells
             .iter()
             .map(|c| normalise_header(&sheet::cell_text(c)))
             .collect();
@@ -194,7 +208,7 @@ fn find_header(grid: &Grid, where_: &str) -> Result<(usize, Vec<String>)> {
             bail!(
                 "{where_}, row {}: this is the 1688 seller (卖家) order report, not the buyer \
                  export; download the buyer export from 我的订单 → 导出 on 1688",
-                grid.row_number(index)
+                row.number
             );
         }
     }

@@ -2,9 +2,10 @@
 //! spreadsheet row numbers, and turning cells into text, amounts and dates.
 
 use anyhow::{Context, Result, bail};
-use calamine::{Data, DataType, Range, Reader, Sheets, open_workbook_auto_from_rs};
+use calamine::{Data, DataRef, DataType, Range, Reader, Sheets, Xlsx, open_workbook_auto_from_rs};
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::cell::RefCell;
 use std::io::Cursor;
 use std::path::Path;
 
@@ -21,32 +22,49 @@ pub enum FileKind {
     Csv,
 }
 
-/// One sheet of a file: its cells and where they came from.
+/// One sheet of a file: its rows, each with its real row number.
 pub struct Grid {
     pub file: String,
     /// `None` for CSV, which has no sheets.
     pub sheet: Option<String>,
-    pub range: Range<Data>,
+    pub rows: Vec<GridRow>,
+}
+
+/// A row as the file has it: cells by column (0 = A); blank rows are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridRow {
+    /// 1-based, as Excel shows it.
+    pub number: u32,
+    pub cells: Vec<Data>,
 }
 
 impl Grid {
-    /// The spreadsheet row number (1-based, as Excel shows it) of range row `index`.
-    pub fn row_number(&self, index: usize) -> u32 {
-        let start = self.range.start().map(|(row, _)| row).unwrap_or(0);
-        start + index as u32 + 1
-    }
-
-    pub fn rows(&self) -> impl Iterator<Item = (u32, &[Data])> {
-        self.range
+    pub fn from_range(file: String, sheet: Option<String>, range: &Range<Data>) -> Grid {
+        let start = range.start().map(|(row, _)| row).unwrap_or(0);
+        let first_col = range.start().map(|(_, col)| col as usize).unwrap_or(0);
+        let rows = range
             .rows()
             .enumerate()
-            .map(|(index, cells)| (self.row_number(index), cells))
+            .map(|(index, cells)| {
+                let mut row = vec![Data::Empty; first_col];
+                row.extend(cells.iter().cloned());
+                GridRow {
+                    number: start + index as u32 + 1,
+                    cells: row,
+                }
+            })
+            .collect();
+        Grid { file, sheet, rows }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.range.is_empty() || self.range.rows().all(|row| row.iter().all(is_blank))
+        self.rows.iter().all(|row| row.cells.iter().all(is_blank))
     }
 }
+
+/// Chooses, from the first rows of a sheet, the columns worth keeping
+/// (`Some(mask)`), or not yet (`None`); an error stops the reading.
+pub type ColumnSelector<'a> = &'a dyn Fn(&[GridRow]) -> Result<Option<Vec<bool>>>;
 
 /// Reads a whole file into memory and tells what it is.
 pub fn read_file(path: &Path) -> Result<(Vec<u8>, FileKind)> {
@@ -127,28 +145,134 @@ pub fn sheet_range(
     })
 }
 
-/// Opens the first sheet of a workbook, or a CSV file, as a grid.
-pub fn open_first_sheet(path: &Path) -> Result<Grid> {
+/// Opens the first sheet of a workbook, or a CSV file, as a grid. An xlsx
+/// sheet is streamed, and once `select` has chosen columns from its first
+/// rows only those are kept: a month of 1688 orders has 49 columns, of which
+/// selfbill reads 15.
+pub fn open_first_sheet(path: &Path, select: ColumnSelector<'_>) -> Result<Grid> {
     let (bytes, kind) = read_file(path)?;
     let file = path.display().to_string();
-    if kind == FileKind::Csv {
-        let range = csv_range(path, &bytes)?;
-        return Ok(Grid {
-            file,
-            sheet: None,
-            range,
-        });
+    match kind {
+        FileKind::Csv => {
+            let range = csv_range(path, &bytes)?;
+            Ok(Grid::from_range(file, None, &range))
+        }
+        FileKind::Xlsx => stream_xlsx(path, bytes, select),
+        FileKind::Xls | FileKind::EncryptedOoxml => {
+            let mut workbook = open_workbook(path, bytes, kind)?;
+            let Some(name) = workbook.sheet_names().first().cloned() else {
+                bail!("{file}: the workbook has no sheets; export the orders again");
+            };
+            let range = sheet_range(path, &mut workbook, &name)?;
+            Ok(Grid::from_range(file, Some(name), &range))
+        }
     }
-    let mut workbook = open_workbook(path, bytes, kind)?;
-    let Some(name) = workbook.sheet_names().first().cloned() else {
-        bail!("{file}: the workbook has no sheets; export the orders again");
+}
+
+fn stream_xlsx(path: &Path, bytes: Vec<u8>, select: ColumnSelector<'_>) -> Result<Grid> {
+    let file = path.display().to_string();
+    let mut rows: Vec<GridRow> = Vec::new();
+    let keep: RefCell<Option<Vec<bool>>> = RefCell::new(None);
+    let wanted = |c: usize| {
+        keep.borrow()
+            .as_ref()
+            .is_none_or(|mask| mask.get(c).copied().unwrap_or(false))
     };
-    let range = sheet_range(path, &mut workbook, &name)?;
+    let name = for_each_xlsx_row(path, &bytes, None, &wanted, &mut |row| {
+        let decided = keep.borrow().is_some();
+        rows.push(row);
+        if !decided && let Some(mask) = select(&rows)? {
+            for row in rows.iter_mut() {
+                apply_mask(row, &mask);
+            }
+            *keep.borrow_mut() = Some(mask);
+        }
+        Ok(())
+    })?;
     Ok(Grid {
         file,
         sheet: Some(name),
-        range,
+        rows,
     })
+}
+
+/// The sheet names of an xlsx workbook, in order.
+pub fn xlsx_sheet_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).with_context(|| damaged_xlsx(path))?;
+    Ok(workbook.sheet_names())
+}
+
+fn damaged_xlsx(path: &Path) -> String {
+    format!(
+        "{}: not a readable xlsx workbook (truncated or damaged?); download or save it again",
+        path.display()
+    )
+}
+
+/// Streams the rows of one xlsx sheet (`None`: the first), in order, without
+/// building the whole sheet in memory; only the columns `wanted` are kept.
+/// Blank rows are not reported. Returns the sheet's name.
+pub fn for_each_xlsx_row(
+    path: &Path,
+    bytes: &[u8],
+    sheet: Option<&str>,
+    wanted: &dyn Fn(usize) -> bool,
+    each: &mut dyn FnMut(GridRow) -> Result<()>,
+) -> Result<String> {
+    let mut workbook: Xlsx<_> =
+        Xlsx::new(Cursor::new(bytes)).with_context(|| damaged_xlsx(path))?;
+    let name = match sheet {
+        Some(name) => name.to_string(),
+        None => match workbook.sheet_names().first() {
+            Some(first) => first.clone(),
+            None => bail!(
+                "{}: the workbook has no sheets; export the orders again",
+                path.display()
+            ),
+        },
+    };
+    let mut reader = workbook
+        .worksheet_cells_reader(&name)
+        .with_context(|| damaged_xlsx(path))?;
+    let mut current: Option<GridRow> = None;
+    let mut width = 0;
+    while let Some(cell) = reader.next_cell().with_context(|| damaged_xlsx(path))? {
+        let (r, c) = cell.get_position();
+        let c = c as usize;
+        let value = cell.get_value();
+        if matches!(value, DataRef::Empty) || !wanted(c) {
+            continue;
+        }
+        if current.as_ref().is_some_and(|row| row.number != r + 1)
+            && let Some(row) = current.take()
+        {
+            // Rows are alike: size the next one as this one.
+            width = row.cells.len();
+            each(row)?;
+        }
+        let row = current.get_or_insert_with(|| GridRow {
+            number: r + 1,
+            cells: Vec::with_capacity(width.max(c + 1)),
+        });
+        if row.cells.len() <= c {
+            row.cells.resize(c + 1, Data::Empty);
+        }
+        row.cells[c] = Data::from(value.clone());
+    }
+    if let Some(row) = current.take() {
+        each(row)?;
+    }
+    Ok(name)
+}
+
+fn apply_mask(row: &mut GridRow, mask: &[bool]) {
+    let last = mask.iter().rposition(|k| *k).map(|i| i + 1).unwrap_or(0);
+    row.cells.truncate(last);
+    for (cell, keep) in row.cells.iter_mut().zip(mask) {
+        if !keep {
+            *cell = Data::Empty;
+        }
+    }
 }
 
 /// A CSV file as a grid of text cells. UTF-8 (with or without BOM) is read as

@@ -4,7 +4,7 @@
 //! blank rows skipped.
 
 use anyhow::{Result, bail};
-use calamine::{Data, Range, Reader};
+use calamine::{Data, Reader};
 use std::path::Path;
 
 use super::sheet::{self, FileKind};
@@ -35,8 +35,12 @@ pub fn read_batch(path: &Path) -> Result<ReadBatch> {
              folder of per-sheet CSV files (Documents.csv, DocumentLineItems.csv, …)"
         );
     }
-    let mut workbook = sheet::open_workbook(path, bytes, kind)?;
-    let names = workbook.sheet_names().to_vec();
+    let names = match kind {
+        FileKind::Xlsx => sheet::xlsx_sheet_names(path, &bytes)?,
+        _ => sheet::open_workbook(path, bytes.clone(), kind)?
+            .sheet_names()
+            .to_vec(),
+    };
     let expected: Vec<&str> = template().sheets.iter().map(|s| s.name.as_str()).collect();
     if !names.iter().any(|n| n == "Documents") {
         bail!(
@@ -48,16 +52,189 @@ pub fn read_batch(path: &Path) -> Result<ReadBatch> {
     }
     let mut batch = Batch::empty(file.clone());
     let mut findings = Vec::new();
+    // Template sheet index → the file's sheet name.
+    let mut present = Vec::new();
     for (index, schema) in template().sheets.iter().enumerate() {
-        let Some(name) = names.iter().find(|n| n.trim() == schema.name) else {
-            findings.push(missing_sheet(&file, &schema.name));
-            batch.sheets[index] = absent();
-            continue;
-        };
-        let range = sheet::sheet_range(path, &mut workbook, name)?;
-        batch.sheets[index] = read_sheet(&file, index, &range, &mut findings);
+        match names.iter().find(|n| n.trim() == schema.name) {
+            Some(name) => present.push((index, name.clone())),
+            None => {
+                findings.push(missing_sheet(&file, &schema.name));
+                batch.sheets[index] = absent();
+            }
+        }
+    }
+    let read = match kind {
+        FileKind::Xlsx => read_xlsx_sheets(path, &bytes, &present)?,
+        _ => {
+            let mut workbook = sheet::open_workbook(path, bytes, kind)?;
+            let mut read = Vec::new();
+            for (index, name) in &present {
+                let range = sheet::sheet_range(path, &mut workbook, name)?;
+                let grid = sheet::Grid::from_range(file.clone(), Some(name.clone()), &range);
+                let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
+                for row in grid.rows {
+                    reader.row(row);
+                }
+                read.push(reader.finish());
+            }
+            read
+        }
+    };
+    for ((index, _), (data, mut sheet_findings)) in present.iter().zip(read) {
+        batch.sheets[*index] = data;
+        findings.append(&mut sheet_findings);
     }
     Ok(ReadBatch { batch, findings })
+}
+
+/// Streams the sheets of an xlsx workbook, several at once.
+fn read_xlsx_sheets(
+    path: &Path,
+    bytes: &[u8],
+    present: &[(usize, String)],
+) -> Result<Vec<(SheetData, Vec<Finding>)>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    type SheetResult = Result<(SheetData, Vec<Finding>)>;
+    let file = path.display().to_string();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SheetResult>>> =
+        Mutex::new(present.iter().map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(present.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((index, name)) = present.get(i) else {
+                        break;
+                    };
+                    let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
+                    let result =
+                        sheet::for_each_xlsx_row(path, bytes, Some(name), &|_| true, &mut |row| {
+                            reader.row(row);
+                            Ok(())
+                        })
+                        .map(|_| reader.finish());
+                    if let Ok(mut results) = results.lock() {
+                        results[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker failed while reading {file}"))?
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("{file}: a sheet was not read"))))
+        .collect()
+}
+
+/// Turns a sheet's rows, as they stream by, into data rows in template order.
+struct SheetReader<'a> {
+    file: &'a str,
+    index: usize,
+    /// Row 4 in a workbook; row 1 in a CSV file.
+    header_row: u32,
+    /// For each template column, the file column holding it.
+    positions: Option<Vec<Option<usize>>>,
+    missing: Vec<usize>,
+    rows: Vec<DataRow>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> SheetReader<'a> {
+    fn new(file: &'a str, index: usize, header_row: u32) -> Self {
+        SheetReader {
+            file,
+            index,
+            header_row,
+            positions: None,
+            missing: Vec::new(),
+            rows: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn map(&mut self, headers: &[(u32, String)]) {
+        let (positions, missing) = map_headers(
+            self.file,
+            self.index,
+            headers,
+            self.header_row,
+            &mut self.findings,
+        );
+        self.positions = Some(
+            positions
+                .into_iter()
+                .map(|p| p.map(|c| c as usize))
+                .collect(),
+        );
+        self.missing = missing;
+    }
+
+    fn row(&mut self, row: sheet::GridRow) {
+        let workbook = self.header_row == HEADER_ROW;
+        if row.number == self.header_row {
+            // In a workbook column A holds LHDN's row labels; headers start at B.
+            let headers: Vec<(u32, String)> = row
+                .cells
+                .iter()
+                .enumerate()
+                .skip(usize::from(workbook))
+                .map(|(c, cell)| (c as u32, sheet::cell_text(cell)))
+                .filter(|(_, h)| !h.is_empty())
+                .collect();
+            self.map(&headers);
+            return;
+        }
+        // LHDN's row 5 is its sample; data starts on row 6.
+        let first_data_row = if workbook {
+            FIRST_DATA_ROW
+        } else {
+            self.header_row + 1
+        };
+        if row.number < first_data_row {
+            return;
+        }
+        if self.positions.is_none() {
+            self.map(&[]);
+        }
+        let positions = self.positions.as_deref().unwrap_or_default();
+        let cells: Vec<Cell> = positions
+            .iter()
+            .map(|p| {
+                p.and_then(|c| row.cells.get(c))
+                    .map(to_cell)
+                    .unwrap_or_default()
+            })
+            .collect();
+        if cells.iter().all(Cell::is_empty) {
+            return;
+        }
+        self.rows.push(DataRow {
+            row: row.number,
+            cells,
+            origin: None,
+        });
+    }
+
+    fn finish(mut self) -> (SheetData, Vec<Finding>) {
+        if self.positions.is_none() {
+            self.map(&[]);
+        }
+        (
+            SheetData {
+                rows: self.rows,
+                present: true,
+                missing_columns: self.missing,
+            },
+            self.findings,
+        )
+    }
 }
 
 fn absent() -> SheetData {
@@ -139,63 +316,6 @@ fn map_headers(
     (positions, missing)
 }
 
-fn read_sheet(
-    file: &str,
-    index: usize,
-    range: &Range<Data>,
-    findings: &mut Vec<Finding>,
-) -> SheetData {
-    let Some((_, (end_row, end_col))) = range.start().zip(range.end()) else {
-        let schema = &template().sheets[index];
-        let (_, missing) = map_headers(file, index, &[], HEADER_ROW, findings);
-        let _ = schema;
-        return SheetData {
-            rows: Vec::new(),
-            present: true,
-            missing_columns: missing,
-        };
-    };
-    let header_row = HEADER_ROW - 1;
-    // Column A holds LHDN's row labels; headers start at B.
-    let headers: Vec<(u32, String)> = (1..=end_col)
-        .map(|c| {
-            (
-                c,
-                range
-                    .get_value((header_row, c))
-                    .map(sheet::cell_text)
-                    .unwrap_or_default(),
-            )
-        })
-        .filter(|(_, h)| !h.is_empty())
-        .collect();
-    let (positions, missing) = map_headers(file, index, &headers, HEADER_ROW, findings);
-    let mut rows = Vec::new();
-    for r in (FIRST_DATA_ROW - 1)..=end_row {
-        let cells: Vec<Cell> = positions
-            .iter()
-            .map(|p| {
-                p.and_then(|c| range.get_value((r, c)))
-                    .map(to_cell)
-                    .unwrap_or_default()
-            })
-            .collect();
-        if cells.iter().all(Cell::is_empty) {
-            continue;
-        }
-        rows.push(DataRow {
-            row: r + 1,
-            cells,
-            origin: None,
-        });
-    }
-    SheetData {
-        rows,
-        present: true,
-        missing_columns: missing,
-    }
-}
-
 fn to_cell(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
@@ -233,45 +353,14 @@ fn read_csv_folder(dir: &Path) -> Result<ReadBatch> {
         let file = path.display().to_string();
         let bytes = std::fs::read(&path)?;
         let range = sheet::csv_range(&path, &bytes)?;
-        let width = range.end().map(|(_, c)| c).unwrap_or(0);
-        let headers: Vec<(u32, String)> = (0..=width)
-            .map(|c| {
-                (
-                    c,
-                    range
-                        .get_value((0, c))
-                        .map(sheet::cell_text)
-                        .unwrap_or_default(),
-                )
-            })
-            .filter(|(_, h)| !h.is_empty())
-            .collect();
-        let (positions, missing) = map_headers(&file, index, &headers, 1, &mut findings);
-        let end = range.end().map(|(r, _)| r).unwrap_or(0);
-        let mut rows = Vec::new();
-        for r in 1..=end {
-            let cells: Vec<Cell> = positions
-                .iter()
-                .map(|p| {
-                    p.and_then(|c| range.get_value((r, c)))
-                        .map(to_cell)
-                        .unwrap_or_default()
-                })
-                .collect();
-            if cells.iter().all(Cell::is_empty) {
-                continue;
-            }
-            rows.push(DataRow {
-                row: r + 1,
-                cells,
-                origin: None,
-            });
+        let grid = sheet::Grid::from_range(file.clone(), None, &range);
+        let mut reader = SheetReader::new(&file, index, 1);
+        for row in grid.rows {
+            reader.row(row);
         }
-        batch.sheets[index] = SheetData {
-            rows,
-            present: true,
-            missing_columns: missing,
-        };
+        let (data, mut sheet_findings) = reader.finish();
+        batch.sheets[index] = data;
+        findings.append(&mut sheet_findings);
     }
     Ok(ReadBatch { batch, findings })
 }

@@ -18,7 +18,7 @@ pub fn sheet_files(batch: &Batch) -> Result<Vec<(String, Vec<u8>)>> {
             let mut writer = csv::Writer::from_writer(&mut bytes);
             writer.write_record(&schema.headers)?;
             for row in &data.rows {
-                writer.write_record(row.cells.iter().map(|c| c.as_text()))?;
+                writer.write_record(row.cells.iter().map(|c| c.as_text().into_owned()))?;
             }
             writer.flush()?;
         }
