@@ -76,10 +76,19 @@ fn money(cents: i64) -> f64 {
         .expect("a plain decimal")
 }
 
+#[allow(dead_code)]
 fn main() -> Result<(), XlsxError> {
     let mut args = std::env::args().skip(1);
     let lines: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let path = args.next().unwrap_or_else(|| "export.xlsx".into());
+    let orders = write_export(lines, &path)?;
+    eprintln!("{path}: {lines} lines, {orders} orders");
+    Ok(())
+}
+
+/// Writes the export and returns how many orders it holds. Also used by the
+/// integration tests (`#[path]`), so that they and the benchmark share one generator.
+pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name("sheet1")?;
@@ -143,7 +152,6 @@ fn main() -> Result<(), XlsxError> {
         }
         row += count;
     }
-    workbook.save(&path)?;
-    eprintln!("{path}: {lines} lines, {order} orders");
-    Ok(())
+    workbook.save(path)?;
+    Ok(order)
 }

@@ -30,6 +30,10 @@ pub struct Cli {
     /// When to colour the tables: auto (a terminal, and NO_COLOR unset), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+
+    /// No progress, and no tables unless errors were found (JSON is still printed with --json).
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,6 +115,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a starter selfbill.toml and an empty suppliers.csv (never overwrites).
+    #[command(after_help = "Examples:\n  selfbill init\n  selfbill init ~/books/selfbill")]
+    Init {
+        /// The folder to write them in.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Add the sellers seen in exports to the supplier directory.
+    #[command(
+        after_help = "Existing rows are kept exactly as they are; new sellers get member_id and name,\n\
+        the rest blank for you to fill in (the seller's address is on its 1688 page under 联系方式).\n\
+        Examples:\n  selfbill suppliers orders-2026-10.xlsx\n  selfbill suppliers *.xlsx --suppliers books/suppliers.csv"
+    )]
+    Suppliers {
+        #[arg(required = true)]
+        exports: Vec<PathBuf>,
+        /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv].
+        #[arg(long)]
+        suppliers: Option<PathBuf>,
+        /// Config file, to find the directory [default: $SELFBILL_CONFIG, else ./selfbill.toml].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
@@ -134,7 +161,12 @@ pub fn run() -> i32 {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    match execute(cli.command, color) {
+    let ui = Ui {
+        color,
+        quiet: cli.quiet,
+        progress: !cli.quiet && std::io::stderr().is_terminal(),
+    };
+    match execute(cli.command, &ui) {
         Ok(code) => code,
         Err(err) => {
             if err.chain().any(|e| {
@@ -149,7 +181,27 @@ pub fn run() -> i32 {
     }
 }
 
-fn execute(command: Command, color: bool) -> Result<i32> {
+/// How to talk to the person (or script) at the other end.
+struct Ui {
+    color: bool,
+    quiet: bool,
+    /// A spinner on stderr for long work: only on a terminal, never with --quiet.
+    progress: bool,
+}
+
+impl Ui {
+    fn spinner(&self, message: &str) -> Option<indicatif::ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    }
+}
+
+fn execute(command: Command, ui: &Ui) -> Result<i32> {
     match command {
         Command::Convert {
             exports,
@@ -204,6 +256,7 @@ fn execute(command: Command, color: bool) -> Result<i32> {
                 Some(Format::Csv) => OutputFormat::Csv,
                 None => guess_format(&output)?,
             };
+            let spinner = ui.spinner("converting");
             let report = pipeline::convert(ConvertOptions {
                 exports,
                 output,
@@ -218,17 +271,44 @@ fn execute(command: Command, color: bool) -> Result<i32> {
                 max_per_file,
                 skip_invalid,
                 force,
-            })?;
-            print_report(&report, json, color)
+            });
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            print_report(&report?, json, ui)
         }
         Command::Check { files, json } => {
             let now = Utc::now()
                 .naive_utc()
                 .with_nanosecond(0)
                 .unwrap_or_default();
-            let report = pipeline::check_files(&files, now)?;
-            print_report(&report, json, color)
+            let spinner = ui.spinner("checking");
+            let report = pipeline::check_files(&files, now);
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            print_report(&report?, json, ui)
         }
+        Command::Init { dir } => {
+            let written = selfbill::init::init(&dir)?;
+            if !ui.quiet {
+                let mut stdout = std::io::stdout().lock();
+                for path in written {
+                    writeln!(stdout, "created {}", path.display())?;
+                }
+                writeln!(
+                    stdout,
+                    "next: fill in [buyer] in selfbill.toml, then `selfbill suppliers EXPORT` \
+                     and `selfbill convert EXPORT -o OUT.xlsx --rate R`"
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Suppliers {
+            exports,
+            suppliers,
+            config,
+        } => suppliers_command(&exports, suppliers, config, ui),
         Command::Codes { table, query, json } => {
             codes(&table, query.as_deref().unwrap_or(""), json)
         }
@@ -244,16 +324,70 @@ fn execute(command: Command, color: bool) -> Result<i32> {
     }
 }
 
-fn print_report(report: &Report, json: bool, color: bool) -> Result<i32> {
+fn print_report(report: &Report, json: bool, ui: &Ui) -> Result<i32> {
     let text = if json {
         report.to_json()
+    } else if ui.quiet && report.exit_code() == 0 {
+        String::new()
     } else {
-        report.to_tables(color)
+        report.to_tables(ui.color)
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(report.exit_code())
+}
+
+fn suppliers_command(
+    exports: &[PathBuf],
+    suppliers: Option<PathBuf>,
+    config: Option<PathBuf>,
+    ui: &Ui,
+) -> Result<i32> {
+    let config_path = config_path(config, std::env::var_os("SELFBILL_CONFIG"));
+    let path = match suppliers {
+        Some(path) => path,
+        None if config_path.exists() => {
+            let config = Config::load(&config_path)?;
+            supplier_path(None, &config, &config_path)
+                .unwrap_or_else(|| PathBuf::from("suppliers.csv"))
+        }
+        None => PathBuf::from("suppliers.csv"),
+    };
+    let mut orders = Vec::new();
+    for export in exports {
+        orders.extend(selfbill::read::export::read_export(export)?.orders);
+    }
+    let existing = match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
+    };
+    let result = selfbill::directory::add_sellers(existing.as_deref(), &orders)
+        .with_context(|| format!("{}: bad supplier directory", path.display()))?;
+    if !result.added.is_empty() || existing.is_none() {
+        selfbill::write::write_atomic(&path, &result.bytes, true)?;
+    }
+    if !ui.quiet {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "{}: {} seller{} added; {} seller{} still lack an address or phone",
+            path.display(),
+            result.added.len(),
+            if result.added.len() == 1 { "" } else { "s" },
+            result.lacking_details.len(),
+            if result.lacking_details.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+        )?;
+        for member in &result.lacking_details {
+            writeln!(stdout, "  {member}")?;
+        }
+    }
+    Ok(0)
 }
 
 fn codes(table: &str, query: &str, json: bool) -> Result<i32> {

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry};
-use crate::finding::{Finding, Location};
+use crate::finding::{Finding, Location, Severity};
 use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
 };
@@ -23,6 +23,86 @@ pub const COUNTRY_CHINA: &str = "CHN";
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
 /// The most a line's rounding may move the document total.
 pub const ROUNDING_PER_LINE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// The findings reading and mapping an export can give (the rule engine's
+/// own are in `check::RULES`).
+pub const RULES: &[(&str, Severity, &str)] = &[
+    (
+        "export.orphan-line",
+        Severity::Error,
+        "a line with no 订单编号 and no order above it",
+    ),
+    (
+        "export.bad-cell",
+        Severity::Error,
+        "an export cell that cannot be read (amount, date, empty title or status)",
+    ),
+    (
+        "export.order-number-not-text",
+        Severity::Error,
+        "an order number stored as a number",
+    ),
+    (
+        "order.unknown-status",
+        Severity::Error,
+        "a status the status policy does not know",
+    ),
+    (
+        "order.held",
+        Severity::Warning,
+        "an order held by the status policy (退款中)",
+    ),
+    (
+        "order.skipped",
+        Severity::Info,
+        "an order skipped by the status policy (交易关闭, 等待买家付款)",
+    ),
+    (
+        "order.duplicate-identical",
+        Severity::Info,
+        "an order seen twice with the same content",
+    ),
+    (
+        "order.duplicate-differs",
+        Severity::Error,
+        "an order seen twice with different content",
+    ),
+    (
+        "order.duplicate-invoice-number",
+        Severity::Error,
+        "two orders given the same invoice number",
+    ),
+    (
+        "order.does-not-reconcile",
+        Severity::Error,
+        "an order whose total does not equal 实付款",
+    ),
+    (
+        "order.rounding",
+        Severity::Info,
+        "line rounding put into TotalRoundingAmount",
+    ),
+    (
+        "line.description-cut",
+        Severity::Warning,
+        "a description cut to 300 characters",
+    ),
+    (
+        "line.unknown-unit",
+        Severity::Warning,
+        "a 1688 unit with no LHDN unit code",
+    ),
+    (
+        "supplier.details-missing",
+        Severity::Warning,
+        "a seller without address or phone in the directory",
+    ),
+    (
+        "convert.nothing-to-write",
+        Severity::Info,
+        "no invoices to write",
+    ),
+];
 
 /// Everything mapping needs besides the orders.
 pub struct MapContext<'a> {

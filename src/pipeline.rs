@@ -258,7 +258,6 @@ fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec
         .iter()
         .flat_map(|r| r.files.iter().map(|(path, _)| path.clone()))
         .collect();
-    write::check_targets(&targets, &options.exports, options.force)?;
     if options.format == OutputFormat::Csv {
         std::fs::create_dir_all(&options.output).with_context(|| {
             format!(
@@ -267,6 +266,7 @@ fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec
             )
         })?;
     }
+    write::check_targets(&targets, &options.exports, options.force)?;
     for (path, bytes) in rendered.iter().flat_map(|r| &r.files) {
         write::write_atomic(path, bytes, options.force)?;
     }

@@ -732,3 +732,30 @@ pub(crate) fn amount(cell: &Cell) -> Option<Decimal> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_catalogued_in_the_docs() {
+        let docs = include_str!("../../docs/rules.md");
+        for (id, severity, _) in RULES.iter().chain(crate::map::RULES) {
+            let row = docs
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{id}` |")))
+                .unwrap_or_else(|| panic!("docs/rules.md lacks {id}"));
+            assert!(
+                row.contains(&format!("| {severity} |")),
+                "{id}: docs say {row}"
+            );
+        }
+    }
+
+    #[test]
+    fn severities_come_from_the_catalogue() {
+        assert_eq!(severity_of("issuance.too-old"), Severity::Warning);
+        assert_eq!(severity_of("math.payable"), Severity::Error);
+        assert_eq!(severity_of("structure.unknown-header"), Severity::Warning);
+    }
+}

@@ -48,6 +48,16 @@ pub fn check_targets(targets: &[PathBuf], inputs: &[PathBuf], force: bool) -> Re
         if target.is_dir() {
             bail!("{}: is a folder; give a file name", target.display());
         }
+        if let Some(parent) = target.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.is_dir()
+        {
+            bail!(
+                "{}: the folder {} does not exist; create it first",
+                target.display(),
+                parent.display()
+            );
+        }
     }
     Ok(())
 }

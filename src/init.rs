@@ -1,0 +1,79 @@
+//! `selfbill init`: a commented starter config and an empty supplier directory.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+use crate::config::SUPPLIER_HEADERS;
+use crate::write::write_atomic;
+
+/// The starter `selfbill.toml`: the buyer to fill in, every optional key with its default.
+pub const STARTER_CONFIG: &str = r#"# selfbill configuration. Fill in [buyer]; every other key is optional and
+# shows its default. Docs: README.md, docs/mapping.md.
+
+[buyer]                       # your company: the issuer of the self-billed e-invoice
+name = "Your Company Sdn Bhd"
+tin = "C0000000000"           # your TIN from MyTax (C…, IG…)
+id_type = "BRN"               # NRIC | BRN | PASSPORT | ARMY
+id_no = "000000000000"        # your SSM registration number (12 digits)
+sst_no = "NA"                 # "NA" when not SST-registered
+# email = "accounts@example.my"
+phone = "+60300000000"        # digits with an optional leading +, 8-20 characters
+address = ["Address line 1"]  # 1 to 3 lines
+postcode = "00000"
+city = "Kuala Lumpur"
+state = "14"                  # LHDN state code: `selfbill codes state`
+country = "MYS"
+
+[invoice]
+number = "{order_no}"         # eInvoiceNumber pattern; must contain {order_no}
+classification = "034"        # Self-billed - Importation of goods
+tax_type = "06"               # Not Applicable
+currency = "CNY"
+# rate = 0.6097               # MYR per 1 CNY, when no --rate is given
+# incoterms = "EXW"
+
+[units]                       # 1688 unit text -> LHDN unit code, added to the defaults:
+# "箱" = "XCT"                # 个 件 只 条 -> H87, 套 -> SET, 米 -> MTR, 盒 -> XBX,
+                              # 双 -> PR, 包 -> XPK, 千克 公斤 -> KGM
+
+[statuses]                    # override the default status policy
+# invoice = ["交易成功", "已收货", "等待买家确认收货", "已发货", "卖家已发货", "等待卖家发货", "买家已付款"]
+# hold = ["退款中"]
+# skip = ["交易关闭", "等待买家付款"]
+"#;
+
+/// Writes `selfbill.toml` and `suppliers.csv` into `dir`; refuses if either exists.
+pub fn init(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        bail!("{}: no such folder; create it first", dir.display());
+    }
+    let config = dir.join("selfbill.toml");
+    let suppliers = dir.join("suppliers.csv");
+    for path in [&config, &suppliers] {
+        if path.exists() {
+            bail!(
+                "{}: already exists; selfbill init never overwrites (nothing was written)",
+                path.display()
+            );
+        }
+    }
+    write_atomic(&config, STARTER_CONFIG.as_bytes(), false)
+        .with_context(|| format!("{}: cannot write", config.display()))?;
+    let header = format!("{}\n", SUPPLIER_HEADERS.join(","));
+    write_atomic(&suppliers, header.as_bytes(), false)
+        .with_context(|| format!("{}: cannot write", suppliers.display()))?;
+    Ok(vec![config, suppliers])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_config_parses_with_the_defaults() {
+        let config = crate::config::Config::parse(STARTER_CONFIG).unwrap();
+        assert_eq!(config.invoice.number, "{order_no}");
+        assert_eq!(config.invoice.classification, "034");
+        assert!(config.units.is_empty());
+    }
+}
