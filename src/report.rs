@@ -139,7 +139,10 @@ impl Report {
         if !self.findings.is_empty() {
             let mut table = new_table(color);
             table.set_header(vec!["severity", "rule", "where", "message", "hint"]);
-            for finding in &self.findings {
+            // Errors first, then warnings, then infos; the file's order within each.
+            let mut findings: Vec<&Finding> = self.findings.iter().collect();
+            findings.sort_by_key(|f| f.severity);
+            for finding in findings {
                 let severity = Cell::new(finding.severity.to_string());
                 let severity = if color {
                     match finding.severity {
@@ -154,7 +157,7 @@ impl Report {
                     severity,
                     Cell::new(finding.rule),
                     Cell::new(place(finding)),
-                    Cell::new(&finding.message),
+                    Cell::new(short_message(finding)),
                     Cell::new(&finding.hint),
                 ]);
             }
@@ -175,6 +178,24 @@ fn new_table(color: bool) -> Table {
         table.force_no_tty();
     }
     table
+}
+
+/// The message without its leading location, which the "where" column shows.
+fn short_message(finding: &Finding) -> &str {
+    let located = |prefix: &str| {
+        finding
+            .file
+            .as_deref()
+            .is_some_and(|f| prefix.starts_with(f))
+            || finding
+                .sheet
+                .as_deref()
+                .is_some_and(|s| prefix.starts_with(s))
+    };
+    match finding.message.split_once(": ") {
+        Some((prefix, rest)) if located(prefix) => rest,
+        _ => &finding.message,
+    }
 }
 
 /// `file · sheet · row 6 · Supplier.TIN`, from what the finding has.
