@@ -13,6 +13,7 @@ use std::str::FromStr;
 use selfbill::codes::Table;
 use selfbill::config::{Config, SupplierDirectory};
 use selfbill::pipeline::{self, ConvertOptions, OutputFormat};
+use selfbill::read::sheet::TextEncoding;
 use selfbill::report::Report;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,24 @@ enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// CSV exports' encoding, when detection is not wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Encoding {
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    #[value(name = "gb18030", alias = "gbk")]
+    Gb18030,
+}
+
+impl From<Encoding> for TextEncoding {
+    fn from(encoding: Encoding) -> Self {
+        match encoding {
+            Encoding::Utf8 => TextEncoding::Utf8,
+            Encoding::Gb18030 => TextEncoding::Gb18030,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +103,9 @@ enum Command {
         /// Invoices per workbook.
         #[arg(long, default_value_t = 100)]
         max_per_file: usize,
+        /// Encoding of CSV exports [default: detected: UTF-8, with or without BOM, else GB18030].
+        #[arg(long, value_enum)]
+        encoding: Option<Encoding>,
         /// Write the valid invoices even when others have errors (still exits 1).
         #[arg(long)]
         skip_invalid: bool,
@@ -137,6 +159,9 @@ enum Command {
         /// Config file, to find the directory [default: $SELFBILL_CONFIG, else ./selfbill.toml].
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Encoding of CSV exports [default: detected].
+        #[arg(long, value_enum)]
+        encoding: Option<Encoding>,
     },
     /// Print a shell completion script.
     #[command(
@@ -213,6 +238,7 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
             customs,
             format,
             max_per_file,
+            encoding,
             skip_invalid,
             force,
             json,
@@ -269,6 +295,7 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
                 now,
                 customs,
                 max_per_file,
+                encoding: encoding.map(TextEncoding::from),
                 skip_invalid,
                 force,
             });
@@ -308,7 +335,14 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
             exports,
             suppliers,
             config,
-        } => suppliers_command(&exports, suppliers, config, ui),
+            encoding,
+        } => suppliers_command(
+            &exports,
+            suppliers,
+            config,
+            encoding.map(TextEncoding::from),
+            ui,
+        ),
         Command::Codes { table, query, json } => {
             codes(&table, query.as_deref().unwrap_or(""), json)
         }
@@ -342,6 +376,7 @@ fn suppliers_command(
     exports: &[PathBuf],
     suppliers: Option<PathBuf>,
     config: Option<PathBuf>,
+    encoding: Option<TextEncoding>,
     ui: &Ui,
 ) -> Result<i32> {
     let config_path = config_path(config, std::env::var_os("SELFBILL_CONFIG"));
@@ -356,7 +391,7 @@ fn suppliers_command(
     };
     let mut orders = Vec::new();
     for export in exports {
-        orders.extend(selfbill::read::export::read_export(export)?.orders);
+        orders.extend(selfbill::read::export::read_export(export, encoding)?.orders);
     }
     let existing = match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
@@ -446,7 +481,7 @@ fn supplier_path(
 fn parse_rate(text: &str) -> Result<Decimal> {
     let rate = Decimal::from_str(text.trim())
         .ok()
-        .filter(|r| *r > Decimal::ZERO)
+        .filter(|r| *r > Decimal::ZERO && *r < Decimal::from(10_000))
         .with_context(|| {
             format!("--rate {text:?}: expected MYR per 1 CNY, a positive number such as 0.6097")
         })?;

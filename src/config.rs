@@ -167,7 +167,7 @@ impl Config {
             bail!("[invoice] currency = {currency:?}; expected \"CNY\" or \"MYR\"");
         }
         if let Some(rate) = self.invoice.rate
-            && rate <= Decimal::ZERO
+            && (rate <= Decimal::ZERO || rate >= Decimal::from(10_000))
         {
             bail!(
                 "[invoice] rate = {rate}; expected MYR per 1 CNY, a positive number such as 0.6097"

@@ -22,6 +22,19 @@ pub enum AmountError {
     Empty,
     Scientific,
     NotANumber,
+    TooLarge,
+}
+
+/// No 1688 order has an amount, price or quantity this large; bounding them
+/// keeps every product and sum far inside `Decimal`'s range.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 10^12
+
+fn bounded(value: Decimal) -> Result<Decimal, AmountError> {
+    if value.abs() > MAX_AMOUNT {
+        Err(AmountError::TooLarge)
+    } else {
+        Ok(value)
+    }
 }
 
 /// Parses an amount as a bookkeeper may have typed or exported it: `1,234.50`,
@@ -53,7 +66,9 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
     {
         return Err(AmountError::NotANumber);
     }
-    Decimal::from_str(&cleaned).map_err(|_| AmountError::NotANumber)
+    Decimal::from_str(&cleaned)
+        .map_err(|_| AmountError::NotANumber)
+        .and_then(bounded)
 }
 
 /// The decimal a spreadsheet number cell stands for: its shortest round-trip
@@ -65,7 +80,9 @@ pub fn from_cell_number(value: f64) -> Option<Decimal> {
     }
     // Rust's `Display` for f64 prints the shortest round-trip form and never
     // uses an exponent.
-    Decimal::from_str(&value.to_string()).ok()
+    Decimal::from_str(&value.to_string())
+        .ok()
+        .and_then(|d| bounded(d).ok())
 }
 
 /// Plain decimal text with no exponent and no trailing zeros beyond what the
@@ -110,6 +127,11 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_is_a_trillion() {
+        assert_eq!(MAX_AMOUNT, d("1000000000000"));
+    }
+
+    #[test]
     fn refuses_what_is_not_an_amount() {
         assert_eq!(parse_amount(""), Err(AmountError::Empty));
         assert_eq!(parse_amount("  "), Err(AmountError::Empty));
@@ -117,6 +139,8 @@ mod tests {
         assert_eq!(parse_amount("abc"), Err(AmountError::NotANumber));
         assert_eq!(parse_amount("1.2.3"), Err(AmountError::NotANumber));
         assert_eq!(parse_amount("-"), Err(AmountError::NotANumber));
+        assert_eq!(parse_amount("1000000000001"), Err(AmountError::TooLarge));
+        assert_eq!(parse_amount("999999999999.99"), Ok(d("999999999999.99")));
     }
 
     #[test]
@@ -125,6 +149,7 @@ mod tests {
         assert_eq!(from_cell_number(0.1 + 0.2), Some(d("0.30000000000000004")));
         assert_eq!(from_cell_number(589.0), Some(d("589")));
         assert_eq!(from_cell_number(f64::NAN), None);
+        assert_eq!(from_cell_number(1e300), None);
         assert_eq!(to_cell_number(d("0.6097")), 0.6097);
     }
 }

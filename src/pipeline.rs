@@ -15,6 +15,7 @@ use crate::finding::Finding;
 use crate::map::{self, MapContext};
 use crate::model::Invoice;
 use crate::money::cents;
+use crate::read::sheet::TextEncoding;
 use crate::read::{export, workbook};
 use crate::report::{InvoiceSummary, Report, Summary};
 use crate::write;
@@ -40,6 +41,8 @@ pub struct ConvertOptions {
     pub now: NaiveDateTime,
     pub customs: HashMap<String, String>,
     pub max_per_file: usize,
+    /// CSV exports' encoding, when not detected.
+    pub encoding: Option<TextEncoding>,
     pub skip_invalid: bool,
     pub force: bool,
 }
@@ -73,7 +76,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut orders = Vec::new();
     let mut orders_seen = 0;
     for path in &options.exports {
-        let export = export::read_export(path)?;
+        let export = export::read_export(path, options.encoding)?;
         orders_seen += export.orders_seen;
         findings.extend(export.findings);
         orders.extend(export.orders);

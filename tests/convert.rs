@@ -4,22 +4,7 @@ mod common;
 
 use calamine::Data;
 use common::*;
-use std::collections::BTreeMap;
 use std::path::Path;
-
-const SHEETS: [&str; 11] = [
-    "Documents",
-    "DocumentReferences",
-    "DocumentLineItems",
-    "LineItemsAddClassifications",
-    "LineItemsTaxes",
-    "DocumentTotalTax",
-    "LineItemsDiscounts",
-    "DocumentDiscounts",
-    "LineItemsCharges",
-    "DocumentCharges",
-    "ReferenceNumberCustomsForms",
-];
 
 /// The sample export's invoiced orders and their 实付款 (7 of 10: one held, two closed).
 const PAID: [(&str, &str); 7] = [
@@ -36,22 +21,6 @@ fn convert_sample(dir: &Path, export: &Path) -> std::path::PathBuf {
     let out = dir.join("einvoices.xlsx");
     convert(&[export], &out, &[]).success();
     out
-}
-
-/// Every sheet's data rows as text, keyed by sheet: what "the same invoices" means.
-fn invoice_data(path: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
-    SHEETS
-        .iter()
-        .map(|name| {
-            let sheet = read_sheet(path, name);
-            let rows = sheet
-                .data_rows()
-                .iter()
-                .map(|r| r.iter().map(text).collect())
-                .collect();
-            (name.to_string(), rows)
-        })
-        .collect()
 }
 
 #[test]

@@ -504,6 +504,14 @@ impl<'a> Engine<'a> {
                             ),
                             "Write the number in full, e.g. 1200.50",
                         ),
+                        Err(AmountError::TooLarge) => fail(
+                            self,
+                            "amount.not-a-number",
+                            format!(
+                                "{header} {raw:?} is implausibly large (over 1,000,000,000,000)"
+                            ),
+                            "Check the amount; a digit or a decimal point may be wrong",
+                        ),
                         Err(_) => fail(
                             self,
                             "amount.not-a-number",

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::sheet::{self, CellProblem, Grid, GridRow};
+use super::sheet::{self, CellProblem, Grid, GridRow, TextEncoding};
 use crate::finding::{Finding, Location};
 
 /// Normalised names of the columns selfbill needs.
@@ -106,7 +106,7 @@ pub fn normalise_header(text: &str) -> String {
 }
 
 /// Reads the first sheet of an export file (xlsx, xls or CSV).
-pub fn read_export(path: &Path) -> Result<Export> {
+pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export> {
     let file = path.display().to_string();
     // Once the header is among the first rows, keep only the columns needed.
     let select = |rows: &[GridRow]| -> Result<Option<Vec<bool>>> {
@@ -120,7 +120,7 @@ pub fn read_export(path: &Path) -> Result<Export> {
         }
         Ok(Some(mask))
     };
-    let grid = sheet::open_first_sheet(path, &select)?;
+    let grid = sheet::open_first_sheet(path, &select, encoding)?;
     parse_export(&grid)
 }
 
@@ -156,8 +156,20 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
         ..Export::default()
     };
     let mut current: Option<OrderBuilder> = None;
+    let mut ragged = Vec::new();
     for grid_row in grid.rows.iter().skip(header_index + 1) {
         let (row, cells) = (grid_row.number, grid_row.cells.as_slice());
+        // A CSV row with cells past the header's last column was not saved as
+        // one table: its cells cannot be trusted to sit under their headers.
+        if grid.sheet.is_none()
+            && cells
+                .iter()
+                .skip(headers.len())
+                .any(|c| !sheet::is_blank(c))
+        {
+            ragged.push(row);
+            continue;
+        }
         if cells.iter().all(sheet::is_blank) {
             continue;
         }
@@ -186,6 +198,18 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
     }
     if let Some(order) = current.take() {
         export.finish(order);
+    }
+    if !ragged.is_empty() {
+        let shown: Vec<String> = ragged.iter().take(10).map(u32::to_string).collect();
+        bail!(
+            "{where_}: line{} {}{} {} more cells than the header (line {header_row}, {} columns); \
+             the file is damaged or was not saved as one table: save the export again as CSV from Excel",
+            if ragged.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if ragged.len() > 10 { " …" } else { "" },
+            if ragged.len() > 1 { "have" } else { "has" },
+            headers.len()
+        );
     }
     Ok(export)
 }
@@ -437,6 +461,9 @@ fn read_amount(
                 CellProblem::Empty => format!("{column} is empty"),
                 CellProblem::Scientific => {
                     format!("{column} {shown:?} is in scientific notation")
+                }
+                CellProblem::TooLarge => {
+                    format!("{column} {shown:?} is implausibly large (over 1,000,000,000,000)")
                 }
                 _ => format!("{column} {shown:?} is not a number"),
             };

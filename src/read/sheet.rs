@@ -149,14 +149,15 @@ pub fn sheet_range(
 /// sheet is streamed, and once `select` has chosen columns from its first
 /// rows only those are kept: a month of 1688 orders has 49 columns, of which
 /// selfbill reads 15.
-pub fn open_first_sheet(path: &Path, select: ColumnSelector<'_>) -> Result<Grid> {
+pub fn open_first_sheet(
+    path: &Path,
+    select: ColumnSelector<'_>,
+    encoding: Option<TextEncoding>,
+) -> Result<Grid> {
     let (bytes, kind) = read_file(path)?;
     let file = path.display().to_string();
     match kind {
-        FileKind::Csv => {
-            let range = csv_range(path, &bytes)?;
-            Ok(Grid::from_range(file, None, &range))
-        }
+        FileKind::Csv => csv_grid(path, &bytes, encoding),
         FileKind::Xlsx => stream_xlsx(path, bytes, select),
         FileKind::Xls | FileKind::EncryptedOoxml => {
             let mut workbook = open_workbook(path, bytes, kind)?;
@@ -275,38 +276,66 @@ fn apply_mask(row: &mut GridRow, mask: &[bool]) {
     }
 }
 
-/// A CSV file as a grid of text cells. UTF-8 (with or without BOM) is read as
-/// is; anything else is taken as GB18030, which Excel on Chinese Windows
-/// writes for "CSV".
-pub fn csv_range(path: &Path, bytes: &[u8]) -> Result<Range<Data>> {
-    let text = decode_text(bytes);
+/// How a CSV file's bytes are text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    Utf8,
+    Gb18030,
+}
+
+/// A CSV file as rows of text cells, each row numbered by the line it starts
+/// on. The encoding is detected (UTF-8 with or without BOM, else GB18030,
+/// which Excel on Chinese Windows writes for "CSV") unless given.
+pub fn csv_grid(path: &Path, bytes: &[u8], encoding: Option<TextEncoding>) -> Result<Grid> {
+    let text = match encoding {
+        None => decode_text(bytes),
+        Some(TextEncoding::Utf8) => {
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            std::str::from_utf8(bytes)
+                .with_context(|| {
+                    format!("{}: not UTF-8 text; try --encoding gb18030", path.display())
+                })?
+                .to_owned()
+        }
+        Some(TextEncoding::Gb18030) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for record in reader.records() {
-        let record = record.with_context(|| {
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() as u32;
+        let more = reader.read_record(&mut record).with_context(|| {
             format!(
-                "{}: not a readable CSV file; save it again as CSV UTF-8",
+                "{}: line {line}: not readable as CSV; save it again from Excel as CSV UTF-8",
                 path.display()
             )
         })?;
-        rows.push(record.iter().map(str::to_owned).collect());
-    }
-    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-    if rows.is_empty() || width == 0 {
-        return Ok(Range::empty());
-    }
-    let mut range = Range::new((0, 0), (rows.len() as u32 - 1, width as u32 - 1));
-    for (r, row) in rows.into_iter().enumerate() {
-        for (c, value) in row.into_iter().enumerate() {
-            if !value.is_empty() {
-                range.set_value((r as u32, c as u32), Data::String(value));
-            }
+        if !more {
+            break;
         }
+        let line = record.position().map_or(line, |p| p.line() as u32);
+        rows.push(GridRow {
+            number: line,
+            cells: record
+                .iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        Data::Empty
+                    } else {
+                        Data::String(v.to_owned())
+                    }
+                })
+                .collect(),
+        });
     }
-    Ok(range)
+    Ok(Grid {
+        file: path.display().to_string(),
+        sheet: None,
+        rows,
+    })
 }
 
 /// Decodes CSV bytes: UTF-8 with or without BOM, else GB18030.
@@ -350,17 +379,23 @@ pub enum CellProblem {
     Empty,
     Scientific,
     NotANumber,
+    TooLarge,
     NotADate,
 }
 
 pub fn cell_amount(cell: &Data) -> Result<Decimal, CellProblem> {
     match cell {
-        Data::Float(f) => money::from_cell_number(*f).ok_or(CellProblem::NotANumber),
-        Data::Int(i) => Ok(Decimal::from(*i)),
+        Data::Float(f) => money::from_cell_number(*f).ok_or(if f.is_finite() {
+            CellProblem::TooLarge
+        } else {
+            CellProblem::NotANumber
+        }),
+        Data::Int(i) => money::from_cell_number(*i as f64).ok_or(CellProblem::TooLarge),
         Data::String(s) => money::parse_amount(s).map_err(|e| match e {
             AmountError::Empty => CellProblem::Empty,
             AmountError::Scientific => CellProblem::Scientific,
             AmountError::NotANumber => CellProblem::NotANumber,
+            AmountError::TooLarge => CellProblem::TooLarge,
         }),
         Data::Empty => Err(CellProblem::Empty),
         _ => Err(CellProblem::NotANumber),

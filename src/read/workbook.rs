@@ -320,10 +320,13 @@ fn to_cell(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
         Data::String(s) => Cell::text(s.clone()),
+        // A number no order could hold stays text, for the rules to name.
         Data::Float(f) => money::from_cell_number(*f)
             .map(Cell::Number)
-            .unwrap_or_default(),
-        Data::Int(i) => Cell::Number((*i).into()),
+            .unwrap_or_else(|| Cell::text(f.to_string())),
+        Data::Int(i) => money::from_cell_number(*i as f64)
+            .map(Cell::Number)
+            .unwrap_or_else(|| Cell::text(i.to_string())),
         Data::DateTime(d) => d
             .as_datetime()
             .map(Cell::DateTime)
@@ -352,8 +355,7 @@ fn read_csv_folder(dir: &Path) -> Result<ReadBatch> {
         }
         let file = path.display().to_string();
         let bytes = std::fs::read(&path)?;
-        let range = sheet::csv_range(&path, &bytes)?;
-        let grid = sheet::Grid::from_range(file.clone(), None, &range);
+        let grid = sheet::csv_grid(&path, &bytes, None)?;
         let mut reader = SheetReader::new(&file, index, 1);
         for row in grid.rows {
             reader.row(row);

@@ -146,3 +146,34 @@ pub fn decimal(cell: &Data) -> rust_decimal::Decimal {
 pub fn dec(text: &str) -> rust_decimal::Decimal {
     text.parse().unwrap()
 }
+
+/// LHDN's sheets, in LHDN's order.
+pub const SHEETS: [&str; 11] = [
+    "Documents",
+    "DocumentReferences",
+    "DocumentLineItems",
+    "LineItemsAddClassifications",
+    "LineItemsTaxes",
+    "DocumentTotalTax",
+    "LineItemsDiscounts",
+    "DocumentDiscounts",
+    "LineItemsCharges",
+    "DocumentCharges",
+    "ReferenceNumberCustomsForms",
+];
+
+/// Every sheet's data rows as text, keyed by sheet: what "the same invoices" means.
+pub fn invoice_data(path: &Path) -> std::collections::BTreeMap<String, Vec<Vec<String>>> {
+    SHEETS
+        .iter()
+        .map(|name| {
+            let sheet = read_sheet(path, name);
+            let rows = sheet
+                .data_rows()
+                .iter()
+                .map(|r| r.iter().map(text).collect())
+                .collect();
+            (name.to_string(), rows)
+        })
+        .collect()
+}

@@ -1,0 +1,198 @@
+//! No panic on any input: property tests over generated cells, files and bytes,
+//! through the export reader, the workbook reader and every later stage.
+//! `PROPTEST_CASES=20000 cargo test --release --test fuzz` runs a longer session.
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use selfbill::batch::{Batch, template};
+use selfbill::config::{Config, SupplierDirectory};
+use selfbill::map::{MapContext, map_orders};
+use std::collections::HashMap;
+use std::path::Path;
+
+const REQUIRED: [&str; 15] = [
+    "订单编号",
+    "卖家公司名",
+    "卖家会员名",
+    "货品总价(元)",
+    "运费(元)",
+    "涨价或折扣(元)",
+    "实付款(元)",
+    "订单状态",
+    "订单付款时间",
+    "货品标题",
+    "单价(元)",
+    "数量",
+    "单位",
+    "型号",
+    "订单创建时间",
+];
+
+fn cell_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("2420101234567540001".to_string()),
+        Just("交易成功".to_string()),
+        Just("退款中".to_string()),
+        Just("交易关闭".to_string()),
+        Just("个".to_string()),
+        Just("¥1,234.50".to_string()),
+        Just("-0.125".to_string()),
+        Just("1.2E+3".to_string()),
+        Just("99999999999999999999999999".to_string()),
+        Just("2024-10-10 09:17:05".to_string()),
+        Just("2024/2/30 25:61".to_string()),
+        Just("034".to_string()),
+        Just("EI00000000030".to_string()),
+        "[0-9]{1,6}(\\.[0-9]{1,4})?",
+        "\\PC{0,12}",
+        any::<String>(),
+    ]
+}
+
+fn config() -> Config {
+    Config::parse(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/selfbill.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Everything after reading: map, lay out, check, build the workbook.
+fn run_pipeline(orders: &[selfbill::read::export::Order]) {
+    let config = config();
+    let suppliers = SupplierDirectory::default();
+    let customs = HashMap::new();
+    let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mapped = map_orders(
+        orders,
+        &MapContext {
+            config: &config,
+            suppliers: &suppliers,
+            rate: Some(Decimal::new(6097, 4)),
+            issued_at: now,
+            customs: &customs,
+        },
+    );
+    let batch = Batch::from_invoices("fuzz.xlsx", &mapped.invoices);
+    let _ = selfbill::check::check_batch(&batch, now);
+    let writer = selfbill::write::xlsx::XlsxWriter::new(now).unwrap();
+    writer.workbook_bytes(&batch).unwrap();
+    let _ = selfbill::write::csv::sheet_files(&batch).unwrap();
+}
+
+fn grid() -> impl Strategy<Value = (Vec<String>, Vec<Vec<String>>)> {
+    let header = proptest::sample::subsequence(REQUIRED.to_vec(), 10..=15)
+        .prop_map(|h| h.into_iter().map(str::to_string).collect::<Vec<_>>())
+        .prop_shuffle();
+    (
+        header,
+        proptest::collection::vec(proptest::collection::vec(cell_text(), 0..18), 0..14),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_csv_export_reads_without_panic((header, rows) in grid()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.csv");
+        let mut writer = csv::Writer::from_path(&path).unwrap();
+        writer.write_record(&header).unwrap();
+        for row in &rows {
+            let mut row = row.clone();
+            row.resize(header.len(), String::new());
+            writer.write_record(&row).unwrap();
+        }
+        writer.flush().unwrap();
+        if let Ok(export) = selfbill::read::export::read_export(&path, None) {
+            run_pipeline(&export.orders);
+        }
+    }
+
+    #[test]
+    fn any_xlsx_export_reads_without_panic((header, rows) in grid(), numbers in proptest::collection::vec(any::<f64>(), 0..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.xlsx");
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (c, h) in header.iter().enumerate() {
+            sheet.write_string(0, c as u16, h).unwrap();
+        }
+        let mut numbers = numbers.into_iter().filter(|n| n.is_finite());
+        for (r, row) in rows.iter().enumerate() {
+            for (c, value) in row.iter().enumerate() {
+                let (r, c) = (r as u32 + 1, c as u16);
+                match (c % 3, numbers.next()) {
+                    (0, Some(n)) => { sheet.write_number(r, c, n).unwrap(); }
+                    (1, _) if value.is_empty() => { sheet.write_boolean(r, c, true).unwrap(); }
+                    _ => { sheet.write_string(r, c, value).unwrap(); }
+                }
+            }
+        }
+        workbook.save(&path).unwrap();
+        if let Ok(export) = selfbill::read::export::read_export(&path, None) {
+            run_pipeline(&export.orders);
+        }
+    }
+
+    #[test]
+    fn any_bytes_are_refused_or_read_without_panic(
+        prefix in prop_oneof![Just(Vec::new()), Just(b"PK\x03\x04".to_vec()), Just(vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])],
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        extension in prop_oneof![Just("xlsx"), Just("xls"), Just("csv")],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("file.{extension}"));
+        let mut content = prefix;
+        content.extend(bytes);
+        std::fs::write(&path, &content).unwrap();
+        if let Ok(export) = selfbill::read::export::read_export(&path, None) {
+            run_pipeline(&export.orders);
+        }
+        if let Ok(read) = selfbill::read::workbook::read_batch(&path) {
+            let now = chrono::Utc::now().naive_utc();
+            let _ = selfbill::check::check_batch(&read.batch, now);
+        }
+    }
+
+    #[test]
+    fn any_batch_workbook_checks_without_panic(
+        cells in proptest::collection::vec((0usize..11, 0usize..74, 5u32..12, cell_text(), any::<bool>()), 0..120),
+        drop_header in proptest::option::of(0usize..74),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.xlsx");
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        for (index, schema) in template().sheets.iter().enumerate() {
+            let sheet = workbook.add_worksheet();
+            sheet.set_name(&schema.name).unwrap();
+            for (c, header) in schema.headers.iter().enumerate() {
+                if index == 0 && drop_header == Some(c) {
+                    continue;
+                }
+                sheet.write_string(3, c as u16 + 1, header).unwrap();
+            }
+            for (s, c, r, value, as_number) in &cells {
+                if *s != index || *c >= schema.headers.len() {
+                    continue;
+                }
+                let number = value.parse::<f64>().ok().filter(|_| *as_number);
+                match number {
+                    Some(n) => { sheet.write_number(*r, *c as u16 + 1, n).unwrap(); }
+                    None => { sheet.write_string(*r, *c as u16 + 1, value).unwrap(); }
+                }
+            }
+        }
+        workbook.save(&path).unwrap();
+        let read = selfbill::read::workbook::read_batch(&path).unwrap();
+        let now = chrono::Utc::now().naive_utc();
+        let _ = selfbill::check::check_batch(&read.batch, now);
+    }
+}
