@@ -13,6 +13,7 @@ use std::str::FromStr;
 use selfbill::codes::Table;
 use selfbill::config::{Config, SupplierDirectory};
 use selfbill::pipeline::{self, ConvertOptions, OutputFormat};
+use selfbill::rates::RateTable;
 use selfbill::read::sheet::TextEncoding;
 use selfbill::report::Report;
 
@@ -35,6 +36,30 @@ pub struct Cli {
     /// No progress, and no tables unless errors were found (JSON is still printed with --json).
     #[arg(short, long, global = true)]
     quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum RatesCommand {
+    /// Fetch a month of BNM rates and save the response as-is, for convert --rates.
+    #[command(after_help = "Examples:\n  \
+        selfbill rates fetch --month 2026-10 -o bnm-cny-2026-10.json\n  \
+        selfbill convert orders-2026-10.xlsx -o e.xlsx --rates bnm-cny-2026-10.json\n\n\
+        The API base URL can be overridden with SELFBILL_BNM_URL.")]
+    Fetch {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// BNM session: 0900, 1130, 1200 (noon reference, default) or 1700.
+        #[arg(long, default_value = "1200")]
+        session: String,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,8 +114,12 @@ enum Command {
         #[arg(long)]
         suppliers: Option<PathBuf>,
         /// Exchange rate for every order: MYR per 1 CNY (e.g. 0.6097).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rates")]
         rate: Option<String>,
+        /// Rates by date: a BNM API response saved as-is, or a CSV date,currency,rate. Each order
+        /// takes the rate of its payment date, or of the latest earlier date. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        rates: Vec<PathBuf>,
         /// IssuanceDateTime for every invoice, RFC 3339 (e.g. 2026-11-26T08:00:00+08:00) [default: now].
         #[arg(long)]
         issued_at: Option<String>,
@@ -163,6 +192,9 @@ enum Command {
         #[arg(long, value_enum)]
         encoding: Option<Encoding>,
     },
+    /// Exchange rates from Bank Negara Malaysia.
+    #[command(subcommand)]
+    Rates(RatesCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
@@ -234,6 +266,7 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
             config,
             suppliers,
             rate,
+            rates,
             issued_at,
             customs,
             format,
@@ -249,22 +282,30 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
                 Some(path) => SupplierDirectory::load(&path)?,
                 None => SupplierDirectory::default(),
             };
-            let (rate, rate_source) = match rate {
-                Some(text) => (Some(parse_rate(&text)?), Some(format!("--rate {text}"))),
-                None => (
-                    config.invoice.rate,
-                    config
-                        .invoice
-                        .rate
-                        .map(|r| format!("{} [invoice] rate {r}", config_path.display())),
-                ),
+            let (rate, rate_table, rate_source) = if !rates.is_empty() {
+                let mut table = RateTable::default();
+                for path in &rates {
+                    table.load(path)?;
+                }
+                let source = format!("{} (by payment date)", table.sources.join(", "));
+                (None, Some(table), Some(source))
+            } else {
+                match rate {
+                    Some(text) => (
+                        Some(parse_rate(&text)?),
+                        None,
+                        Some(format!("--rate {text}")),
+                    ),
+                    None => (
+                        config.invoice.rate,
+                        None,
+                        config
+                            .invoice
+                            .rate
+                            .map(|r| format!("{} [invoice] rate {r}", config_path.display())),
+                    ),
+                }
             };
-            if config.invoice.currency == "MYR" {
-                bail!(
-                    "{}: [invoice] currency = \"MYR\" is not supported yet; use \"CNY\" with the exchange rate",
-                    config_path.display()
-                );
-            }
             let now = Utc::now()
                 .naive_utc()
                 .with_nanosecond(0)
@@ -290,6 +331,7 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
                 config,
                 suppliers,
                 rate,
+                rate_table,
                 rate_source,
                 issued_at,
                 now,
@@ -345,6 +387,44 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
         ),
         Command::Codes { table, query, json } => {
             codes(&table, query.as_deref().unwrap_or(""), json)
+        }
+        Command::Rates(RatesCommand::Fetch {
+            month,
+            currency,
+            session,
+            output,
+            force,
+        }) => {
+            let (year, month_number) = parse_month(&month)?;
+            if output.exists() && !force {
+                bail!(
+                    "{}: already exists; choose another name, or pass --force to replace it",
+                    output.display()
+                );
+            }
+            let base = std::env::var("SELFBILL_BNM_URL")
+                .unwrap_or_else(|_| selfbill::rates::BNM_BASE_URL.to_string());
+            let spinner = ui.spinner("fetching BNM rates");
+            let fetched = selfbill::rates::fetch_month(
+                &base,
+                &currency.to_uppercase(),
+                year,
+                month_number,
+                &session,
+            );
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            selfbill::write::write_atomic(&output, &fetched?, force)?;
+            if !ui.quiet {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "saved BNM {} rates for {month} (session {session}) to {}",
+                    currency.to_uppercase(),
+                    output.display()
+                )?;
+            }
+            Ok(0)
         }
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -486,6 +566,15 @@ fn parse_rate(text: &str) -> Result<Decimal> {
             format!("--rate {text:?}: expected MYR per 1 CNY, a positive number such as 0.6097")
         })?;
     Ok(rate)
+}
+
+fn parse_month(text: &str) -> Result<(i32, u32)> {
+    let date = chrono::NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .with_context(|| format!("--month {text:?}: expected YYYY-MM, e.g. 2026-10"))?;
+    Ok((
+        chrono::Datelike::year(&date),
+        chrono::Datelike::month(&date),
+    ))
 }
 
 fn parse_issued_at(text: &str) -> Result<NaiveDateTime> {

@@ -19,6 +19,7 @@ pub mod map;
 pub mod model;
 pub mod money;
 pub mod pipeline;
+pub mod rates;
 pub mod read;
 pub mod report;
 pub mod write;

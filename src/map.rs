@@ -1,7 +1,7 @@
 //! Map: 1688 orders + config + supplier directory + rate → self-billed
 //! e-invoices (type 11), one per order, following the product design.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
@@ -11,6 +11,7 @@ use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
 };
 use crate::money::cents;
+use crate::rates::RateTable;
 use crate::read::export::{Order, col};
 
 /// LHDN's general TIN for a foreign supplier without a Malaysian TIN.
@@ -108,11 +109,18 @@ pub const RULES: &[(&str, Severity, &str)] = &[
 pub struct MapContext<'a> {
     pub config: &'a Config,
     pub suppliers: &'a SupplierDirectory,
-    /// MYR per 1 CNY for every order.
-    pub rate: Option<Decimal>,
+    /// Where each order's MYR-per-CNY rate comes from.
+    pub rates: RateSource<'a>,
     pub issued_at: NaiveDateTime,
     /// order number → customs form references.
     pub customs: &'a HashMap<String, String>,
+}
+
+/// One rate for every order (`--rate`, `[invoice] rate`), or a table by date (`--rates`).
+#[derive(Debug, Clone, Copy)]
+pub enum RateSource<'a> {
+    Fixed(Decimal),
+    ByDate(&'a RateTable),
 }
 
 /// What mapping gives: invoices for the orders that qualify, counts by
@@ -288,6 +296,7 @@ fn map_order(
 ) -> Option<Invoice> {
     let config = ctx.config;
     let at = &order.source;
+    let (rate, rate_date) = order_rate(order, &number, ctx, findings)?;
     let mut lines = Vec::with_capacity(order.lines.len());
     for (index, source) in order.lines.iter().enumerate() {
         let line_at = at.with_row(source.row);
@@ -459,10 +468,21 @@ fn map_order(
         );
     }
 
-    let (currency, exchange_rate) = if config.invoice.currency == "MYR" {
-        ("MYR".to_string(), None)
+    let total_cny = totals.payable;
+    let (currency, exchange_rate, lines, charges, discounts, totals) = if config.invoice.currency
+        == "MYR"
+    {
+        let (lines, charges, discounts, totals) = in_myr(lines, charges, discounts, &totals, rate);
+        ("MYR".to_string(), None, lines, charges, discounts, totals)
     } else {
-        ("CNY".to_string(), ctx.rate)
+        (
+            "CNY".to_string(),
+            Some(rate),
+            lines,
+            charges,
+            discounts,
+            totals,
+        )
     };
     Some(Invoice {
         number,
@@ -480,9 +500,115 @@ fn map_order(
         totals,
         incoterms: config.invoice.incoterms.clone(),
         customs_refs: ctx.customs.get(&order.order_no).cloned(),
+        rate,
+        rate_date,
+        total_cny,
         order_no: order.order_no.clone(),
         source: order.source.clone(),
     })
+}
+
+/// The order's MYR-per-CNY rate and, from a table, the date it is of.
+fn order_rate(
+    order: &Order,
+    number: &str,
+    ctx: &MapContext<'_>,
+    findings: &mut Vec<Finding>,
+) -> Option<(Decimal, Option<NaiveDate>)> {
+    let table = match ctx.rates {
+        RateSource::Fixed(rate) => return Some((rate, None)),
+        RateSource::ByDate(table) => table,
+    };
+    let at = &order.source;
+    let Some(paid_at) = order.paid_at else {
+        findings.push(
+            Finding::error(
+                "rate.missing",
+                format!(
+                    "{at}: order {} has no 订单付款时间, so no date to take the exchange rate of",
+                    order.order_no
+                ),
+                "Fill in the payment time, or convert this order with --rate",
+            )
+            .at(at)
+            .column(col::PAID_AT)
+            .invoice(number),
+        );
+        return None;
+    };
+    let date = paid_at.date();
+    match table.on_or_before("CNY", date) {
+        Some(found) => Some((found.rate, Some(found.date))),
+        None => {
+            let span = match table.span("CNY") {
+                Some((first, last)) => format!("the rates run from {first} to {last}"),
+                None => "the rates hold no CNY".to_string(),
+            };
+            findings.push(
+                Finding::error(
+                    "rate.missing",
+                    format!("{at}: order {} was paid on {date}; no CNY rate on or before that date ({span})", order.order_no),
+                    "Add a rates file covering the date (selfbill rates fetch --month YYYY-MM), or pass --rate",
+                )
+                .at(at)
+                .column(col::PAID_AT)
+                .invoice(number)
+                .value(date.to_string()),
+            );
+            None
+        }
+    }
+}
+
+/// The invoice in MYR: unit prices converted to 4 places, line totals to
+/// cents from them, charges and discounts to cents, document totals as sums.
+/// The order was reconciled with 实付款 in CNY before this.
+fn in_myr(
+    lines: Vec<Line>,
+    charges: Vec<Adjustment>,
+    discounts: Vec<Adjustment>,
+    totals: &Totals,
+    rate: Decimal,
+) -> (Vec<Line>, Vec<Adjustment>, Vec<Adjustment>, Totals) {
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .map(|line| {
+            let unit_price = crate::money::round(line.unit_price * rate, 4);
+            let subtotal = cents(unit_price * line.quantity);
+            Line {
+                unit_price,
+                subtotal,
+                total_excluding_tax: subtotal,
+                ..line
+            }
+        })
+        .collect();
+    let convert = |items: Vec<Adjustment>| -> Vec<Adjustment> {
+        items
+            .into_iter()
+            .map(|a| Adjustment {
+                amount: cents(a.amount * rate),
+                ..a
+            })
+            .collect()
+    };
+    let (charges, discounts) = (convert(charges), convert(discounts));
+    let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
+    let charge: Decimal = charges.iter().map(|c| c.amount).sum();
+    let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
+    let excluding_tax = net - discount + charge;
+    let rounding = cents(totals.rounding * rate);
+    let totals = Totals {
+        net,
+        discount,
+        charge,
+        excluding_tax,
+        tax: Decimal::ZERO,
+        including_tax: excluding_tax,
+        rounding,
+        payable: excluding_tax + rounding,
+    };
+    (lines, charges, discounts, totals)
 }
 
 /// The supplier: the directory's values where given, else LHDN's

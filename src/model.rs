@@ -88,6 +88,12 @@ pub struct Invoice {
     pub totals: Totals,
     pub incoterms: Option<String>,
     pub customs_refs: Option<String>,
+    /// The MYR-per-CNY rate used (on the invoice for CNY; applied for MYR),
+    /// and the date it is of when it came from a rates table.
+    pub rate: Decimal,
+    pub rate_date: Option<chrono::NaiveDate>,
+    /// TotalPayableAmount in CNY (= 实付款), whatever the invoice currency.
+    pub total_cny: Decimal,
     /// The 1688 order this invoice is for, and where it was read.
     pub order_no: String,
     pub source: Location,

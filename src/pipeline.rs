@@ -12,9 +12,10 @@ use crate::batch::Batch;
 use crate::check;
 use crate::config::{Config, SupplierDirectory};
 use crate::finding::Finding;
-use crate::map::{self, MapContext};
+use crate::map::{self, MapContext, RateSource};
 use crate::model::Invoice;
 use crate::money::cents;
+use crate::rates::RateTable;
 use crate::read::sheet::TextEncoding;
 use crate::read::{export, workbook};
 use crate::report::{InvoiceSummary, Report, Summary};
@@ -33,8 +34,10 @@ pub struct ConvertOptions {
     pub format: OutputFormat,
     pub config: Config,
     pub suppliers: SupplierDirectory,
-    /// MYR per 1 CNY; `None` only in MYR mode... or when no rate was given.
+    /// MYR per 1 CNY for every order (`--rate`, `[invoice] rate`)…
     pub rate: Option<Decimal>,
+    /// …or by each order's payment date (`--rates`), which wins.
+    pub rate_table: Option<RateTable>,
     pub rate_source: Option<String>,
     pub issued_at: NaiveDateTime,
     /// The moment the rules judge IssuanceDateTime against.
@@ -51,7 +54,16 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     if options.max_per_file == 0 {
         bail!("--max-per-file must be at least 1");
     }
-    if options.rate.is_none() {
+    if let Some(table) = &options.rate_table
+        && !table.has_currency("CNY")
+    {
+        bail!(
+            "{}: no CNY rates in the rates file{}; fetch them with `selfbill rates fetch --month YYYY-MM --currency CNY`",
+            table.sources.join(", "),
+            if table.sources.len() > 1 { "s" } else { "" }
+        );
+    }
+    if options.rate.is_none() && options.rate_table.is_none() {
         bail!(
             "no exchange rate: pass --rate R (MYR per 1 CNY, e.g. --rate 0.6097) or set rate under \
              [invoice] in selfbill.toml"
@@ -89,7 +101,11 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         &MapContext {
             config: &options.config,
             suppliers: &options.suppliers,
-            rate: options.rate,
+            rates: match (&options.rate_table, options.rate) {
+                (Some(table), _) => RateSource::ByDate(table),
+                (None, Some(rate)) => RateSource::Fixed(rate),
+                (None, None) => unreachable!("checked above"),
+            },
             issued_at: options.issued_at,
             customs: &options.customs,
         },
@@ -152,11 +168,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         summary.invoices = invoices.len();
         summary.outputs = Some(files);
     }
-    let total: Decimal = invoices.iter().map(|i| i.totals.payable).sum();
-    let total_myr: Decimal = invoices
-        .iter()
-        .map(|i| myr(i).unwrap_or(i.totals.payable))
-        .sum();
+    let total: Decimal = invoices.iter().map(|i| i.total_cny).sum();
+    let total_myr: Decimal = invoices.iter().map(myr).sum();
     summary.total_cny = Some(total.to_string());
     summary.total_myr = Some(total_myr.to_string());
     let mut report = Report::new(summary, findings);
@@ -276,10 +289,13 @@ fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec
     Ok(targets.iter().map(|p| p.display().to_string()).collect())
 }
 
-fn myr(invoice: &Invoice) -> Option<Decimal> {
-    invoice
-        .exchange_rate
-        .map(|rate| cents(invoice.totals.payable * rate))
+/// The invoice's payable amount in MYR: converted at its rate for a CNY
+/// invoice, as it stands for an MYR one.
+fn myr(invoice: &Invoice) -> Decimal {
+    match invoice.exchange_rate {
+        Some(rate) => cents(invoice.totals.payable * rate),
+        None => invoice.totals.payable,
+    }
 }
 
 fn invoice_summary(invoice: &Invoice, output: &str) -> InvoiceSummary {
@@ -288,8 +304,9 @@ fn invoice_summary(invoice: &Invoice, output: &str) -> InvoiceSummary {
         order: invoice.order_no.clone(),
         currency: invoice.currency.clone(),
         total: invoice.totals.payable.to_string(),
-        rate: invoice.exchange_rate.map(|r| r.to_string()),
-        total_myr: myr(invoice).map(|d| d.to_string()),
+        rate: Some(invoice.rate.to_string()),
+        rate_date: invoice.rate_date.map(|d| d.to_string()),
+        total_myr: Some(myr(invoice).to_string()),
         output: output.to_string(),
     }
 }

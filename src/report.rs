@@ -49,8 +49,11 @@ pub struct InvoiceSummary {
     pub order: String,
     pub currency: String,
     pub total: String,
+    /// MYR per 1 CNY used for the invoice, and the date it is of (rates by date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_myr: Option<String>,
     pub output: String,

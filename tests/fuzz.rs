@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use selfbill::batch::{Batch, template};
 use selfbill::config::{Config, SupplierDirectory};
-use selfbill::map::{MapContext, map_orders};
+use selfbill::map::{MapContext, RateSource, map_orders};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -74,7 +74,7 @@ fn run_pipeline(orders: &[selfbill::read::export::Order]) {
         &MapContext {
             config: &config,
             suppliers: &suppliers,
-            rate: Some(Decimal::new(6097, 4)),
+            rates: RateSource::Fixed(Decimal::new(6097, 4)),
             issued_at: now,
             customs: &customs,
         },

@@ -364,8 +364,7 @@ pub fn cell_text(cell: &Data) -> String {
         Data::Float(f) => f.to_string(),
         Data::Int(i) => i.to_string(),
         Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => dt
-            .as_datetime()
+        Data::DateTime(dt) => excel_datetime(dt)
             .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| dt.as_f64().to_string()),
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
@@ -426,15 +425,38 @@ pub fn parse_date_text(text: &str) -> Option<NaiveDateTime> {
     None
 }
 
+/// The last day Excel can show, 9999-12-31, as a serial number.
+const LAST_EXCEL_SERIAL: f64 = 2_958_465.999_99;
+
+/// A date cell's date-time, when its serial is one Excel can show (a
+/// corrupt serial would overflow the date arithmetic).
+pub fn excel_datetime(value: &calamine::ExcelDateTime) -> Option<NaiveDateTime> {
+    let serial = value.as_f64();
+    if !(0.0..=LAST_EXCEL_SERIAL).contains(&serial) {
+        return None;
+    }
+    value.as_datetime()
+}
+
+/// A plain number read as an Excel serial date-time, within Excel's range.
+fn excel_serial(serial: f64) -> Option<NaiveDateTime> {
+    if !(0.0..=LAST_EXCEL_SERIAL).contains(&serial) {
+        return None;
+    }
+    Data::Float(serial).as_datetime()
+}
+
 /// A date-time cell: a date cell, an Excel serial number, or text.
 pub fn cell_datetime(cell: &Data) -> Result<NaiveDateTime, CellProblem> {
     match cell {
         Data::Empty => Err(CellProblem::Empty),
         Data::String(s) if s.trim().is_empty() => Err(CellProblem::Empty),
         Data::String(s) | Data::DateTimeIso(s) => parse_date_text(s).ok_or(CellProblem::NotADate),
-        Data::DateTime(dt) => dt.as_datetime().ok_or(CellProblem::NotADate),
-        Data::Float(_) | Data::Int(_) => cell
-            .as_datetime()
+        Data::DateTime(dt) => excel_datetime(dt).ok_or(CellProblem::NotADate),
+        Data::Float(f) => excel_serial(*f)
+            .filter(|d| d.date() > NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default())
+            .ok_or(CellProblem::NotADate),
+        Data::Int(i) => excel_serial(*i as f64)
             .filter(|d| d.date() > NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default())
             .ok_or(CellProblem::NotADate),
         _ => Err(CellProblem::NotADate),
@@ -467,6 +489,11 @@ mod tests {
             Err(CellProblem::NotADate)
         );
         assert_eq!(cell_datetime(&Data::Empty), Err(CellProblem::Empty));
+        // Found by the property tests: serials past Excel's last day overflowed chrono.
+        assert_eq!(cell_datetime(&Data::Float(1e300)), Err(CellProblem::NotADate));
+        assert_eq!(cell_datetime(&Data::Float(-5.0)), Err(CellProblem::NotADate));
+        let huge = calamine::ExcelDateTime::new(1e18, calamine::ExcelDateTimeType::DateTime, false);
+        assert_eq!(cell_datetime(&Data::DateTime(huge)), Err(CellProblem::NotADate));
     }
 
     #[test]

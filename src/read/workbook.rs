@@ -327,8 +327,7 @@ fn to_cell(data: &Data) -> Cell {
         Data::Int(i) => money::from_cell_number(*i as f64)
             .map(Cell::Number)
             .unwrap_or_else(|| Cell::text(i.to_string())),
-        Data::DateTime(d) => d
-            .as_datetime()
+        Data::DateTime(d) => sheet::excel_datetime(d)
             .map(Cell::DateTime)
             .unwrap_or_else(|| Cell::text(d.as_f64().to_string())),
         Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::text(s.clone()),
