@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::finding::{Counts, Finding, Severity};
 
+/// Past this many invoices the text report leaves the per-invoice table to `--json`.
+const INVOICE_TABLE_LIMIT: usize = 500;
+
 /// What a run has to say.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -139,6 +142,31 @@ impl Report {
         }
         out.push_str(&summary.to_string());
         out.push('\n');
+        if !self.invoices.is_empty() && self.invoices.len() <= INVOICE_TABLE_LIMIT {
+            let mut table = new_table(color);
+            table.set_header(vec![
+                "invoice",
+                "total",
+                "currency",
+                "rate (MYR per CNY)",
+                "rate date",
+                "total (MYR)",
+                "written to",
+            ]);
+            for invoice in &self.invoices {
+                table.add_row(vec![
+                    invoice.invoice.clone(),
+                    invoice.total.clone(),
+                    invoice.currency.clone(),
+                    invoice.rate.clone().unwrap_or_default(),
+                    invoice.rate_date.clone().unwrap_or_else(|| "-".into()),
+                    invoice.total_myr.clone().unwrap_or_default(),
+                    invoice.output.clone(),
+                ]);
+            }
+            out.push_str(&table.to_string());
+            out.push('\n');
+        }
         if !self.findings.is_empty() {
             let mut table = new_table(color);
             table.set_header(vec!["severity", "rule", "where", "message", "hint"]);

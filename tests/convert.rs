@@ -485,3 +485,66 @@ fn writes_csv_per_sheet_that_check_reads_back() {
     );
     selfbill().arg("check").arg(&out).assert().success();
 }
+
+#[test]
+fn customs_references_and_incoterms_reach_the_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let customs = dir.path().join("customs.csv");
+    std::fs::write(
+        &customs,
+        "order_no,customs_ref\n2420101234567540001,\"K1-2024-000123,K1-2024-000124\"\n2421181234567540010,K1-2024-000999\n",
+    )
+    .unwrap();
+    let config = dir.path().join("selfbill.toml");
+    let toml = std::fs::read_to_string(root().join("fixtures/selfbill.toml")).unwrap();
+    std::fs::write(
+        &config,
+        toml.replace(
+            "currency = \"CNY\"",
+            "currency = \"CNY\"\nincoterms = \"EXW\"",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("e.xlsx");
+    selfbill()
+        .args(["convert", SAMPLE, "--rate", "0.6097", "--customs"])
+        .arg(&customs)
+        .arg("--config")
+        .arg(&config)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let forms = read_sheet(&out, "ReferenceNumberCustomsForms");
+    let rows: Vec<Vec<String>> = forms
+        .data_rows()
+        .iter()
+        .map(|r| r[1..4].iter().map(text).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["1", "2420101234567540001", "K1-2024-000123,K1-2024-000124"],
+            ["2", "2421181234567540010", "K1-2024-000999"],
+        ]
+    );
+    let documents = read_sheet(&out, "Documents");
+    for row in documents.data_rows() {
+        assert_eq!(text(&row[documents.col("Incoterms")]), "EXW");
+    }
+    selfbill().arg("check").arg(&out).assert().success();
+}
+
+#[test]
+fn the_text_report_lists_each_invoice_with_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&root().join(SAMPLE)], &out, &[]).success();
+    let table = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(table.contains("rate (MYR per CNY)"), "{table}");
+    let o1 = table
+        .lines()
+        .find(|l| l.contains("2420101234567540001") && l.contains("589.00"))
+        .expect("a row for O1");
+    assert!(o1.contains("0.6097") && o1.contains("359.11"), "{o1}");
+}

@@ -490,10 +490,19 @@ mod tests {
         );
         assert_eq!(cell_datetime(&Data::Empty), Err(CellProblem::Empty));
         // Found by the property tests: serials past Excel's last day overflowed chrono.
-        assert_eq!(cell_datetime(&Data::Float(1e300)), Err(CellProblem::NotADate));
-        assert_eq!(cell_datetime(&Data::Float(-5.0)), Err(CellProblem::NotADate));
+        assert_eq!(
+            cell_datetime(&Data::Float(1e300)),
+            Err(CellProblem::NotADate)
+        );
+        assert_eq!(
+            cell_datetime(&Data::Float(-5.0)),
+            Err(CellProblem::NotADate)
+        );
         let huge = calamine::ExcelDateTime::new(1e18, calamine::ExcelDateTimeType::DateTime, false);
-        assert_eq!(cell_datetime(&Data::DateTime(huge)), Err(CellProblem::NotADate));
+        assert_eq!(
+            cell_datetime(&Data::DateTime(huge)),
+            Err(CellProblem::NotADate)
+        );
     }
 
     #[test]
