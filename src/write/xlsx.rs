@@ -20,7 +20,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::batch::{
-    Batch, Cell, FIRST_DATA_ROW, HEADER_ROW, SheetData, SheetTemplate, TemplateCellKind, template,
+    Batch, Cell, FIRST_DATA_ROW, HEADER_ROW, SheetTemplate, TemplateCellKind, template,
 };
 
 /// Builds workbooks for one run. `created` is stored as the documents'
@@ -40,8 +40,9 @@ struct BaseSheet {
     head: String,
     tail: String,
     table_xml: String,
-    /// `s` attribute (style index) of each data column, from LHDN's row-5 formats.
-    styles: Vec<String>,
+    /// ` s="N"` (the style of LHDN's row-5 format) of each data column, or
+    /// nothing for the default style.
+    style_attrs: Vec<String>,
     /// Column letters of each data column (B, C, …).
     letters: Vec<String>,
     last_letter: String,
@@ -96,7 +97,7 @@ impl XlsxWriter {
                 1,
             ));
             for row in &data.rows {
-                write_row(&mut xml, base, data, row);
+                write_row(&mut xml, base, row);
             }
             xml.push_str(&base.tail);
             changed.insert(&base.sheet_entry, xml);
@@ -151,7 +152,7 @@ impl BaseSheet {
             + 6;
         let probe = &sheet_xml[probe_start..probe_end];
         let letters: Vec<String> = (1..=schema.headers.len()).map(column_letter).collect();
-        let styles = letters
+        let styles: Vec<String> = letters
             .iter()
             .map(|letter| {
                 let cell = format!("<c r=\"{letter}6\"");
@@ -195,25 +196,28 @@ impl BaseSheet {
             head: without_probe[..split].to_string(),
             tail: without_probe[split..].to_string(),
             table_xml: table_xml.replace(&base_range, "B4:RANGE"),
-            styles,
+            style_attrs: styles
+                .into_iter()
+                .map(|s: String| {
+                    if s.is_empty() || s == "0" {
+                        String::new()
+                    } else {
+                        format!(" s=\"{s}\"")
+                    }
+                })
+                .collect(),
             letters,
             last_letter,
         })
     }
 }
 
-fn write_row(xml: &mut String, base: &BaseSheet, data: &SheetData, row: &crate::batch::DataRow) {
-    let _ = data;
+fn write_row(xml: &mut String, base: &BaseSheet, row: &crate::batch::DataRow) {
     let r = row.row;
     let _ = write!(xml, "<row r=\"{r}\">");
     for (index, cell) in row.cells.iter().enumerate() {
         let letter = &base.letters[index];
-        let style = &base.styles[index];
-        let style_attr = if style.is_empty() || style == "0" {
-            String::new()
-        } else {
-            format!(" s=\"{style}\"")
-        };
+        let style = &base.style_attrs[index];
         match cell {
             Cell::Empty => {}
             Cell::Text(text) => {
@@ -226,7 +230,7 @@ fn write_row(xml: &mut String, base: &BaseSheet, data: &SheetData, row: &crate::
                 };
                 let _ = write!(
                     xml,
-                    "<c r=\"{letter}{r}\"{style_attr} t=\"inlineStr\"><is><t{preserve}>"
+                    "<c r=\"{letter}{r}\"{style} t=\"inlineStr\"><is><t{preserve}>"
                 );
                 escape_into(xml, text);
                 xml.push_str("</t></is></c>");
@@ -235,14 +239,14 @@ fn write_row(xml: &mut String, base: &BaseSheet, data: &SheetData, row: &crate::
                 // The decimal's own text: no binary float between the model and the file.
                 let _ = write!(
                     xml,
-                    "<c r=\"{letter}{r}\"{style_attr}><v>{}</v></c>",
+                    "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
                     value.normalize()
                 );
             }
             Cell::DateTime(value) => {
                 let _ = write!(
                     xml,
-                    "<c r=\"{letter}{r}\"{style_attr}><v>{}</v></c>",
+                    "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
                     excel_serial(*value)
                 );
             }
