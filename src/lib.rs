@@ -18,6 +18,7 @@ pub mod init;
 pub mod map;
 pub mod model;
 pub mod money;
+pub mod parallel;
 pub mod pipeline;
 pub mod rates;
 pub mod read;

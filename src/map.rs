@@ -141,61 +141,49 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
     for order in dedupe(orders, &mut mapped.findings) {
         mapped.orders += 1;
         let at = &order.source;
-        let action = match ctx.config.status_action(&order.status) {
-            Some(action) => action,
-            None => {
-                mapped.findings.push(
-                    Finding::error(
-                        "order.unknown-status",
-                        format!(
-                            "{at}: order {} has status {:?}, which the status policy does not know",
-                            order.order_no, order.status
-                        ),
-                        "Add the status to invoice, hold or skip under [statuses] in selfbill.toml",
-                    )
-                    .at(at)
-                    .column(col::STATUS)
-                    .invoice(&order.order_no)
-                    .value(&order.status),
-                );
-                continue;
-            }
-        };
-        match action {
-            StatusAction::Hold => {
+        // Orders the policy does not invoice get one finding at their 订单状态 cell.
+        let not_invoiced = match ctx.config.status_action(&order.status) {
+            Some(StatusAction::Invoice) => None,
+            Some(StatusAction::Hold) => {
                 mapped.held += 1;
-                mapped.findings.push(
-                    Finding::warning(
-                        "order.held",
-                        format!("{at}: order {} is {}; not invoiced this run", order.order_no, order.status),
-                        "Convert it again once the refund is settled; invoice what was finally paid",
-                    )
-                    .at(at)
-                    .column(col::STATUS)
-                    .invoice(&order.order_no)
-                    .value(&order.status),
-                );
-                continue;
+                Some(Finding::warning(
+                    "order.held",
+                    format!(
+                        "{at}: order {} is {}; not invoiced this run",
+                        order.order_no, order.status
+                    ),
+                    "Convert it again once the refund is settled; invoice what was finally paid",
+                ))
             }
-            StatusAction::Skip => {
+            Some(StatusAction::Skip) => {
                 mapped.skipped += 1;
-                mapped.findings.push(
-                    Finding::info(
-                        "order.skipped",
-                        format!(
-                            "{at}: order {} is {}; no e-invoice is needed",
-                            order.order_no, order.status
-                        ),
-                        "Nothing to do",
-                    )
+                Some(Finding::info(
+                    "order.skipped",
+                    format!(
+                        "{at}: order {} is {}; no e-invoice is needed",
+                        order.order_no, order.status
+                    ),
+                    "Nothing to do",
+                ))
+            }
+            None => Some(Finding::error(
+                "order.unknown-status",
+                format!(
+                    "{at}: order {} has status {:?}, which the status policy does not know",
+                    order.order_no, order.status
+                ),
+                "Add the status to invoice, hold or skip under [statuses] in selfbill.toml",
+            )),
+        };
+        if let Some(finding) = not_invoiced {
+            mapped.findings.push(
+                finding
                     .at(at)
                     .column(col::STATUS)
                     .invoice(&order.order_no)
                     .value(&order.status),
-                );
-                continue;
-            }
-            StatusAction::Invoice => {}
+            );
+            continue;
         }
         let number = ctx.config.invoice_number(&order.order_no);
         if let Some(first) = numbers.get(&number) {

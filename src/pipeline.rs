@@ -199,9 +199,6 @@ fn render_chunks(
     invoices: &[Invoice],
     check: bool,
 ) -> Result<Vec<Rendered>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     let chunks: Vec<&[Invoice]> = invoices.chunks(chunk_size(options, invoices)).collect();
     let targets = match options.format {
         OutputFormat::Xlsx => write::split_names(&options.output, chunks.len()),
@@ -237,34 +234,8 @@ fn render_chunks(
             files,
         })
     };
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Rendered>>>> =
-        Mutex::new((0..chunks.len()).map(|_| None).collect());
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(chunks.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= chunks.len() {
-                        break;
-                    }
-                    let result = render(chunks[index], &targets[index]);
-                    if let Ok(mut results) = results.lock() {
-                        results[index] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a worker failed while building the outputs"))?
+    crate::parallel::map_indexed(chunks.len(), |i| render(chunks[i], &targets[i]))
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("an output was not built"))))
         .collect()
 }
 

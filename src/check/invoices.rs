@@ -62,7 +62,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
         if let Some(first) = documents.get(&number) {
             let first_row = first.row;
-            engine.error(
+            engine.report(
                 "duplicate.invoice-number",
                 sheets::DOCUMENTS,
                 row,
@@ -94,7 +94,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
         if let Some(first) = lines.get(&key) {
             let first_row = first.row;
-            engine.error(
+            engine.report(
                 "line.duplicate-id",
                 sheets::LINE_ITEMS,
                 row,
@@ -141,7 +141,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let tax_type = text(row, tx_type);
         let tax = amount(row.get(tx_amount)).unwrap_or_default();
         if (tax_type == "06" || tax_type == "E") && !tax.is_zero() {
-            engine.error(
+            engine.report(
                 "tax.not-zero",
                 sheets::LINE_TAXES,
                 row,
@@ -151,7 +151,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             );
         }
         if tax_type == "E" && row.get(tx_exemption).is_empty() {
-            engine.error(
+            engine.report(
                 "tax.exemption-missing",
                 sheets::LINE_TAXES,
                 row,
@@ -222,7 +222,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 Some(document) if sheet == sheets::DOCUMENT_REFERENCES => {
                     let type_code = text(document, docs.of("eInvoiceTypeCode"));
                     if type_code == "01" || type_code == "11" {
-                        engine.error(
+                        engine.report(
                             "invoice.references-not-allowed",
                             sheet,
                             row,
@@ -272,7 +272,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     for (key, row) in line_keys {
         let row = *row;
         match line_tax.get(key) {
-            None => engine.error(
+            None => engine.report(
                 "line.missing-tax",
                 sheets::LINE_ITEMS,
                 row,
@@ -284,7 +284,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 if let Some(stated) = amount(row.get(li_tax))
                     && !same_cents(stated, *tax)
                 {
-                    engine.error(
+                    engine.report(
                         "math.line-tax",
                         sheets::LINE_ITEMS,
                         row,
@@ -303,7 +303,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let quantity = amount(row.get(li_quantity)).unwrap_or(Decimal::ONE);
         let expected = cents(price * quantity);
         if !same_cents(subtotal, expected) {
-            engine.error(
+            engine.report(
                 "math.subtotal",
                 sheets::LINE_ITEMS,
                 row,
@@ -319,7 +319,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             let charge = line_charges.get(key).copied().unwrap_or_default();
             let expected_total = subtotal - discount + charge;
             if !same_cents(total, expected_total) {
-                engine.error(
+                engine.report(
                     "math.line-total",
                     sheets::LINE_ITEMS,
                     row,
@@ -350,7 +350,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     for (number, row) in document_rows {
         let row = *row;
         let Some(invoice_lines) = lines_of.get(number) else {
-            engine.error(
+            engine.report(
                 "invoice.no-lines",
                 sheets::DOCUMENTS,
                 row,
@@ -377,7 +377,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             if let Some(stated) = get(header)
                 && !same_cents(stated, expected)
             {
-                engine.error(
+                engine.report(
                     rule,
                     sheets::DOCUMENTS,
                     row,
@@ -487,7 +487,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             total_tax += stated;
             if let Some((line_sum, taxable_sum)) = by_type.get(&tax_type) {
                 if !same_cents(stated, *line_sum) {
-                    engine.error("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
+                    engine.report("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
                 }
                 // Document-level charges and discounts carry the tax type
                 // when an invoice uses only one, so its taxable amount may
@@ -500,13 +500,13 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                     && !same_cents(taxable, *taxable_sum)
                     && !whole_document
                 {
-                    engine.error("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
+                    engine.report("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
                 }
             }
         }
         for tax_type in by_type.keys() {
             if !seen_types.contains(tax_type) {
-                engine.error("invoice.missing-total-tax", sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
+                engine.report("invoice.missing-total-tax", sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
             }
         }
         if !total_rows.is_empty() || !by_type.is_empty() {
@@ -534,7 +534,7 @@ fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
     let rate_col = docs.of("CurrencyExchangeRate");
     let rate = row.get(rate_col);
     if currency == "MYR" && !rate.is_empty() {
-        engine.error(
+        engine.report(
             "currency.rate-for-myr",
             sheets::DOCUMENTS,
             row,
@@ -543,7 +543,7 @@ fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
             "Empty the cell",
         );
     } else if !currency.is_empty() && currency != "MYR" && rate.is_empty() {
-        engine.error("currency.rate-missing", sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
+        engine.report("currency.rate-missing", sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
     }
 }
 
@@ -554,7 +554,7 @@ fn unknown_invoice(
     column: usize,
     number: &str,
 ) {
-    engine.error(
+    engine.report(
         "ref.unknown-invoice",
         sheet,
         row,
@@ -587,7 +587,7 @@ fn line_reference<'a>(
         return None;
     }
     if !lines.contains_key(&key) {
-        engine.error(
+        engine.report(
             "ref.unknown-line",
             sheet,
             row,

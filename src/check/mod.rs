@@ -327,8 +327,6 @@ fn is_mandatory(requirement: &str) -> bool {
 
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
 pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     // Field rules look at one row at a time: split every sheet into slices
     // of rows and check them on all cores, keeping the findings in order.
     const ROWS_PER_TASK: usize = 4096;
@@ -338,34 +336,18 @@ pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
             tasks.push((sheet, start..(start + ROWS_PER_TASK).min(data.rows.len())));
         }
     }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Vec<Finding>>> = Mutex::new(vec![Vec::new(); tasks.len()]);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(tasks.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((sheet, rows)) = tasks.get(i) else {
-                        break;
-                    };
-                    let mut engine = Engine {
-                        batch,
-                        findings: Vec::new(),
-                    };
-                    engine.check_fields(*sheet, rows.clone(), now);
-                    if let Ok(mut results) = results.lock() {
-                        results[i] = engine.findings;
-                    }
-                }
-            });
-        }
+    let findings = crate::parallel::map_indexed(tasks.len(), |i| {
+        let (sheet, rows) = &tasks[i];
+        let mut engine = Engine {
+            batch,
+            findings: Vec::new(),
+        };
+        engine.check_fields(*sheet, rows.clone(), now);
+        engine.findings
     });
     let mut engine = Engine {
         batch,
-        findings: results.into_inner().unwrap_or_default().concat(),
+        findings: findings.concat(),
     };
     invoices::check_invoices(&mut engine);
     engine.findings
@@ -414,18 +396,6 @@ impl<'a> Engine<'a> {
         self.findings.push(finding);
     }
 
-    pub fn error(
-        &mut self,
-        rule: &'static str,
-        sheet: usize,
-        row: &DataRow,
-        column: Option<usize>,
-        message: String,
-        hint: &str,
-    ) {
-        self.report(rule, sheet, row, column, message, hint);
-    }
-
     fn check_fields(&mut self, sheet: usize, rows: std::ops::Range<usize>, now: NaiveDateTime) {
         let schema = &template().sheets[sheet];
         let data = &self.batch.sheets[sheet];
@@ -443,7 +413,7 @@ impl<'a> Engine<'a> {
                 let cell = row.get(column);
                 if cell.is_empty() {
                     if *mandatory {
-                        self.error(
+                        self.report(
                             "field.mandatory",
                             sheet,
                             row,
@@ -476,7 +446,7 @@ impl<'a> Engine<'a> {
         if let (Some(max), Cell::Text(_)) = (max_length, cell) {
             let len = text.chars().count();
             if len > max && kind != Kind::Tin {
-                self.error(
+                self.report(
                     "field.too-long",
                     sheet,
                     row,
@@ -488,7 +458,7 @@ impl<'a> Engine<'a> {
             }
         }
         let fail = |engine: &mut Self, rule: &'static str, message: String, hint: &str| {
-            engine.error(rule, sheet, row, Some(column), message, hint);
+            engine.report(rule, sheet, row, Some(column), message, hint);
         };
         match kind {
             Kind::Text => {}
@@ -694,7 +664,7 @@ impl<'a> Engine<'a> {
                 .map(|width| format!("{code:0>width$}"))
                 .find(|p| table.contains(p))
         {
-            self.error(
+            self.report(
                 "code.leading-zero-lost",
                 sheet,
                 row,
@@ -707,7 +677,7 @@ impl<'a> Engine<'a> {
         if sheet == sheets::DOCUMENTS && table == Table::State && code == "00" {
             return;
         }
-        self.error(
+        self.report(
             "code.unknown",
             sheet,
             row,

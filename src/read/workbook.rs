@@ -93,44 +93,18 @@ fn read_xlsx_sheets(
     bytes: &[u8],
     present: &[(usize, String)],
 ) -> Result<Vec<(SheetData, Vec<Finding>)>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    type SheetResult = Result<(SheetData, Vec<Finding>)>;
     let file = path.display().to_string();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<SheetResult>>> =
-        Mutex::new(present.iter().map(|_| None).collect());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(present.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((index, name)) = present.get(i) else {
-                        break;
-                    };
-                    let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
-                    let result =
-                        sheet::for_each_xlsx_row(path, bytes, Some(name), &|_| true, &mut |row| {
-                            reader.row(row);
-                            Ok(())
-                        })
-                        .map(|_| reader.finish());
-                    if let Ok(mut results) = results.lock() {
-                        results[i] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a worker failed while reading {file}"))?
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("{file}: a sheet was not read"))))
-        .collect()
+    crate::parallel::map_indexed(present.len(), |i| {
+        let (index, name) = &present[i];
+        let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
+        sheet::for_each_xlsx_row(path, bytes, Some(name), &|_| true, &mut |row| {
+            reader.row(row);
+            Ok(())
+        })
+        .map(|_| reader.finish())
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Turns a sheet's rows, as they stream by, into data rows in template order.
