@@ -23,4 +23,6 @@ pub mod pipeline;
 pub mod rates;
 pub mod read;
 pub mod report;
+#[cfg(test)]
+mod testing;
 pub mod write;

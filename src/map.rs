@@ -364,10 +364,13 @@ fn map_order(
         });
     }
 
-    let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
-    let charge: Decimal = charges.iter().map(|c| c.amount).sum();
-    let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
-    let excluding_tax = net - discount + charge;
+    let Totals {
+        net,
+        discount,
+        charge,
+        excluding_tax,
+        ..
+    } = Totals::of(&lines, &charges, &discounts, Decimal::ZERO);
     let paid = cents(order.paid);
     let difference = paid - excluding_tax;
     let tolerance = ROUNDING_PER_LINE * Decimal::from(lines.len() as u64);
@@ -416,16 +419,7 @@ fn map_order(
             .value(difference.to_string()),
         );
     }
-    let totals = Totals {
-        net,
-        discount,
-        charge,
-        excluding_tax,
-        tax: Decimal::ZERO,
-        including_tax: excluding_tax,
-        rounding: difference,
-        payable: excluding_tax + difference,
-    };
+    let totals = Totals::of(&lines, &charges, &discounts, difference);
 
     let entry = ctx.suppliers.get(&order.seller_member);
     let supplier = supplier_party(order, entry);
@@ -581,21 +575,7 @@ fn in_myr(
             .collect()
     };
     let (charges, discounts) = (convert(charges), convert(discounts));
-    let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
-    let charge: Decimal = charges.iter().map(|c| c.amount).sum();
-    let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
-    let excluding_tax = net - discount + charge;
-    let rounding = cents(totals.rounding * rate);
-    let totals = Totals {
-        net,
-        discount,
-        charge,
-        excluding_tax,
-        tax: Decimal::ZERO,
-        including_tax: excluding_tax,
-        rounding,
-        payable: excluding_tax + rounding,
-    };
+    let totals = Totals::of(&lines, &charges, &discounts, cents(totals.rounding * rate));
     (lines, charges, discounts, totals)
 }
 
@@ -658,5 +638,139 @@ fn buyer_party(config: &Config) -> Party {
         state: buyer.state.clone(),
         country: buyer.country.clone(),
         phone: buyer.phone.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{config, d, map, order};
+
+    fn rules(mapped: &super::Mapped) -> Vec<&'static str> {
+        mapped.findings.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn totals_follow_the_order_and_equal_what_was_paid() {
+        let mapped = map(
+            &[order(
+                "1",
+                &[("12.50", "40", "个"), ("1.85", "40", "个")],
+                "15",
+                "-0.92",
+                "588.08",
+            )],
+            &config(),
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.totals.net, d("574.00"));
+        assert_eq!(invoice.totals.charge, d("15.00"));
+        assert_eq!(invoice.totals.discount, d("0.92"));
+        assert_eq!(invoice.totals.excluding_tax, d("588.08"));
+        assert_eq!(invoice.totals.payable, d("588.08"));
+        assert_eq!(invoice.totals.rounding, d("0"));
+        assert_eq!(invoice.charges[0].description, "Shipping fee (运费)");
+        assert_eq!(invoice.discounts[0].description, "Discount (折扣)");
+        assert_eq!(invoice.lines[0].unit.as_deref(), Some("H87"));
+        assert_eq!(invoice.exchange_rate, Some(d("0.6097")));
+    }
+
+    #[test]
+    fn line_rounding_within_a_cent_per_line_goes_into_the_rounding_amount() {
+        // Three lines of 0.125 round to 0.13 each: 0.39 against 0.38 paid.
+        let lines = [
+            ("0.125", "1", "个"),
+            ("0.125", "1", "个"),
+            ("0.125", "1", "个"),
+        ];
+        let mapped = map(&[order("1", &lines, "0", "0", "0.38")], &config());
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.totals.rounding, d("-0.01"));
+        assert_eq!(invoice.totals.payable, d("0.38"));
+        assert_eq!(
+            rules(&mapped),
+            ["order.rounding", "supplier.details-missing"]
+        );
+        // Beyond a cent per line it is an error and no invoice.
+        let mapped = map(&[order("2", &lines, "0", "0", "0.35")], &config());
+        assert!(mapped.invoices.is_empty());
+        assert_eq!(rules(&mapped), ["order.does-not-reconcile"]);
+    }
+
+    #[test]
+    fn a_price_increase_is_a_charge_and_zero_shipping_is_none() {
+        let mapped = map(
+            &[order("1", &[("18.60", "10", "套")], "0", "5", "191")],
+            &config(),
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.charges.len(), 1);
+        assert_eq!(invoice.charges[0].description, "Price increase (涨价)");
+        assert!(invoice.discounts.is_empty());
+        assert_eq!(invoice.lines[0].unit.as_deref(), Some("SET"));
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_and_unknown_units_left_empty() {
+        let mut o = order("1", &[("1", "2", "卷")], "0", "0", "2");
+        o.lines[0].title = "长".repeat(310);
+        let mapped = map(&[o], &config());
+        let line = &mapped.invoices[0].lines[0];
+        assert_eq!(line.description.chars().count(), 300);
+        assert_eq!(line.unit, None);
+        assert_eq!(
+            rules(&mapped),
+            [
+                "line.description-cut",
+                "line.unknown-unit",
+                "supplier.details-missing"
+            ]
+        );
+    }
+
+    #[test]
+    fn sellers_not_in_the_directory_take_lhdns_foreign_supplier_values() {
+        let mapped = map(
+            &[
+                order("1", &[("1", "1", "个")], "0", "0", "1"),
+                order("2", &[("1", "1", "个")], "0", "0", "1"),
+            ],
+            &config(),
+        );
+        let supplier = &mapped.invoices[0].supplier;
+        assert_eq!(supplier.tin, "EI00000000030");
+        assert_eq!(supplier.name, "义乌市示例日用品有限公司");
+        assert_eq!(
+            (supplier.id_type.as_str(), supplier.id_no.as_str()),
+            ("BRN", "NA")
+        );
+        assert_eq!(supplier.msic.as_deref(), Some("00000"));
+        assert_eq!(
+            (supplier.state.as_str(), supplier.country.as_str()),
+            ("17", "CHN")
+        );
+        assert_eq!(
+            (supplier.address[0].as_str(), supplier.phone.as_str()),
+            ("NA", "NA")
+        );
+        // One warning per seller, not per order.
+        assert_eq!(rules(&mapped), ["supplier.details-missing"]);
+    }
+
+    #[test]
+    fn myr_invoices_convert_each_line_at_the_rate() {
+        let mut config = config();
+        config.invoice.currency = "MYR".into();
+        let mapped = map(
+            &[order("1", &[("12.50", "40", "个")], "15", "0", "515")],
+            &config,
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.currency, "MYR");
+        assert_eq!(invoice.exchange_rate, None);
+        assert_eq!(invoice.lines[0].unit_price, d("7.6213"));
+        assert_eq!(invoice.lines[0].subtotal, d("304.85"));
+        assert_eq!(invoice.charges[0].amount, d("9.15"));
+        assert_eq!(invoice.totals.payable, d("314.00"));
+        assert_eq!(invoice.total_cny, d("515.00"));
     }
 }

@@ -69,6 +69,32 @@ pub struct Totals {
     pub payable: Decimal,
 }
 
+impl Totals {
+    /// The document totals of these lines, charges and discounts, with no
+    /// tax (tax types 06 and E) and the given rounding.
+    pub fn of(
+        lines: &[Line],
+        charges: &[Adjustment],
+        discounts: &[Adjustment],
+        rounding: Decimal,
+    ) -> Totals {
+        let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
+        let charge: Decimal = charges.iter().map(|c| c.amount).sum();
+        let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
+        let excluding_tax = net - discount + charge;
+        Totals {
+            net,
+            discount,
+            charge,
+            excluding_tax,
+            tax: Decimal::ZERO,
+            including_tax: excluding_tax,
+            rounding,
+            payable: excluding_tax + rounding,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub number: String,

@@ -55,7 +55,7 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
     if cleaned.is_empty() {
         return Err(AmountError::Empty);
     }
-    if cleaned.contains(['e', 'E']) {
+    if is_scientific(&cleaned) {
         return Err(AmountError::Scientific);
     }
     let digits = cleaned.strip_prefix(['+', '-']).unwrap_or(&cleaned);
@@ -69,6 +69,20 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
     Decimal::from_str(&cleaned)
         .map_err(|_| AmountError::NotANumber)
         .and_then(bounded)
+}
+
+/// `1.2E+3`, `5e-2`: a mantissa, an e, an exponent.
+fn is_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let mantissa = mantissa.strip_prefix(['+', '-']).unwrap_or(mantissa);
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && mantissa.chars().any(|c| c.is_ascii_digit())
+        && !exponent.is_empty()
+        && exponent.chars().all(|c| c.is_ascii_digit())
 }
 
 /// The decimal a spreadsheet number cell stands for: its shortest round-trip
@@ -137,6 +151,8 @@ mod tests {
         assert_eq!(parse_amount("  "), Err(AmountError::Empty));
         assert_eq!(parse_amount("1.2E+3"), Err(AmountError::Scientific));
         assert_eq!(parse_amount("abc"), Err(AmountError::NotANumber));
+        assert_eq!(parse_amount("twelve"), Err(AmountError::NotANumber));
+        assert_eq!(parse_amount("-5e-2"), Err(AmountError::Scientific));
         assert_eq!(parse_amount("1.2.3"), Err(AmountError::NotANumber));
         assert_eq!(parse_amount("-"), Err(AmountError::NotANumber));
         assert_eq!(parse_amount("1000000000001"), Err(AmountError::TooLarge));

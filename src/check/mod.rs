@@ -730,6 +730,389 @@ mod tests {
         }
     }
 
+    use crate::batch::{Cell, DataRow, sheets};
+    use crate::testing::{batch, d, now};
+
+    fn set(batch: &mut Batch, sheet: usize, row: usize, header: &str, cell: Cell) {
+        let column = template().sheets[sheet].column(header).expect("a header");
+        batch.sheets[sheet].rows[row].cells[column] = cell;
+    }
+
+    fn text(value: &str) -> Cell {
+        Cell::text(value)
+    }
+
+    /// The findings as (rule, sheet, row, column).
+    fn fired(batch: &Batch) -> Vec<(&'static str, String, u32, String)> {
+        check_batch(batch, now())
+            .into_iter()
+            .map(|f| {
+                (
+                    f.rule,
+                    f.sheet.unwrap_or_default(),
+                    f.row.unwrap_or_default(),
+                    f.column.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn assert_fires(batch: &Batch, rule: &str, sheet: &str, row: u32, column: &str) {
+        let fired = fired(batch);
+        assert!(
+            fired
+                .iter()
+                .any(|(r, s, w, c)| *r == rule && s == sheet && *w == row && c == column),
+            "{rule} at {sheet} row {row} {column} not in {fired:?}"
+        );
+    }
+
+    #[test]
+    fn a_mapped_invoice_passes() {
+        assert_eq!(fired(&batch()), []);
+    }
+
+    #[test]
+    fn field_rules() {
+        let cases: [(&str, Cell, &str); 12] = [
+            ("Supplier.Name", Cell::Empty, "field.mandatory"),
+            ("Supplier.TIN", text("C123456789"), "format.tin"),
+            ("Buyer.ContactNumber", text("03-1234 5678"), "format.phone"),
+            ("Buyer.Email", text("a@b"), "format.email"),
+            ("Buyer.Address.PostalZone", text("504"), "format.postcode"),
+            ("Buyer.SST.No", text("A;B;C"), "format.sst"),
+            ("Supplier.TTX.No", text("TTX 1"), "format.ttx"),
+            ("BillingPeriod.StartDate", text("31/10/2026"), "format.date"),
+            (
+                "IssuanceDateTime",
+                text("2026-11-26 09:30"),
+                "format.issuance-datetime",
+            ),
+            ("CurrencyCode", text("RMB"), "code.unknown"),
+            (
+                "Buyer.Address.State",
+                Cell::Number(d("1")),
+                "code.leading-zero-lost",
+            ),
+            ("TotalNetAmount", text("5.74E+2"), "amount.scientific"),
+        ];
+        for (header, cell, rule) in cases {
+            let mut b = batch();
+            set(&mut b, sheets::DOCUMENTS, 0, header, cell);
+            assert_fires(&b, rule, "Documents", 6, header);
+        }
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "Supplier.Name",
+            text(&"名".repeat(301)),
+        );
+        assert_fires(&b, "field.too-long", "Documents", 6, "Supplier.Name");
+        let mut b = batch();
+        set(&mut b, sheets::LINE_ITEMS, 1, "UnitPrice", text("twelve"));
+        assert_fires(
+            &b,
+            "amount.not-a-number",
+            "DocumentLineItems",
+            7,
+            "UnitPrice",
+        );
+    }
+
+    #[test]
+    fn issuance_window() {
+        let mut b = batch();
+        let future = now() + Duration::hours(2);
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "IssuanceDateTime",
+            Cell::DateTime(future),
+        );
+        assert_fires(&b, "issuance.future", "Documents", 6, "IssuanceDateTime");
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "IssuanceDateTime",
+            Cell::DateTime(now() - Duration::hours(73)),
+        );
+        assert_fires(&b, "issuance.too-old", "Documents", 6, "IssuanceDateTime");
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "IssuanceDateTime",
+            Cell::DateTime(now() - Duration::hours(71)),
+        );
+        assert_eq!(fired(&b), []);
+    }
+
+    #[test]
+    fn state_00_and_states_abroad() {
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "Buyer.Address.State",
+            text("00"),
+        );
+        assert_fires(
+            &b,
+            "code.state-withdrawn",
+            "Documents",
+            6,
+            "Buyer.Address.State",
+        );
+        // Outside Malaysia a state name is fine.
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "Supplier.Address.State",
+            text("Zhejiang"),
+        );
+        assert_eq!(fired(&b), []);
+    }
+
+    #[test]
+    fn arithmetic_rules() {
+        let cases: [(usize, usize, &str, &str, &str); 8] = [
+            (
+                sheets::LINE_ITEMS,
+                0,
+                "Subtotal",
+                "math.subtotal",
+                "DocumentLineItems",
+            ),
+            (
+                sheets::LINE_ITEMS,
+                0,
+                "TotalTaxAmount",
+                "math.line-tax",
+                "DocumentLineItems",
+            ),
+            (
+                sheets::DOCUMENTS,
+                0,
+                "TotalNetAmount",
+                "math.net",
+                "Documents",
+            ),
+            (
+                sheets::DOCUMENTS,
+                0,
+                "TotalChargeAmount",
+                "math.charge",
+                "Documents",
+            ),
+            (
+                sheets::DOCUMENTS,
+                0,
+                "TotalExcludingTax",
+                "math.excluding",
+                "Documents",
+            ),
+            (
+                sheets::DOCUMENTS,
+                0,
+                "TotalIncludingTax",
+                "math.including",
+                "Documents",
+            ),
+            (
+                sheets::DOCUMENTS,
+                0,
+                "TotalPayableAmount",
+                "math.payable",
+                "Documents",
+            ),
+            (
+                sheets::DOCUMENT_TOTAL_TAX,
+                0,
+                "TotalTaxAmount",
+                "math.tax-type",
+                "DocumentTotalTax",
+            ),
+        ];
+        for (sheet, row, header, rule, name) in cases {
+            let mut b = batch();
+            set(&mut b, sheet, row, header, Cell::Number(d("999.99")));
+            assert_fires(&b, rule, name, 6 + row as u32, header);
+        }
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "TotalDiscountValue",
+            Cell::Number(d("3")),
+        );
+        assert_fires(&b, "math.discount", "Documents", 6, "TotalDiscountValue");
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "TotalTaxAmount",
+            Cell::Number(d("1")),
+        );
+        assert_fires(&b, "math.tax-total", "Documents", 6, "TotalTaxAmount");
+        // A cent of difference from rounding is no error: 12.50 × 40 stated as 500.004.
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::LINE_ITEMS,
+            0,
+            "Subtotal",
+            Cell::Number(d("500.004")),
+        );
+        assert!(!fired(&b).iter().any(|f| f.0 == "math.subtotal"));
+    }
+
+    #[test]
+    fn cross_sheet_rules() {
+        let mut b = batch();
+        set(&mut b, sheets::LINE_ITEMS, 1, "ID", Cell::Number(d("1")));
+        assert_fires(&b, "line.duplicate-id", "DocumentLineItems", 7, "ID");
+
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::LINE_TAXES,
+            1,
+            "LineItem.ID",
+            Cell::Number(d("9")),
+        );
+        assert_fires(&b, "ref.unknown-line", "LineItemsTaxes", 7, "LineItem.ID");
+        assert_fires(&b, "line.missing-tax", "DocumentLineItems", 7, "ID");
+
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENT_CHARGES,
+            0,
+            "eInvoiceNumber",
+            text("SB-404"),
+        );
+        assert_fires(
+            &b,
+            "ref.unknown-invoice",
+            "DocumentCharges",
+            6,
+            "eInvoiceNumber",
+        );
+
+        let mut b = batch();
+        b.sheets[sheets::DOCUMENT_TOTAL_TAX].rows.clear();
+        assert_fires(
+            &b,
+            "invoice.missing-total-tax",
+            "Documents",
+            6,
+            "eInvoiceNumber",
+        );
+
+        let mut b = batch();
+        b.sheets[sheets::LINE_ITEMS].rows.clear();
+        assert_fires(&b, "invoice.no-lines", "Documents", 6, "eInvoiceNumber");
+
+        let mut b = batch();
+        let mut reference = DataRow {
+            row: 6,
+            cells: vec![Cell::Empty; template().sheets[sheets::DOCUMENT_REFERENCES].headers.len()],
+            origin: None,
+        };
+        reference.cells[1] = text("SB-1");
+        b.sheets[sheets::DOCUMENT_REFERENCES].rows.push(reference);
+        assert_fires(
+            &b,
+            "invoice.references-not-allowed",
+            "DocumentReferences",
+            6,
+            "eInvoiceNumber",
+        );
+
+        let mut b = batch();
+        let copy = b.sheets[sheets::DOCUMENTS].rows[0].clone();
+        b.sheets[sheets::DOCUMENTS]
+            .rows
+            .push(DataRow { row: 7, ..copy });
+        assert_fires(
+            &b,
+            "duplicate.invoice-number",
+            "Documents",
+            7,
+            "eInvoiceNumber",
+        );
+    }
+
+    #[test]
+    fn tax_currency_and_scenario_rules() {
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::LINE_TAXES,
+            0,
+            "TaxAmount",
+            Cell::Number(d("5")),
+        );
+        assert_fires(&b, "tax.not-zero", "LineItemsTaxes", 6, "TaxAmount");
+
+        let mut b = batch();
+        for row in 0..2 {
+            set(&mut b, sheets::LINE_TAXES, row, "TaxType", text("E"));
+        }
+        set(&mut b, sheets::DOCUMENT_TOTAL_TAX, 0, "TaxType", text("E"));
+        assert_fires(
+            &b,
+            "tax.exemption-missing",
+            "LineItemsTaxes",
+            6,
+            "DetailsTaxExemption",
+        );
+
+        let mut b = batch();
+        set(&mut b, sheets::DOCUMENTS, 0, "CurrencyCode", text("MYR"));
+        assert_fires(
+            &b,
+            "currency.rate-for-myr",
+            "Documents",
+            6,
+            "CurrencyExchangeRate",
+        );
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "CurrencyExchangeRate",
+            Cell::Empty,
+        );
+        assert_fires(
+            &b,
+            "currency.rate-missing",
+            "Documents",
+            6,
+            "CurrencyExchangeRate",
+        );
+
+        let mut b = batch();
+        set(&mut b, sheets::LINE_ITEMS, 0, "Classification", text("009"));
+        assert_fires(
+            &b,
+            "scenario.import-classified-009",
+            "DocumentLineItems",
+            6,
+            "Classification",
+        );
+    }
+
     #[test]
     fn severities_come_from_the_catalogue() {
         assert_eq!(severity_of("issuance.too-old"), Severity::Warning);
