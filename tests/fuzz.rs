@@ -196,3 +196,58 @@ proptest! {
         let _ = selfbill::check::check_batch(&read.batch, now);
     }
 }
+
+/// Every non-empty cell of a sheet read by calamine, by (row, column).
+fn calamine_cells(path: &Path, sheet: &str) -> Vec<(u32, usize, calamine::Data)> {
+    use calamine::Reader;
+    let mut workbook = calamine::open_workbook_auto(path).unwrap();
+    let range = workbook.worksheet_range(sheet).unwrap();
+    let (r0, c0) = range.start().unwrap_or((0, 0));
+    let mut out = Vec::new();
+    for (r, row) in range.rows().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            if !matches!(cell, calamine::Data::Empty) {
+                out.push((r0 + r as u32 + 1, c0 as usize + c, cell.clone()));
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// selfbill's xlsx scanner reads every cell as calamine does.
+    #[test]
+    fn the_xlsx_scanner_agrees_with_calamine(
+        cells in proptest::collection::vec((0u32..40, 0u16..30, cell_text(), 0u8..4), 0..150),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cells.xlsx");
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
+        let sheet = workbook.add_worksheet();
+        for (r, c, text, kind) in &cells {
+            match (kind, text.parse::<f64>()) {
+                (0, Ok(n)) if n.is_finite() => { sheet.write_number(*r, *c, n).unwrap(); }
+                (1, Ok(n)) if n.is_finite() && n >= 0.0 => { sheet.write_number_with_format(*r, *c, n, &date).unwrap(); }
+                (2, _) => { sheet.write_boolean(*r, *c, text.len() % 2 == 0).unwrap(); }
+                _ => { sheet.write_string(*r, *c, format!(" {text}&<>\"'\r\n\t\u{1}")).unwrap(); }
+            }
+        }
+        workbook.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let book = selfbill::read::xlsx::Workbook::open(&bytes).unwrap();
+        let mut ours = Vec::new();
+        book.for_each_row(&bytes, "Sheet1", &|_| true, &mut |row| {
+            for (c, cell) in row.cells.into_iter().enumerate() {
+                if !matches!(cell, calamine::Data::Empty) {
+                    ours.push((row.number, c, cell));
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(ours, calamine_cells(&path, "Sheet1"));
+    }
+}

@@ -328,7 +328,7 @@ fn is_mandatory(requirement: &str) -> bool {
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
 pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
     // Field rules look at one row at a time: split every sheet into slices
-    // of rows and check them on all cores, keeping the findings in order.
+    // of rows and check them on all cores.
     const ROWS_PER_TASK: usize = 4096;
     let mut tasks = Vec::new();
     for (sheet, data) in batch.sheets.iter().enumerate() {
@@ -336,21 +336,24 @@ pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
             tasks.push((sheet, start..(start + ROWS_PER_TASK).min(data.rows.len())));
         }
     }
-    let findings = crate::parallel::map_indexed(tasks.len(), |i| {
-        let (sheet, rows) = &tasks[i];
+    // Task 0 is the cross-sheet rules, the longest, so it starts first; the
+    // field rules share the other cores. Findings keep the order fields, then
+    // cross-sheet.
+    let mut findings = crate::parallel::map_indexed(tasks.len() + 1, |i| {
         let mut engine = Engine {
             batch,
             findings: Vec::new(),
         };
-        engine.check_fields(*sheet, rows.clone(), now);
+        match i.checked_sub(1).map(|task| &tasks[task]) {
+            None => invoices::check_invoices(&mut engine),
+            Some((sheet, rows)) => engine.check_fields(*sheet, rows.clone(), now),
+        }
         engine.findings
     });
-    let mut engine = Engine {
-        batch,
-        findings: findings.concat(),
-    };
-    invoices::check_invoices(&mut engine);
-    engine.findings
+    let cross = findings.remove(0);
+    let mut all = findings.concat();
+    all.extend(cross);
+    all
 }
 
 pub(crate) struct Engine<'a> {
@@ -440,6 +443,10 @@ impl<'a> Engine<'a> {
         cell: &Cell,
         now: NaiveDateTime,
     ) {
+        // A number in a number column is all the field rules ask of it.
+        if kind == Kind::Number && matches!(cell, Cell::Number(_)) {
+            return;
+        }
         let header = schema.headers[column].trim();
         let text = cell.as_text();
         let text = text.trim();

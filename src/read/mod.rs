@@ -4,3 +4,4 @@
 pub mod export;
 pub mod sheet;
 pub mod workbook;
+pub mod xlsx;

@@ -172,33 +172,72 @@ pub fn open_first_sheet(
 
 fn stream_xlsx(path: &Path, bytes: Vec<u8>, select: ColumnSelector<'_>) -> Result<Grid> {
     let file = path.display().to_string();
-    let mut rows: Vec<GridRow> = Vec::new();
-    let keep: RefCell<Option<Vec<bool>>> = RefCell::new(None);
-    let wanted = |c: usize| {
-        keep.borrow()
-            .as_ref()
-            .is_none_or(|mask| mask.get(c).copied().unwrap_or(false))
-    };
-    let name = for_each_xlsx_row(path, &bytes, None, &wanted, &mut |row| {
-        let decided = keep.borrow().is_some();
-        rows.push(row);
-        if !decided && let Some(mask) = select(&rows)? {
-            for row in rows.iter_mut() {
-                apply_mask(row, &mask);
+    with_fallback(|engine| {
+        let mut rows: Vec<GridRow> = Vec::new();
+        let keep: RefCell<Option<Vec<bool>>> = RefCell::new(None);
+        let wanted = |c: usize| {
+            keep.borrow()
+                .as_ref()
+                .is_none_or(|mask| mask.get(c).copied().unwrap_or(false))
+        };
+        let name = for_each_xlsx_row(engine, path, &bytes, None, &wanted, &mut |row| {
+            let decided = keep.borrow().is_some();
+            rows.push(row);
+            if !decided && let Some(mask) = select(&rows).map_err(Stop::Caller)? {
+                for row in rows.iter_mut() {
+                    apply_mask(row, &mask);
+                }
+                *keep.borrow_mut() = Some(mask);
             }
-            *keep.borrow_mut() = Some(mask);
-        }
-        Ok(())
-    })?;
-    Ok(Grid {
-        file,
-        sheet: Some(name),
-        rows,
+            Ok(())
+        })?;
+        Ok(Grid {
+            file: file.clone(),
+            sheet: Some(name),
+            rows,
+        })
     })
+}
+
+/// How an xlsx sheet is read: selfbill's own scanner, or calamine where the
+/// scanner does not understand a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XlsxEngine {
+    Scanner,
+    Calamine,
+}
+
+/// Why reading a sheet stopped: the file (the other engine may read it), or
+/// the caller, whose error stands.
+#[derive(Debug)]
+pub enum Stop {
+    File(anyhow::Error),
+    Caller(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Stop {
+    fn from(error: anyhow::Error) -> Self {
+        Stop::File(error)
+    }
+}
+
+/// Runs a read with the scanner, and once more with calamine when the
+/// scanner could not read the file.
+pub fn with_fallback<T>(mut read: impl FnMut(XlsxEngine) -> Result<T, Stop>) -> Result<T> {
+    match read(XlsxEngine::Scanner) {
+        Ok(value) => Ok(value),
+        Err(Stop::Caller(error)) => Err(error),
+        Err(Stop::File(_)) => read(XlsxEngine::Calamine).map_err(|stop| match stop {
+            Stop::File(error) | Stop::Caller(error) => error,
+        }),
+    }
 }
 
 /// The sheet names of an xlsx workbook, in order.
 pub fn xlsx_sheet_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    if let Ok(book) = super::xlsx::Workbook::open(bytes) {
+        return Ok(book.sheet_names());
+    }
     let workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).with_context(|| damaged_xlsx(path))?;
     Ok(workbook.sheet_names())
 }
@@ -214,22 +253,38 @@ fn damaged_xlsx(path: &Path) -> String {
 /// building the whole sheet in memory; only the columns `wanted` are kept.
 /// Blank rows are not reported. Returns the sheet's name.
 pub fn for_each_xlsx_row(
+    engine: XlsxEngine,
     path: &Path,
     bytes: &[u8],
     sheet: Option<&str>,
     wanted: &dyn Fn(usize) -> bool,
-    each: &mut dyn FnMut(GridRow) -> Result<()>,
-) -> Result<String> {
+    each: &mut dyn FnMut(GridRow) -> Result<(), Stop>,
+) -> Result<String, Stop> {
+    if engine == XlsxEngine::Scanner {
+        let book = super::xlsx::Workbook::open(bytes)?;
+        let name = match sheet {
+            Some(name) => name.to_string(),
+            None => book
+                .sheet_names()
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("no sheets"))?,
+        };
+        book.for_each_row(bytes, &name, wanted, each)?;
+        return Ok(name);
+    }
     let mut workbook: Xlsx<_> =
         Xlsx::new(Cursor::new(bytes)).with_context(|| damaged_xlsx(path))?;
     let name = match sheet {
         Some(name) => name.to_string(),
         None => match workbook.sheet_names().first() {
             Some(first) => first.clone(),
-            None => bail!(
-                "{}: the workbook has no sheets; export the orders again",
-                path.display()
-            ),
+            None => {
+                return Err(Stop::Caller(anyhow::anyhow!(
+                    "{}: the workbook has no sheets; export the orders again",
+                    path.display()
+                )));
+            }
         },
     };
     let mut reader = workbook

@@ -96,12 +96,14 @@ fn read_xlsx_sheets(
     let file = path.display().to_string();
     crate::parallel::map_indexed(present.len(), |i| {
         let (index, name) = &present[i];
-        let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
-        sheet::for_each_xlsx_row(path, bytes, Some(name), &|_| true, &mut |row| {
-            reader.row(row);
-            Ok(())
+        sheet::with_fallback(|engine| {
+            let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
+            sheet::for_each_xlsx_row(engine, path, bytes, Some(name), &|_| true, &mut |row| {
+                reader.row(row);
+                Ok(())
+            })?;
+            Ok(reader.finish())
         })
-        .map(|_| reader.finish())
     })
     .into_iter()
     .collect()
@@ -178,11 +180,12 @@ impl<'a> SheetReader<'a> {
             self.map(&[]);
         }
         let positions = self.positions.as_deref().unwrap_or_default();
+        let mut row = row;
         let cells: Vec<Cell> = positions
             .iter()
             .map(|p| {
-                p.and_then(|c| row.cells.get(c))
-                    .map(to_cell)
+                p.and_then(|c| row.cells.get_mut(c))
+                    .map(|data| to_cell(std::mem::take(data)))
                     .unwrap_or_default()
             })
             .collect();
@@ -290,21 +293,21 @@ fn map_headers(
     (positions, missing)
 }
 
-fn to_cell(data: &Data) -> Cell {
+fn to_cell(data: Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::text(s.clone()),
+        Data::String(s) => Cell::text(s),
         // A number no order could hold stays text, for the rules to name.
-        Data::Float(f) => money::from_cell_number(*f)
+        Data::Float(f) => money::from_cell_number(f)
             .map(Cell::Number)
             .unwrap_or_else(|| Cell::text(f.to_string())),
-        Data::Int(i) => money::from_cell_number(*i as f64)
+        Data::Int(i) => money::from_cell_number(i as f64)
             .map(Cell::Number)
             .unwrap_or_else(|| Cell::text(i.to_string())),
-        Data::DateTime(d) => sheet::excel_datetime(d)
+        Data::DateTime(d) => sheet::excel_datetime(&d)
             .map(Cell::DateTime)
             .unwrap_or_else(|| Cell::text(d.as_f64().to_string())),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::text(s.clone()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::text(s),
         Data::Bool(b) => Cell::text(b.to_string()),
         Data::Error(e) => Cell::text(format!("#{e:?}")),
     }
