@@ -99,19 +99,6 @@ pub fn from_cell_number(value: f64) -> Option<Decimal> {
         .and_then(|d| bounded(d).ok())
 }
 
-/// Plain decimal text with no exponent and no trailing zeros beyond what the
-/// value needs (`12.50` stays `12.50`: the scale is kept as computed).
-pub fn to_plain(value: Decimal) -> String {
-    value.to_string()
-}
-
-/// The float a spreadsheet stores for a decimal. Used only when writing a cell.
-pub fn to_cell_number(value: Decimal) -> f64 {
-    // Parsing the decimal's own text gives the nearest double, without
-    // arithmetic on binary floats.
-    value.to_string().parse::<f64>().unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +153,5 @@ mod tests {
         assert_eq!(from_cell_number(589.0), Some(d("589")));
         assert_eq!(from_cell_number(f64::NAN), None);
         assert_eq!(from_cell_number(1e300), None);
-        assert_eq!(to_cell_number(d("0.6097")), 0.6097);
     }
 }
