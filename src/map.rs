@@ -218,19 +218,16 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
 /// one) are taken once when the copies agree; differing copies are an error
 /// and neither copy is used.
 fn dedupe<'a>(orders: &'a [Order], findings: &mut Vec<Finding>) -> Vec<&'a Order> {
-    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    // Order number → (index in `kept`, the first copy).
+    let mut first_seen: HashMap<&str, (usize, &Order)> = HashMap::new();
     let mut kept: Vec<Option<&Order>> = Vec::new();
     for order in orders {
         match first_seen.get(order.order_no.as_str()) {
             None => {
-                first_seen.insert(&order.order_no, kept.len());
+                first_seen.insert(&order.order_no, (kept.len(), order));
                 kept.push(Some(order));
             }
-            Some(&index) => {
-                let first = orders
-                    .iter()
-                    .find(|o| o.order_no == order.order_no)
-                    .expect("seen before");
+            Some(&(index, first)) => {
                 if same_order(first, order) {
                     findings.push(
                         Finding::info(

@@ -54,21 +54,19 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     if options.max_per_file == 0 {
         bail!("--max-per-file must be at least 1");
     }
-    if let Some(table) = &options.rate_table
-        && !table.has_currency("CNY")
-    {
-        bail!(
+    let rates = match (&options.rate_table, options.rate) {
+        (Some(table), _) if !table.has_currency("CNY") => bail!(
             "{}: no CNY rates in the rates file{}; fetch them with `selfbill rates fetch --month YYYY-MM --currency CNY`",
             table.sources.join(", "),
             if table.sources.len() > 1 { "s" } else { "" }
-        );
-    }
-    if options.rate.is_none() && options.rate_table.is_none() {
-        bail!(
+        ),
+        (Some(table), _) => RateSource::ByDate(table),
+        (None, Some(rate)) => RateSource::Fixed(rate),
+        (None, None) => bail!(
             "no exchange rate: pass --rate R (MYR per 1 CNY, e.g. --rate 0.6097) or set rate under \
              [invoice] in selfbill.toml"
-        );
-    }
+        ),
+    };
     // Refuse an existing output before doing any work.
     write::check_targets(
         std::slice::from_ref(&options.output),
@@ -101,11 +99,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         &MapContext {
             config: &options.config,
             suppliers: &options.suppliers,
-            rates: match (&options.rate_table, options.rate) {
-                (Some(table), _) => RateSource::ByDate(table),
-                (None, Some(rate)) => RateSource::Fixed(rate),
-                (None, None) => unreachable!("checked above"),
-            },
+            rates,
             issued_at: options.issued_at,
             customs: &options.customs,
         },
