@@ -2,7 +2,8 @@
 //! mathematical mappings (to the cent) and the self-billed scenario rules.
 
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 use super::{Engine, amount};
 use crate::batch::{Cell, DataRow, sheets, template};
@@ -54,7 +55,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     let doc_number = docs.of("eInvoiceNumber");
 
     // Documents: unique numbers.
-    let mut documents: HashMap<Text<'_>, &DataRow> = HashMap::new();
+    let mut documents: HashMap<Text<'_>, &DataRow> = HashMap::default();
     for row in &batch.sheets[sheets::DOCUMENTS].rows {
         let number = text(row, doc_number);
         if number.is_empty() {
@@ -80,8 +81,8 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         sheet: sheets::LINE_ITEMS,
     };
     let (li_number, li_id) = (li.of("eInvoiceNumber"), li.of("ID"));
-    let mut lines: HashMap<LineKey<'_>, &DataRow> = HashMap::new();
-    let mut lines_of: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::new();
+    let mut lines: HashMap<LineKey<'_>, &DataRow> = HashMap::default();
+    let mut lines_of: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::default();
     for row in &batch.sheets[sheets::LINE_ITEMS].rows {
         let number = text(row, li_number);
         if !number.is_empty() && !documents.contains_key(&number) {
@@ -123,9 +124,10 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tx.of("TaxableAmount"),
         tx.of("DetailsTaxExemption"),
     );
-    let mut line_tax: HashMap<LineKey<'_>, Decimal> = HashMap::new();
+    let mut line_tax: HashMap<LineKey<'_>, Decimal> = HashMap::default();
     // invoice → tax type → (tax, taxable)
-    let mut tax_by_type: HashMap<Text<'_>, BTreeMap<Text<'_>, (Decimal, Decimal)>> = HashMap::new();
+    let mut tax_by_type: HashMap<Text<'_>, BTreeMap<Text<'_>, (Decimal, Decimal)>> =
+        HashMap::default();
     for row in &batch.sheets[sheets::LINE_TAXES].rows {
         let Some(key) = line_reference(
             engine,
@@ -245,7 +247,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tt.of("TotalTaxableAmount"),
         tt.of("TotalTaxAmount"),
     );
-    let mut total_tax_rows: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::new();
+    let mut total_tax_rows: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::default();
     for row in &batch.sheets[sheets::DOCUMENT_TOTAL_TAX].rows {
         let number = text(row, tt_number);
         if number.is_empty() {
@@ -481,7 +483,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             .get(number)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut seen_types = HashSet::new();
+        let mut seen_types = HashSet::default();
         let mut total_tax = Decimal::ZERO;
         for total_row in total_rows {
             let tax_type = text(total_row, tt_type);
@@ -619,7 +621,7 @@ fn line_adjustments<'a>(
         cols.of("LineItem.ID"),
         cols.of(amount_header),
     );
-    let mut sums: HashMap<LineKey<'_>, Decimal> = HashMap::new();
+    let mut sums: HashMap<LineKey<'_>, Decimal> = HashMap::default();
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
         if let Some(key) = line_reference(engine, sheet, row, number, line, documents, lines) {
@@ -637,7 +639,7 @@ fn document_adjustments<'a>(
 ) -> HashMap<Text<'a>, Decimal> {
     let cols = Cols { sheet };
     let (number, value) = (cols.of("eInvoiceNumber"), cols.of(amount_header));
-    let mut sums: HashMap<Text<'_>, Decimal> = HashMap::new();
+    let mut sums: HashMap<Text<'_>, Decimal> = HashMap::default();
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
         let invoice = text(row, number);
