@@ -243,29 +243,30 @@ fn serve_bnm(body: Vec<u8>, requests: usize) -> (String, std::thread::JoinHandle
     (base, handle)
 }
 
+/// `selfbill rates fetch --month MONTH -o OUT` against the BNM API at `base`.
+fn fetch(base: &str, month: &str, out: &std::path::Path) -> std::process::Output {
+    selfbill()
+        .env("SELFBILL_BNM_URL", base)
+        .args(["rates", "fetch", "--month", month, "-o"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn rates_fetch_saves_bnms_response_as_is() {
     let recorded = std::fs::read(root().join(SYNTHETIC)).unwrap();
     let (base, server) = serve_bnm(recorded.clone(), 2);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bnm.json");
-    selfbill()
-        .env("SELFBILL_BNM_URL", &base)
-        .args(["rates", "fetch", "--month", "2024-10", "-o"])
-        .arg(&out)
-        .assert()
-        .success();
+    assert_eq!(fetch(&base, "2024-10", &out).status.code(), Some(0));
     assert_eq!(std::fs::read(&out).unwrap(), recorded);
 
     // BNM's 404 "No records found" is a clear error, and nothing is written.
     let missing = dir.path().join("none.json");
-    let assert = selfbill()
-        .env("SELFBILL_BNM_URL", &base)
-        .args(["rates", "fetch", "--month", "2030-01", "-o"])
-        .arg(&missing)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let output = fetch(&base, "2030-01", &missing);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
         stderr.contains("BNM has no CNY rates for 2030-01") && stderr.contains("No records found"),
         "{stderr}"
@@ -288,13 +289,9 @@ fn rates_fetch_offline_is_a_clear_error() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bnm.json");
-    let assert = selfbill()
-        .env("SELFBILL_BNM_URL", format!("http://127.0.0.1:{port}"))
-        .args(["rates", "fetch", "--month", "2024-10", "-o"])
-        .arg(&out)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    let output = fetch(&format!("http://127.0.0.1:{port}"), "2024-10", &out);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
         stderr.contains("cannot reach") && stderr.contains("offline"),
         "{stderr}"
