@@ -54,7 +54,7 @@ impl XlsxWriter {
         let mut archive = ZipArchive::new(Cursor::new(&base[..]))?;
         let rels = workbook_relations(&mut archive)?;
         let mut sheets = Vec::new();
-        for (index, schema) in template().sheets.iter().enumerate() {
+        for schema in &template().sheets {
             let sheet_entry = rels
                 .get(&schema.name)
                 .cloned()
@@ -68,7 +68,6 @@ impl XlsxWriter {
             );
             let table_xml = read_entry(&mut archive, &table_entry)?;
             sheets.push(BaseSheet::from_xml(
-                index,
                 schema,
                 sheet_entry,
                 table_entry,
@@ -133,7 +132,6 @@ impl XlsxWriter {
 
 impl BaseSheet {
     fn from_xml(
-        index: usize,
         schema: &SheetTemplate,
         sheet_entry: String,
         table_entry: String,
@@ -189,7 +187,6 @@ impl BaseSheet {
         if !table_xml.contains(&base_range) {
             return Err(anyhow!("{name}: table does not span {base_range}"));
         }
-        let _ = index;
         Ok(BaseSheet {
             sheet_entry,
             table_entry,
