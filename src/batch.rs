@@ -5,9 +5,9 @@
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::finding::Location;
@@ -52,7 +52,7 @@ pub struct SheetTemplate {
     pub rows: Vec<Vec<TemplateCell>>,
     /// Trimmed header → data column index, filled once after loading.
     #[serde(skip)]
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
 }
 
 #[derive(Debug, Deserialize)]

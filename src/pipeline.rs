@@ -323,6 +323,7 @@ pub fn check_files(paths: &[PathBuf], now: NaiveDateTime) -> Result<Report> {
         invoices += read.batch.invoice_count();
         findings.extend(read.findings);
         findings.extend(check::check_batch(&read.batch, now));
+        drop_in_background(read.batch);
     }
     let summary = Summary {
         files: paths.len(),
@@ -330,6 +331,12 @@ pub fn check_files(paths: &[PathBuf], now: NaiveDateTime) -> Result<Report> {
         ..Summary::default()
     };
     Ok(Report::new(summary, findings))
+}
+
+/// Frees a large structure on another thread: a workbook of 100,000 lines is
+/// millions of small strings, and freeing them would hold up the report.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
 }
 
 /// `order_no,customs_ref` rows; several references of one order are joined

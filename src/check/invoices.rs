@@ -37,13 +37,42 @@ fn same_cents(a: Decimal, b: Decimal) -> bool {
     cents(a) == cents(b)
 }
 
-/// Line key: (invoice number, line ID as text).
-type LineKey<'a> = (Text<'a>, Text<'a>);
+/// A line ID: a number (`1`, `1.0` and the text `"1"` are the same line), or
+/// whatever text a file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LineId<'a> {
+    Number(Decimal),
+    Text(Text<'a>),
+}
 
-fn line_id(row: &DataRow, column: usize) -> Text<'_> {
+impl LineId<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, LineId::Text(t) if t.is_empty())
+    }
+}
+
+impl std::fmt::Display for LineId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineId::Number(n) => write!(f, "{n}"),
+            LineId::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// Line key: (invoice number, line ID).
+type LineKey<'a> = (Text<'a>, LineId<'a>);
+
+fn line_id(row: &DataRow, column: usize) -> LineId<'_> {
     match row.get(column) {
-        Cell::Number(n) => Cow::Owned(n.normalize().to_string()),
-        _ => text(row, column),
+        Cell::Number(n) => LineId::Number(n.normalize()),
+        _ => {
+            let text = text(row, column);
+            match crate::money::parse_amount(&text) {
+                Ok(n) => LineId::Number(n.normalize()),
+                Err(_) => LineId::Text(text),
+            }
+        }
     }
 }
 
@@ -53,6 +82,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         sheet: sheets::DOCUMENTS,
     };
     let doc_number = docs.of("eInvoiceNumber");
+    let doc_supplier_tin = docs.of("Supplier.TIN");
 
     // Documents: unique numbers.
     let mut documents: HashMap<Text<'_>, &DataRow> = HashMap::default();
@@ -333,7 +363,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
         let supplier_tin = documents
             .get(&key.0)
-            .map(|d| text(d, docs.of("Supplier.TIN")))
+            .map(|d| text(d, doc_supplier_tin))
             .unwrap_or_default();
         if supplier_tin == "EI00000000030" && text(row, li_class) == "009" {
             engine.report("scenario.import-classified-009",
