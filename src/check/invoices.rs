@@ -2,8 +2,8 @@
 //! mathematical mappings (to the cent) and the self-billed scenario rules.
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::collections::BTreeMap;
 
 use super::{Engine, amount};
 use crate::batch::{Cell, DataRow, sheets, template};
@@ -41,6 +41,7 @@ fn same_cents(a: Decimal, b: Decimal) -> bool {
 /// whatever text a file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum LineId<'a> {
+    Whole(u64),
     Number(Decimal),
     Text(Text<'a>),
 }
@@ -54,22 +55,27 @@ impl LineId<'_> {
 impl std::fmt::Display for LineId<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            LineId::Whole(n) => write!(f, "{n}"),
             LineId::Number(n) => write!(f, "{n}"),
             LineId::Text(t) => f.write_str(t),
         }
     }
 }
 
-/// Line key: (invoice number, line ID).
-type LineKey<'a> = (Text<'a>, LineId<'a>);
+/// Line key: (the invoice's index among the documents, line ID).
+type LineKey<'a> = (u32, LineId<'a>);
 
 fn line_id(row: &DataRow, column: usize) -> LineId<'_> {
+    let number = |n: Decimal| match n.is_integer().then(|| n.to_u64()).flatten() {
+        Some(whole) => LineId::Whole(whole),
+        None => LineId::Number(n.normalize()),
+    };
     match row.get(column) {
-        Cell::Number(n) => LineId::Number(n.normalize()),
+        Cell::Number(n) => number(*n),
         _ => {
             let text = text(row, column);
             match crate::money::parse_amount(&text) {
-                Ok(n) => LineId::Number(n.normalize()),
+                Ok(n) => number(n),
                 Err(_) => LineId::Text(text),
             }
         }
@@ -84,15 +90,17 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     let doc_number = docs.of("eInvoiceNumber");
     let doc_supplier_tin = docs.of("Supplier.TIN");
 
-    // Documents: unique numbers.
-    let mut documents: HashMap<Text<'_>, &DataRow> = HashMap::default();
+    // Documents: unique numbers. Each invoice is known by its index in
+    // `doc_rows` from here on.
+    let mut documents: HashMap<Text<'_>, u32> = HashMap::default();
+    let mut doc_rows: Vec<&DataRow> = Vec::new();
     for row in &batch.sheets[sheets::DOCUMENTS].rows {
         let number = text(row, doc_number);
         if number.is_empty() {
             continue;
         }
-        if let Some(first) = documents.get(&number) {
-            let first_row = first.row;
+        if let Some(&first) = documents.get(&number) {
+            let first_row = doc_rows[first as usize].row;
             engine.report(
                 "duplicate.invoice-number",
                 sheets::DOCUMENTS,
@@ -102,29 +110,35 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 "Every document needs its own eInvoiceNumber",
             );
         } else {
-            documents.insert(number, row);
+            documents.insert(number, doc_rows.len() as u32);
+            doc_rows.push(row);
         }
     }
+    let invoices = doc_rows.len();
 
     // Lines.
     let li = Cols {
         sheet: sheets::LINE_ITEMS,
     };
     let (li_number, li_id) = (li.of("eInvoiceNumber"), li.of("ID"));
-    let mut lines: HashMap<LineKey<'_>, &DataRow> = HashMap::default();
-    let mut lines_of: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::default();
+    // Line key → index in `line_rows`; the lines of each invoice.
+    let mut lines: HashMap<LineKey<'_>, u32> = HashMap::default();
+    let mut line_rows: Vec<(u32, LineId<'_>, &DataRow)> = Vec::new();
+    let mut lines_of: Vec<Vec<&DataRow>> = vec![Vec::new(); invoices];
     for row in &batch.sheets[sheets::LINE_ITEMS].rows {
         let number = text(row, li_number);
-        if !number.is_empty() && !documents.contains_key(&number) {
-            unknown_invoice(engine, sheets::LINE_ITEMS, row, li_number, &number);
+        let Some(&doc) = documents.get(&number) else {
+            if !number.is_empty() {
+                unknown_invoice(engine, sheets::LINE_ITEMS, row, li_number, &number);
+            }
             continue;
-        }
-        let key = (number.clone(), line_id(row, li_id));
+        };
+        let key = (doc, line_id(row, li_id));
         if key.1.is_empty() {
             continue;
         }
-        if let Some(first) = lines.get(&key) {
-            let first_row = first.row;
+        if let Some(&first) = lines.get(&key) {
+            let first_row = line_rows[first as usize].2.row;
             engine.report(
                 "line.duplicate-id",
                 sheets::LINE_ITEMS,
@@ -138,8 +152,9 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             );
             continue;
         }
-        lines.insert(key, row);
-        lines_of.entry(number).or_default().push(row);
+        lines.insert(key.clone(), line_rows.len() as u32);
+        line_rows.push((doc, key.1, row));
+        lines_of[doc as usize].push(row);
     }
 
     // Line-level child sheets: taxes, discounts, charges, extra classifications.
@@ -154,12 +169,11 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tx.of("TaxableAmount"),
         tx.of("DetailsTaxExemption"),
     );
-    let mut line_tax: HashMap<LineKey<'_>, Decimal> = HashMap::default();
-    // invoice → tax type → (tax, taxable)
-    let mut tax_by_type: HashMap<Text<'_>, BTreeMap<Text<'_>, (Decimal, Decimal)>> =
-        HashMap::default();
+    let mut line_tax: Vec<Option<Decimal>> = vec![None; line_rows.len()];
+    // Per invoice: (tax type, tax, taxable amount) in the order first seen.
+    let mut tax_by_type: Vec<Vec<(Text<'_>, Decimal, Decimal)>> = vec![Vec::new(); invoices];
     for row in &batch.sheets[sheets::LINE_TAXES].rows {
-        let Some(key) = line_reference(
+        let Some(line) = line_reference(
             engine,
             sheets::LINE_TAXES,
             row,
@@ -192,14 +206,16 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 "Give the exemption reason (letters, digits and . - , ( ) only)",
             );
         }
-        *line_tax.entry(key.clone()).or_default() += tax;
-        let entry = tax_by_type
-            .entry(key.0)
-            .or_default()
-            .entry(tax_type)
-            .or_default();
-        entry.0 += tax;
-        entry.1 += amount(row.get(tx_taxable)).unwrap_or_default();
+        *line_tax[line as usize].get_or_insert(Decimal::ZERO) += tax;
+        let doc = line_rows[line as usize].0 as usize;
+        let taxable = amount(row.get(tx_taxable)).unwrap_or_default();
+        match tax_by_type[doc].iter_mut().find(|(t, _, _)| *t == tax_type) {
+            Some(entry) => {
+                entry.1 += tax;
+                entry.2 += taxable;
+            }
+            None => tax_by_type[doc].push((tax_type, tax, taxable)),
+        }
     }
     let line_discounts = line_adjustments(
         engine,
@@ -207,6 +223,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         "DiscountAmount",
         &documents,
         &lines,
+        line_rows.len(),
     );
     let line_charges = line_adjustments(
         engine,
@@ -214,6 +231,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         "ChargeAmount",
         &documents,
         &lines,
+        line_rows.len(),
     );
     {
         let ac = Cols {
@@ -239,9 +257,15 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         sheets::DOCUMENT_DISCOUNTS,
         "DiscountAmount",
         &documents,
+        invoices,
     );
-    let document_charges =
-        document_adjustments(engine, sheets::DOCUMENT_CHARGES, "ChargeAmount", &documents);
+    let document_charges = document_adjustments(
+        engine,
+        sheets::DOCUMENT_CHARGES,
+        "ChargeAmount",
+        &documents,
+        invoices,
+    );
     for sheet in [sheets::CUSTOMS_FORMS, sheets::DOCUMENT_REFERENCES] {
         let column = Cols { sheet }.of("eInvoiceNumber");
         for row in &batch.sheets[sheet].rows {
@@ -251,8 +275,8 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             }
             match documents.get(&number) {
                 None => unknown_invoice(engine, sheet, row, column, &number),
-                Some(document) if sheet == sheets::DOCUMENT_REFERENCES => {
-                    let type_code = text(document, docs.of("eInvoiceTypeCode"));
+                Some(&doc) if sheet == sheets::DOCUMENT_REFERENCES => {
+                    let type_code = text(doc_rows[doc as usize], docs.of("eInvoiceTypeCode"));
                     if type_code == "01" || type_code == "11" {
                         engine.report(
                             "invoice.references-not-allowed",
@@ -277,17 +301,16 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tt.of("TotalTaxableAmount"),
         tt.of("TotalTaxAmount"),
     );
-    let mut total_tax_rows: HashMap<Text<'_>, Vec<&DataRow>> = HashMap::default();
+    let mut total_tax_rows: Vec<Vec<&DataRow>> = vec![Vec::new(); invoices];
     for row in &batch.sheets[sheets::DOCUMENT_TOTAL_TAX].rows {
         let number = text(row, tt_number);
         if number.is_empty() {
             continue;
         }
-        if !documents.contains_key(&number) {
-            unknown_invoice(engine, sheets::DOCUMENT_TOTAL_TAX, row, tt_number, &number);
-            continue;
+        match documents.get(&number) {
+            Some(&doc) => total_tax_rows[doc as usize].push(row),
+            None => unknown_invoice(engine, sheets::DOCUMENT_TOTAL_TAX, row, tt_number, &number),
         }
-        total_tax_rows.entry(number).or_default().push(row);
     }
 
     // Per line: taxes present, subtotal and line total.
@@ -299,22 +322,23 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         li.of("TotalExcludingTax"),
         li.of("Classification"),
     );
-    let mut line_keys: Vec<(&LineKey<'_>, &&DataRow)> = lines.iter().collect();
-    line_keys.sort_by_key(|(_, row)| row.row);
-    for (key, row) in line_keys {
-        let row = *row;
-        match line_tax.get(key) {
+    for (line, (doc, id, row)) in line_rows.iter().enumerate() {
+        let (doc, row) = (*doc as usize, *row);
+        match line_tax[line] {
             None => engine.report(
                 "line.missing-tax",
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_id),
-                format!("line {} of invoice {} has no LineItemsTaxes row", key.1, key.0),
+                format!(
+                    "line {id} of invoice {} has no LineItemsTaxes row",
+                    text(doc_rows[doc], doc_number)
+                ),
                 "Add a LineItemsTaxes row for the line (TaxType 06 and TaxAmount 0 when no tax applies)",
             ),
             Some(tax) => {
                 if let Some(stated) = amount(row.get(li_tax))
-                    && !same_cents(stated, *tax)
+                    && !same_cents(stated, tax)
                 {
                     engine.report(
                         "math.line-tax",
@@ -347,8 +371,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             );
         }
         if let Some(total) = amount(row.get(li_total)) {
-            let discount = line_discounts.get(key).copied().unwrap_or_default();
-            let charge = line_charges.get(key).copied().unwrap_or_default();
+            let (discount, charge) = (line_discounts[line], line_charges[line]);
             let expected_total = subtotal - discount + charge;
             if !same_cents(total, expected_total) {
                 engine.report(
@@ -361,11 +384,8 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 );
             }
         }
-        let supplier_tin = documents
-            .get(&key.0)
-            .map(|d| text(d, doc_supplier_tin))
-            .unwrap_or_default();
-        if supplier_tin == "EI00000000030" && text(row, li_class) == "009" {
+        if text(doc_rows[doc], doc_supplier_tin) == "EI00000000030" && text(row, li_class) == "009"
+        {
             engine.report("scenario.import-classified-009",
                 sheets::LINE_ITEMS,
                 row,
@@ -377,11 +397,11 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
     }
 
     // Per document: lines exist, totals add up, tax rows per type, currency.
-    let mut document_rows: Vec<(&Text<'_>, &&DataRow)> = documents.iter().collect();
-    document_rows.sort_by_key(|(_, row)| row.row);
-    for (number, row) in document_rows {
+    for (doc, row) in doc_rows.iter().enumerate() {
         let row = *row;
-        let Some(invoice_lines) = lines_of.get(number) else {
+        let number = text(row, doc_number);
+        let invoice_lines = &lines_of[doc];
+        if invoice_lines.is_empty() {
             engine.report(
                 "invoice.no-lines",
                 sheets::DOCUMENTS,
@@ -391,15 +411,14 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 "Add the invoice's lines on DocumentLineItems",
             );
             continue;
-        };
+        }
         check_currency(engine, row);
         let net: Decimal = invoice_lines
             .iter()
             .filter_map(|l| amount(l.get(li_total)))
             .sum();
         let get = |header: &str| amount(row.get(docs.of(header)));
-        let discount_rows = document_discounts.get(number).copied();
-        let charge_rows = document_charges.get(number).copied();
+        let (discount_rows, charge_rows) = (document_discounts[doc], document_charges[doc]);
         // `how` explains the expected value; it is only spelled out for a finding.
         let compare = |engine: &mut Engine<'_>,
                        rule: &'static str,
@@ -507,20 +526,18 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         );
 
         // Tax per type, and in total.
-        let no_types = BTreeMap::new();
-        let by_type = tax_by_type.get(number).unwrap_or(&no_types);
-        let total_rows = total_tax_rows
-            .get(number)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let by_type = &tax_by_type[doc];
+        let total_rows = &total_tax_rows[doc];
         let mut seen_types = HashSet::default();
         let mut total_tax = Decimal::ZERO;
-        for total_row in total_rows {
+        for total_row in total_rows.iter().copied() {
             let tax_type = text(total_row, tt_type);
             seen_types.insert(tax_type.clone());
             let stated = amount(total_row.get(tt_amount)).unwrap_or_default();
             total_tax += stated;
-            if let Some((line_sum, taxable_sum)) = by_type.get(&tax_type) {
+            if let Some((_, line_sum, taxable_sum)) =
+                by_type.iter().find(|(t, _, _)| *t == tax_type)
+            {
                 if !same_cents(stated, *line_sum) {
                     engine.report("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
                 }
@@ -539,7 +556,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 }
             }
         }
-        for tax_type in by_type.keys() {
+        for (tax_type, _, _) in by_type {
             if !seen_types.contains(tax_type) {
                 engine.report("invoice.missing-total-tax", sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
             }
@@ -599,88 +616,98 @@ fn unknown_invoice(
     );
 }
 
-/// The line a row refers to, when both its invoice and its line exist.
+/// The line (index in `line_rows`) a row refers to, when both its invoice
+/// and its line exist.
 fn line_reference<'a>(
     engine: &mut Engine<'a>,
     sheet: usize,
     row: &'a DataRow,
     number_col: usize,
     line_col: usize,
-    documents: &HashMap<Text<'a>, &'a DataRow>,
-    lines: &HashMap<LineKey<'a>, &'a DataRow>,
-) -> Option<LineKey<'a>> {
+    documents: &HashMap<Text<'a>, u32>,
+    lines: &HashMap<LineKey<'a>, u32>,
+) -> Option<u32> {
     let number = text(row, number_col);
     if number.is_empty() {
         return None;
     }
-    if !documents.contains_key(&number) {
+    let Some(&doc) = documents.get(&number) else {
         unknown_invoice(engine, sheet, row, number_col, &number);
         return None;
-    }
-    let key = (number, line_id(row, line_col));
+    };
+    let key = (doc, line_id(row, line_col));
     if key.1.is_empty() {
         return None;
     }
-    if !lines.contains_key(&key) {
-        engine.report(
-            "ref.unknown-line",
-            sheet,
-            row,
-            Some(line_col),
-            format!(
-                "line {} of invoice {} is not on DocumentLineItems",
-                key.1, key.0
-            ),
-            "Correct the line ID, or add the line on DocumentLineItems",
-        );
-        return None;
+    match lines.get(&key) {
+        Some(&line) => Some(line),
+        None => {
+            engine.report(
+                "ref.unknown-line",
+                sheet,
+                row,
+                Some(line_col),
+                format!(
+                    "line {} of invoice {number} is not on DocumentLineItems",
+                    key.1
+                ),
+                "Correct the line ID, or add the line on DocumentLineItems",
+            );
+            None
+        }
     }
-    Some(key)
 }
 
+/// Per line, the sum of a line-level discount or charge sheet's amounts.
 fn line_adjustments<'a>(
     engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<Text<'a>, &'a DataRow>,
-    lines: &HashMap<LineKey<'a>, &'a DataRow>,
-) -> HashMap<LineKey<'a>, Decimal> {
+    documents: &HashMap<Text<'a>, u32>,
+    lines: &HashMap<LineKey<'a>, u32>,
+    line_count: usize,
+) -> Vec<Decimal> {
     let cols = Cols { sheet };
     let (number, line, value) = (
         cols.of("eInvoiceNumber"),
         cols.of("LineItem.ID"),
         cols.of(amount_header),
     );
-    let mut sums: HashMap<LineKey<'_>, Decimal> = HashMap::default();
+    let mut sums = vec![Decimal::ZERO; line_count];
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
-        if let Some(key) = line_reference(engine, sheet, row, number, line, documents, lines) {
-            *sums.entry(key).or_default() += amount(row.get(value)).unwrap_or_default();
+        if let Some(index) = line_reference(engine, sheet, row, number, line, documents, lines) {
+            sums[index as usize] += amount(row.get(value)).unwrap_or_default();
         }
     }
     sums
 }
 
+/// Per invoice, the sum of a document-level discount or charge sheet's
+/// amounts, or `None` when it has no row there.
 fn document_adjustments<'a>(
     engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<Text<'a>, &'a DataRow>,
-) -> HashMap<Text<'a>, Decimal> {
+    documents: &HashMap<Text<'a>, u32>,
+    invoices: usize,
+) -> Vec<Option<Decimal>> {
     let cols = Cols { sheet };
     let (number, value) = (cols.of("eInvoiceNumber"), cols.of(amount_header));
-    let mut sums: HashMap<Text<'_>, Decimal> = HashMap::default();
+    let mut sums = vec![None; invoices];
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
         let invoice = text(row, number);
         if invoice.is_empty() {
             continue;
         }
-        if !documents.contains_key(&invoice) {
-            unknown_invoice(engine, sheet, row, number, &invoice);
-            continue;
+        match documents.get(&invoice) {
+            Some(&doc) => {
+                *sums[doc as usize].get_or_insert(Decimal::ZERO) +=
+                    amount(row.get(value)).unwrap_or_default();
+            }
+            None => unknown_invoice(engine, sheet, row, number, &invoice),
         }
-        *sums.entry(invoice).or_default() += amount(row.get(value)).unwrap_or_default();
     }
     sums
 }

@@ -1060,6 +1060,16 @@ mod tests {
     }
 
     #[test]
+    fn line_ids_and_amounts_stored_as_text_are_accepted() {
+        let mut b = batch();
+        set(&mut b, sheets::LINE_TAXES, 0, "LineItem.ID", text("1"));
+        set(&mut b, sheets::LINE_TAXES, 1, "LineItem.ID", text(" 2.0 "));
+        set(&mut b, sheets::LINE_ITEMS, 0, "Subtotal", text("500.00"));
+        set(&mut b, sheets::DOCUMENTS, 0, "TotalPayableAmount", text("589.00"));
+        assert_eq!(fired(&b), []);
+    }
+
+    #[test]
     fn tax_currency_and_scenario_rules() {
         let mut b = batch();
         set(
