@@ -1065,7 +1065,13 @@ mod tests {
         set(&mut b, sheets::LINE_TAXES, 0, "LineItem.ID", text("1"));
         set(&mut b, sheets::LINE_TAXES, 1, "LineItem.ID", text(" 2.0 "));
         set(&mut b, sheets::LINE_ITEMS, 0, "Subtotal", text("500.00"));
-        set(&mut b, sheets::DOCUMENTS, 0, "TotalPayableAmount", text("589.00"));
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "TotalPayableAmount",
+            text("589.00"),
+        );
         assert_eq!(fired(&b), []);
     }
 
