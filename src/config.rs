@@ -125,8 +125,14 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            // toml's message names the key and line; keep it on one line.
-            anyhow::anyhow!("{}", e.to_string().trim().replace('\n', " "))
+            // toml's message names the key; add the line, on one line.
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(line) => anyhow::anyhow!("line {line}: {}", e.message().trim()),
+                None => anyhow::anyhow!("{}", e.message().trim()),
+            }
         })?;
         config.validate()?;
         Ok(config)
@@ -416,6 +422,10 @@ country = "MYS"
             .unwrap_err()
             .to_string();
         assert!(err.contains("tin"), "{err}");
+        let err = Config::parse(&format!("{MINIMAL}colour = \"red\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("line 14: unknown field `colour`"), "{err}");
         let err = Config::parse(&format!("{MINIMAL}\n[invoice]\ncurrency = \"USD\"\n"))
             .unwrap_err()
             .to_string();
