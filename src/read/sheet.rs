@@ -172,7 +172,8 @@ pub fn open_first_sheet(
 
 fn stream_xlsx(path: &Path, bytes: Vec<u8>, select: ColumnSelector<'_>) -> Result<Grid> {
     let file = path.display().to_string();
-    with_fallback(|engine| {
+    let book = super::xlsx::Workbook::open(&bytes).ok();
+    with_fallback(book.as_ref(), |engine| {
         let mut rows: Vec<GridRow> = Vec::new();
         let keep: RefCell<Option<Vec<bool>>> = RefCell::new(None);
         let wanted = |c: usize| {
@@ -199,11 +200,12 @@ fn stream_xlsx(path: &Path, bytes: Vec<u8>, select: ColumnSelector<'_>) -> Resul
     })
 }
 
-/// How an xlsx sheet is read: selfbill's own scanner, or calamine where the
-/// scanner does not understand a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XlsxEngine {
-    Scanner,
+/// How an xlsx sheet is read: selfbill's own scanner (with the workbook's
+/// shared parts, read once), or calamine where the scanner does not
+/// understand a file.
+#[derive(Clone, Copy)]
+pub enum XlsxEngine<'b> {
+    Scanner(&'b super::xlsx::Workbook),
     Calamine,
 }
 
@@ -221,10 +223,17 @@ impl From<anyhow::Error> for Stop {
     }
 }
 
-/// Runs a read with the scanner, and once more with calamine when the
-/// scanner could not read the file.
-pub fn with_fallback<T>(mut read: impl FnMut(XlsxEngine) -> Result<T, Stop>) -> Result<T> {
-    match read(XlsxEngine::Scanner) {
+/// Runs a read with the scanner when it could open the workbook, and with
+/// calamine when it could not, or could not read the sheet.
+pub fn with_fallback<T>(
+    book: Option<&super::xlsx::Workbook>,
+    mut read: impl FnMut(XlsxEngine<'_>) -> Result<T, Stop>,
+) -> Result<T> {
+    let scanned = match book {
+        Some(book) => read(XlsxEngine::Scanner(book)),
+        None => Err(Stop::File(anyhow::anyhow!("not for the scanner"))),
+    };
+    match scanned {
         Ok(value) => Ok(value),
         Err(Stop::Caller(error)) => Err(error),
         Err(Stop::File(_)) => read(XlsxEngine::Calamine).map_err(|stop| match stop {
@@ -233,9 +242,14 @@ pub fn with_fallback<T>(mut read: impl FnMut(XlsxEngine) -> Result<T, Stop>) -> 
     }
 }
 
-/// The sheet names of an xlsx workbook, in order.
-pub fn xlsx_sheet_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
-    if let Ok(book) = super::xlsx::Workbook::open(bytes) {
+/// The sheet names of an xlsx workbook, in order: from the scanner's
+/// workbook when it has one, else from calamine.
+pub fn xlsx_sheet_names(
+    path: &Path,
+    bytes: &[u8],
+    book: Option<&super::xlsx::Workbook>,
+) -> Result<Vec<String>> {
+    if let Some(book) = book {
         return Ok(book.sheet_names());
     }
     let workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).with_context(|| damaged_xlsx(path))?;
@@ -253,15 +267,14 @@ fn damaged_xlsx(path: &Path) -> String {
 /// building the whole sheet in memory; only the columns `wanted` are kept.
 /// Blank rows are not reported. Returns the sheet's name.
 pub fn for_each_xlsx_row(
-    engine: XlsxEngine,
+    engine: XlsxEngine<'_>,
     path: &Path,
     bytes: &[u8],
     sheet: Option<&str>,
     wanted: &dyn Fn(usize) -> bool,
     each: &mut dyn FnMut(GridRow) -> Result<(), Stop>,
 ) -> Result<String, Stop> {
-    if engine == XlsxEngine::Scanner {
-        let book = super::xlsx::Workbook::open(bytes)?;
+    if let XlsxEngine::Scanner(book) = engine {
         let name = match sheet {
             Some(name) => name.to_string(),
             None => book

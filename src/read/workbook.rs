@@ -28,18 +28,30 @@ pub fn read_batch(path: &Path) -> Result<ReadBatch> {
         return read_csv_folder(path);
     }
     let file = path.display().to_string();
-    let (bytes, kind) = sheet::read_file(path)?;
+    let (mut bytes, kind) = sheet::read_file(path)?;
     if kind == FileKind::Csv {
         bail!(
             "{file}: is a single CSV file; check reads LHDN's batch-upload workbook (.xlsx) or a \
              folder of per-sheet CSV files (Documents.csv, DocumentLineItems.csv, …)"
         );
     }
-    let names = match kind {
-        FileKind::Xlsx => sheet::xlsx_sheet_names(path, &bytes)?,
-        _ => sheet::open_workbook(path, bytes.clone(), kind)?
-            .sheet_names()
-            .to_vec(),
+    // The workbook is opened once: the scanner's shared parts for xlsx
+    // (shared strings, formats), calamine's workbook for xls.
+    let scanner = match kind {
+        FileKind::Xlsx => super::xlsx::Workbook::open(&bytes).ok(),
+        _ => None,
+    };
+    let mut old_workbook = match kind {
+        FileKind::Xlsx => None,
+        _ => Some(sheet::open_workbook(
+            path,
+            std::mem::take(&mut bytes),
+            kind,
+        )?),
+    };
+    let names = match &old_workbook {
+        Some(workbook) => workbook.sheet_names().to_vec(),
+        None => sheet::xlsx_sheet_names(path, &bytes, scanner.as_ref())?,
     };
     let expected: Vec<&str> = template().sheets.iter().map(|s| s.name.as_str()).collect();
     if !names.iter().any(|n| n == "Documents") {
@@ -63,13 +75,12 @@ pub fn read_batch(path: &Path) -> Result<ReadBatch> {
             }
         }
     }
-    let read = match kind {
-        FileKind::Xlsx => read_xlsx_sheets(path, &bytes, &present)?,
-        _ => {
-            let mut workbook = sheet::open_workbook(path, bytes, kind)?;
+    let read = match old_workbook.as_mut() {
+        None => read_xlsx_sheets(path, &bytes, scanner.as_ref(), &present)?,
+        Some(workbook) => {
             let mut read = Vec::new();
             for (index, name) in &present {
-                let range = sheet::sheet_range(path, &mut workbook, name)?;
+                let range = sheet::sheet_range(path, workbook, name)?;
                 let grid = sheet::Grid::from_range(file.clone(), Some(name.clone()), &range);
                 let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
                 for row in grid.rows {
@@ -91,12 +102,13 @@ pub fn read_batch(path: &Path) -> Result<ReadBatch> {
 fn read_xlsx_sheets(
     path: &Path,
     bytes: &[u8],
+    scanner: Option<&super::xlsx::Workbook>,
     present: &[(usize, String)],
 ) -> Result<Vec<(SheetData, Vec<Finding>)>> {
     let file = path.display().to_string();
     crate::parallel::map_indexed(present.len(), |i| {
         let (index, name) = &present[i];
-        sheet::with_fallback(|engine| {
+        sheet::with_fallback(scanner, |engine| {
             let mut reader = SheetReader::new(&file, *index, HEADER_ROW);
             sheet::for_each_xlsx_row(engine, path, bytes, Some(name), &|_| true, &mut |row| {
                 reader.row(row);
