@@ -1,8 +1,6 @@
 //! Exchange rates by payment date from BNM files, `rates fetch`, and MYR invoices.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 

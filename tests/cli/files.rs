@@ -1,9 +1,7 @@
 //! Every 1688 file a bookkeeper really has: re-saves, old layouts, several
 //! exports, and files that cannot be used.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 #[test]

@@ -1,11 +1,9 @@
 //! The bookkeeper's month and the pipeline's run, end to end in a temporary folder.
 
-mod common;
-
-#[path = "../examples/gen_export.rs"]
+#[path = "../../examples/gen_export.rs"]
 mod gen_export;
 
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {

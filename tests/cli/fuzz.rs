@@ -1,6 +1,6 @@
 //! No panic on any input: property tests over generated cells, files and bytes,
 //! through the export reader, the workbook reader and every later stage.
-//! `PROPTEST_CASES=20000 cargo test --release --test fuzz` runs a longer session.
+//! `PROPTEST_CASES=20000 cargo test --release --test cli fuzz::` runs a longer session.
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;

@@ -1,9 +1,7 @@
 //! `selfbill convert` end to end: the real binary on real files, outputs read back.
 
-mod common;
-
+use crate::common::*;
 use calamine::Data;
-use common::*;
 use std::path::Path;
 
 /// The sample export's invoiced orders and their 实付款 (7 of 10: one held, two closed).

@@ -1,8 +1,6 @@
 //! `selfbill check` on workbooks filled in LHDN's template as a bookkeeper would.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn check_json(path: &std::path::Path) -> (i32, Value) {

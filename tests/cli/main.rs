@@ -1,0 +1,11 @@
+//! The integration tests, one test binary: the real `selfbill` binary run on
+//! real files, its outputs read back.
+
+mod common;
+
+mod check;
+mod convert;
+mod files;
+mod fuzz;
+mod rates;
+mod workflow;
