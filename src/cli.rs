@@ -220,6 +220,7 @@ pub fn run() -> i32 {
     };
     let ui = Ui {
         color,
+        width: report_width(),
         quiet: cli.quiet,
         progress: !cli.quiet && std::io::stderr().is_terminal(),
     };
@@ -241,6 +242,9 @@ pub fn run() -> i32 {
 /// How to talk to the person (or script) at the other end.
 struct Ui {
     color: bool,
+    /// Columns to fit the text report to: `$COLUMNS`, else the terminal's;
+    /// none when piped, so nothing is padded.
+    width: Option<usize>,
     quiet: bool,
     /// A spinner on stderr for long work: only on a terminal, never with --quiet.
     progress: bool,
@@ -438,13 +442,25 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
     }
 }
 
+fn report_width() -> Option<usize> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    columns.filter(|&c: &usize| c >= 20).or_else(|| {
+        std::io::stdout()
+            .is_terminal()
+            .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+            .flatten()
+    })
+}
+
 fn print_report(report: &Report, json: bool, ui: &Ui) -> Result<i32> {
     let text = if json {
         report.to_json()
     } else if ui.quiet && report.exit_code() == 0 {
         String::new()
     } else {
-        report.to_tables(ui.color)
+        report.to_text(ui.color, ui.width)
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;

@@ -1,6 +1,8 @@
 //! Findings: what the pipeline has to say about an input, with where it is.
 
 use serde::Serialize;
+
+use crate::rules::Rule;
 use std::fmt;
 
 /// How serious a finding is. Errors stop a conversion (exit 1); warnings and
@@ -23,13 +25,16 @@ impl fmt::Display for Severity {
     }
 }
 
-/// One finding. `row` is the spreadsheet row as Excel shows it (1-based);
-/// `column` is the header text. Fields that do not apply stay `None` and are
-/// left out of the JSON report.
+/// One finding: a rule, a message that quotes the value, a hint, and where.
+/// `row` is the spreadsheet row as Excel shows it (1-based, or the line a
+/// text editor shows for CSV); `column` is the header text. The location is
+/// only ever in these fields, never in the message. Fields that do not apply
+/// stay `None` and are left out of the JSON report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    pub rule: &'static str,
+    #[serde(serialize_with = "rule_id")]
+    pub rule: &'static Rule,
     pub message: String,
     pub hint: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,18 +51,18 @@ pub struct Finding {
     pub value: Option<String>,
 }
 
+fn rule_id<S: serde::Serializer>(rule: &&'static Rule, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(rule.id)
+}
+
 impl Finding {
-    pub fn new(
-        severity: Severity,
-        rule: &'static str,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    /// A finding of `rule`, with the rule's severity and default hint.
+    pub fn new(rule: &'static Rule, message: impl Into<String>) -> Self {
         Finding {
-            severity,
+            severity: rule.severity,
             rule,
             message: message.into(),
-            hint: hint.into(),
+            hint: rule.hint.to_string(),
             file: None,
             sheet: None,
             row: None,
@@ -67,20 +72,10 @@ impl Finding {
         }
     }
 
-    pub fn error(rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self::new(Severity::Error, rule, message, hint)
-    }
-
-    pub fn warning(
-        rule: &'static str,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
-        Self::new(Severity::Warning, rule, message, hint)
-    }
-
-    pub fn info(rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self::new(Severity::Info, rule, message, hint)
+    /// A hint more specific than the rule's own.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = hint.into();
+        self
     }
 
     pub fn at(mut self, location: &Location) -> Self {

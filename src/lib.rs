@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod rates;
 pub mod read;
 pub mod report;
+pub mod rules;
 #[cfg(test)]
 mod testing;
 pub mod write;

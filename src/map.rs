@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry};
-use crate::finding::{Finding, Location, Severity};
+use crate::finding::{Finding, Location};
 use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
 };
 use crate::money::cents;
 use crate::rates::RateTable;
 use crate::read::export::{Order, col};
+use crate::rules;
 
 /// LHDN's general TIN for a foreign supplier without a Malaysian TIN.
 pub const FOREIGN_SUPPLIER_TIN: &str = "EI00000000030";
@@ -24,86 +25,6 @@ pub const COUNTRY_CHINA: &str = "CHN";
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
 /// The most a line's rounding may move the document total.
 pub const ROUNDING_PER_LINE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
-
-/// The findings reading and mapping an export can give (the rule engine's
-/// own are in `check::RULES`).
-pub const RULES: &[(&str, Severity, &str)] = &[
-    (
-        "export.orphan-line",
-        Severity::Error,
-        "a line with no 订单编号 and no order above it",
-    ),
-    (
-        "export.bad-cell",
-        Severity::Error,
-        "an export cell that cannot be read (amount, date, empty title or status)",
-    ),
-    (
-        "export.order-number-not-text",
-        Severity::Error,
-        "an order number stored as a number",
-    ),
-    (
-        "order.unknown-status",
-        Severity::Error,
-        "a status the status policy does not know",
-    ),
-    (
-        "order.held",
-        Severity::Warning,
-        "an order held by the status policy (退款中)",
-    ),
-    (
-        "order.skipped",
-        Severity::Info,
-        "an order skipped by the status policy (交易关闭, 等待买家付款)",
-    ),
-    (
-        "order.duplicate-identical",
-        Severity::Info,
-        "an order seen twice with the same content",
-    ),
-    (
-        "order.duplicate-differs",
-        Severity::Error,
-        "an order seen twice with different content",
-    ),
-    (
-        "order.duplicate-invoice-number",
-        Severity::Error,
-        "two orders given the same invoice number",
-    ),
-    (
-        "order.does-not-reconcile",
-        Severity::Error,
-        "an order whose total does not equal 实付款",
-    ),
-    (
-        "order.rounding",
-        Severity::Info,
-        "line rounding put into TotalRoundingAmount",
-    ),
-    (
-        "line.description-cut",
-        Severity::Warning,
-        "a description cut to 300 characters",
-    ),
-    (
-        "line.unknown-unit",
-        Severity::Warning,
-        "a 1688 unit with no LHDN unit code",
-    ),
-    (
-        "supplier.details-missing",
-        Severity::Warning,
-        "a seller without address or phone in the directory",
-    ),
-    (
-        "convert.nothing-to-write",
-        Severity::Info,
-        "no invoices to write",
-    ),
-];
 
 /// Everything mapping needs besides the orders.
 pub struct MapContext<'a> {
@@ -146,34 +67,34 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
             Some(StatusAction::Invoice) => None,
             Some(StatusAction::Hold) => {
                 mapped.held += 1;
-                Some(Finding::warning(
-                    "order.held",
-                    format!(
-                        "{at}: order {} is {}; not invoiced this run",
+                Some(Finding::new(&rules::ORDER_HELD, format!(
+                        "order {} is {}; not invoiced this run",
                         order.order_no, order.status
-                    ),
-                    "Convert it again once the refund is settled; invoice what was finally paid",
-                ))
+                    )).hint("Convert it again once the refund is settled; invoice what was finally paid"))
             }
             Some(StatusAction::Skip) => {
                 mapped.skipped += 1;
-                Some(Finding::info(
-                    "order.skipped",
+                Some(
+                    Finding::new(
+                        &rules::ORDER_SKIPPED,
+                        format!(
+                            "order {} is {}; no e-invoice is needed",
+                            order.order_no, order.status
+                        ),
+                    )
+                    .hint("Nothing to do"),
+                )
+            }
+            None => Some(
+                Finding::new(
+                    &rules::ORDER_UNKNOWN_STATUS,
                     format!(
-                        "{at}: order {} is {}; no e-invoice is needed",
+                        "order {} has status {:?}, which the status policy does not know",
                         order.order_no, order.status
                     ),
-                    "Nothing to do",
-                ))
-            }
-            None => Some(Finding::error(
-                "order.unknown-status",
-                format!(
-                    "{at}: order {} has status {:?}, which the status policy does not know",
-                    order.order_no, order.status
-                ),
-                "Add the status to invoice, hold or skip under [statuses] in selfbill.toml",
-            )),
+                )
+                .hint("Add the status to invoice, hold or skip under [statuses] in selfbill.toml"),
+            ),
         };
         if let Some(finding) = not_invoiced {
             mapped.findings.push(
@@ -188,13 +109,11 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
         let number = ctx.config.invoice_number(&order.order_no);
         if let Some(first) = numbers.get(&number) {
             mapped.findings.push(
-                Finding::error(
-                    "order.duplicate-invoice-number",
-                    format!(
-                        "{at}: invoice number {number} is already used by the order at {first}"
-                    ),
-                    "Make [invoice] number produce a different number for every order",
+                Finding::new(
+                    &rules::ORDER_DUPLICATE_INVOICE_NUMBER,
+                    format!("invoice number {number} is already used by the order at {first}"),
                 )
+                .hint("Make [invoice] number produce a different number for every order")
                 .at(at)
                 .invoice(&number),
             );
@@ -230,25 +149,21 @@ fn dedupe<'a>(orders: &'a [Order], findings: &mut Vec<Finding>) -> Vec<&'a Order
             Some(&(index, first)) => {
                 if same_order(first, order) {
                     findings.push(
-                        Finding::info(
-                            "order.duplicate-identical",
+                        Finding::new(
+                            &rules::ORDER_DUPLICATE_IDENTICAL,
                             format!(
-                                "{}: order {} also appears at {}; taken once",
-                                order.source, order.order_no, first.source
+                                "order {} also appears at {}; taken once",
+                                order.order_no, first.source
                             ),
-                            "Nothing to do: overlapping exports are fine",
                         )
+                        .hint("Nothing to do: overlapping exports are fine")
                         .at(&order.source)
                         .invoice(&order.order_no),
                     );
                 } else if kept[index].is_some() {
                     kept[index] = None;
                     findings.push(
-                        Finding::error(
-                            "order.duplicate-differs",
-                            format!("{}: order {} differs from its copy at {}", order.source, order.order_no, first.source),
-                            "Keep only the newest export of this order, or correct the copy that is wrong",
-                        )
+                        Finding::new(&rules::ORDER_DUPLICATE_DIFFERS, format!("order {} differs from its copy at {}", order.order_no, first.source)).hint("Keep only the newest export of this order, or correct the copy that is wrong")
                         .at(&order.source)
                         .column(col::ORDER_NO)
                         .invoice(&order.order_no),
@@ -292,16 +207,12 @@ fn map_order(
         }
         if description.chars().count() > MAX_DESCRIPTION_CHARS {
             findings.push(
-                Finding::warning(
-                    "line.description-cut",
-                    format!(
-                        "{line_at}: the description of order {} line {} has {} characters; cut to {MAX_DESCRIPTION_CHARS}",
+                Finding::new(&rules::LINE_DESCRIPTION_CUT, format!(
+                        "the description of order {} line {} has {} characters; cut to {MAX_DESCRIPTION_CHARS}",
                         order.order_no,
                         index + 1,
                         description.chars().count()
-                    ),
-                    "LHDN allows 300 characters; shorten 货品标题 or 型号 if the cut text matters",
-                )
+                    )).hint("LHDN allows 300 characters; shorten 货品标题 or 型号 if the cut text matters")
                 .at(&line_at)
                 .column(col::TITLE)
                 .invoice(&number),
@@ -311,14 +222,10 @@ fn map_order(
         let unit = config.unit_code(&source.unit).map(str::to_owned);
         if unit.is_none() && !source.unit.is_empty() {
             findings.push(
-                Finding::warning(
-                    "line.unknown-unit",
-                    format!("{line_at}: unit {:?} has no LHDN unit code; UnitOfMeasurement left empty", source.unit),
-                    format!(
+                Finding::new(&rules::LINE_UNKNOWN_UNIT, format!("unit {:?} has no LHDN unit code; UnitOfMeasurement left empty", source.unit)).hint(format!(
                         "Add it under [units] in selfbill.toml, e.g. \"{}\" = \"H87\" (find codes with `selfbill codes unit`)",
                         source.unit
-                    ),
-                )
+                    ))
                 .at(&line_at)
                 .column(col::UNIT)
                 .invoice(&number)
@@ -374,10 +281,8 @@ fn map_order(
     if difference.abs() > tolerance {
         let goods: Decimal = order.lines.iter().map(|l| l.unit_price * l.quantity).sum();
         findings.push(
-            Finding::error(
-                "order.does-not-reconcile",
-                format!(
-                    "{at}: order {} does not add up: lines {} − discount {} + charges {} = {}, but 实付款 is {} \
+            Finding::new(&rules::ORDER_DOES_NOT_RECONCILE, format!(
+                    "order {} does not add up: lines {} − discount {} + charges {} = {}, but 实付款 is {} \
                      (货品总价 {}, Σ 单价×数量 {}, 运费 {}, 涨价或折扣 {})",
                     order.order_no,
                     net,
@@ -389,10 +294,8 @@ fn map_order(
                     goods,
                     order.shipping,
                     order.adjustment
-                ),
-                "Check the order on 1688 (coupons, partial refunds) and correct the export; \
-                 this order is not converted",
-            )
+                )).hint("Check the order on 1688 (coupons, partial refunds) and correct the export; \
+                 this order is not converted")
             .at(at)
             .column(col::PAID)
             .invoice(&number)
@@ -402,14 +305,10 @@ fn map_order(
     }
     if !difference.is_zero() {
         findings.push(
-            Finding::info(
-                "order.rounding",
-                format!(
-                    "{at}: order {}: {difference} of line rounding goes into TotalRoundingAmount so the total equals 实付款 {paid}",
+            Finding::new(&rules::ORDER_ROUNDING, format!(
+                    "order {}: {difference} of line rounding goes into TotalRoundingAmount so the total equals 实付款 {paid}",
                     order.order_no
-                ),
-                "Nothing to do",
-            )
+                )).hint("Nothing to do")
             .at(at)
             .column(col::PAID)
             .invoice(&number)
@@ -429,18 +328,18 @@ fn map_order(
             _ => "phone",
         };
         findings.push(
-            Finding::warning(
-                "supplier.details-missing",
+            Finding::new(
+                &rules::SUPPLIER_DETAILS_MISSING,
                 format!(
                     "seller {} ({}) has no {missing} in the supplier directory; NA is used",
                     order.seller_member, supplier.name
                 ),
-                format!(
-                    "Fill in {missing} for {} in suppliers.csv (`selfbill suppliers` adds the row); \
-                     the seller's address is on its 1688 page under 联系方式",
-                    order.seller_member
-                ),
             )
+            .hint(format!(
+                "Fill in {missing} for {} in suppliers.csv (`selfbill suppliers` adds the row); \
+                     the seller's address is on its 1688 page under 联系方式",
+                order.seller_member
+            ))
             .at(at)
             .column(col::SELLER_MEMBER)
             .value(&order.seller_member),
@@ -501,14 +400,14 @@ fn order_rate(
     let at = &order.source;
     let Some(paid_at) = order.paid_at else {
         findings.push(
-            Finding::error(
-                "rate.missing",
+            Finding::new(
+                &rules::RATE_MISSING,
                 format!(
-                    "{at}: order {} has no 订单付款时间, so no date to take the exchange rate of",
+                    "order {} has no 订单付款时间, so no date to take the exchange rate of",
                     order.order_no
                 ),
-                "Fill in the payment time, or convert this order with --rate",
             )
+            .hint("Fill in the payment time, or convert this order with --rate")
             .at(at)
             .column(col::PAID_AT)
             .invoice(number),
@@ -524,11 +423,7 @@ fn order_rate(
                 None => "the rates hold no CNY".to_string(),
             };
             findings.push(
-                Finding::error(
-                    "rate.missing",
-                    format!("{at}: order {} was paid on {date}; no CNY rate on or before that date ({span})", order.order_no),
-                    "Add a rates file covering the date (selfbill rates fetch --month YYYY-MM), or pass --rate",
-                )
+                Finding::new(&rules::RATE_MISSING, format!("order {} was paid on {date}; no CNY rate on or before that date ({span})", order.order_no)).hint("Add a rates file covering the date (selfbill rates fetch --month YYYY-MM), or pass --rate")
                 .at(at)
                 .column(col::PAID_AT)
                 .invoice(number)
@@ -643,7 +538,7 @@ mod tests {
     use crate::testing::{config, d, map, order};
 
     fn rules(mapped: &super::Mapped) -> Vec<&'static str> {
-        mapped.findings.iter().map(|f| f.rule).collect()
+        mapped.findings.iter().map(|f| f.rule.id).collect()
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::rates::RateTable;
 use crate::read::sheet::TextEncoding;
 use crate::read::{export, workbook};
 use crate::report::{InvoiceSummary, Report, Summary};
+use crate::rules;
 use crate::write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,15 +141,17 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         ..Summary::default()
     };
     if invoices.is_empty() && !has_errors {
-        findings.push(Finding::info(
-            "convert.nothing-to-write",
-            if orders_seen == 0 {
-                "no orders in the export".to_string()
-            } else {
-                "no orders to invoice".to_string()
-            },
-            "Nothing is written when there is nothing to invoice",
-        ));
+        findings.push(
+            Finding::new(
+                &rules::CONVERT_NOTHING_TO_WRITE,
+                if orders_seen == 0 {
+                    "no orders in the export".to_string()
+                } else {
+                    "no orders to invoice".to_string()
+                },
+            )
+            .hint("Nothing is written when there is nothing to invoice"),
+        );
     }
     let mut summaries = Vec::new();
     if write_anything {
@@ -277,7 +280,8 @@ fn invoice_summary(invoice: &Invoice, output: &str) -> InvoiceSummary {
 }
 
 /// Findings on invoices built from an export point at the export row the
-/// data came from; the LHDN sheet and column stay in the message and column.
+/// data came from; the column names LHDN's sheet and header ("Documents
+/// Supplier.TIN"), since most LHDN fields have no 1688 column.
 fn relocate(findings: Vec<Finding>, batch: &Batch) -> Vec<Finding> {
     let origins: HashMap<(String, u32), &crate::finding::Location> = crate::batch::template()
         .sheets
@@ -305,9 +309,6 @@ fn relocate(findings: Vec<Finding>, batch: &Batch) -> Vec<Finding> {
                 finding.sheet = origin.sheet.clone();
                 finding.row = origin.row;
                 finding.column = Some(lhdn_place.trim().to_string());
-                if let Some((_, rest)) = finding.message.split_once(": ") {
-                    finding.message = format!("{origin}: {} {}", key.0, rest);
-                }
             }
             finding
         })

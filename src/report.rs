@@ -1,13 +1,13 @@
 //! Report: findings and counts → a summary table and a findings table, or one
 //! JSON object. Renders to strings; the CLI decides where they go.
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Cell, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::finding::{Counts, Finding, Severity};
 
-/// Past this many invoices the text report leaves the per-invoice table to `--json`.
-const INVOICE_TABLE_LIMIT: usize = 500;
+/// The text report shows this many invoices and leaves the rest to `--json`.
+pub const INVOICE_TABLE_ROWS: usize = 20;
 
 /// What a run has to say.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +63,10 @@ pub struct InvoiceSummary {
 }
 
 impl Report {
-    pub fn new(mut summary: Summary, findings: Vec<Finding>) -> Report {
+    /// The findings are ordered once here, errors first, then warnings,
+    /// then infos, each in the order found; text and JSON show this order.
+    pub fn new(mut summary: Summary, mut findings: Vec<Finding>) -> Report {
+        findings.sort_by_key(|f| f.severity);
         let counts = Counts::of(&findings);
         summary.errors = counts.errors;
         summary.warnings = counts.warnings;
@@ -88,10 +91,12 @@ impl Report {
         json
     }
 
-    /// The summary and findings tables. `color` adds ANSI colour.
-    pub fn to_tables(&self, color: bool) -> String {
+    /// The summary table, the first invoices, and one diagnostic per
+    /// finding. `color` adds ANSI colour; `width` is the terminal's, when
+    /// known (tables and diagnostics wrap to it; otherwise nothing is padded).
+    pub fn to_text(&self, color: bool, width: Option<usize>) -> String {
         let mut out = String::new();
-        let mut summary = new_table(color);
+        let mut summary = new_table(color, width);
         summary.set_header(vec!["summary", ""]);
         let s = &self.summary;
         let mut row = |name: &str, value: String| {
@@ -142,8 +147,8 @@ impl Report {
         }
         out.push_str(&summary.to_string());
         out.push('\n');
-        if !self.invoices.is_empty() && self.invoices.len() <= INVOICE_TABLE_LIMIT {
-            let mut table = new_table(color);
+        if !self.invoices.is_empty() {
+            let mut table = new_table(color, width);
             table.set_header(vec![
                 "invoice",
                 "total",
@@ -153,7 +158,7 @@ impl Report {
                 "total (MYR)",
                 "written to",
             ]);
-            for invoice in &self.invoices {
+            for invoice in self.invoices.iter().take(INVOICE_TABLE_ROWS) {
                 table.add_row(vec![
                     invoice.invoice.clone(),
                     invoice.total.clone(),
@@ -166,43 +171,120 @@ impl Report {
             }
             out.push_str(&table.to_string());
             out.push('\n');
-        }
-        if !self.findings.is_empty() {
-            let mut table = new_table(color);
-            table.set_header(vec!["severity", "rule", "where", "message", "hint"]);
-            // Errors first, then warnings, then infos; the file's order within each.
-            let mut findings: Vec<&Finding> = self.findings.iter().collect();
-            findings.sort_by_key(|f| f.severity);
-            for finding in findings {
-                let severity = Cell::new(finding.severity.to_string());
-                let severity = if color {
-                    match finding.severity {
-                        Severity::Error => severity.fg(Color::Red).add_attribute(Attribute::Bold),
-                        Severity::Warning => severity.fg(Color::Yellow),
-                        Severity::Info => severity.fg(Color::Blue),
-                    }
-                } else {
-                    severity
-                };
-                table.add_row(vec![
-                    severity,
-                    Cell::new(finding.rule),
-                    Cell::new(place(finding)),
-                    Cell::new(short_message(finding)),
-                    Cell::new(&finding.hint),
-                ]);
+            if self.invoices.len() > INVOICE_TABLE_ROWS {
+                out.push_str(&format!(
+                    "… and {} more invoices; --json lists every invoice\n",
+                    self.invoices.len() - INVOICE_TABLE_ROWS
+                ));
             }
-            out.push_str(&table.to_string());
+        }
+        for finding in &self.findings {
             out.push('\n');
+            out.push_str(&diagnostic(finding, color, width));
         }
         out
     }
 }
 
-fn new_table(color: bool) -> Table {
+/// One finding the way rustc and ruff print them:
+///
+/// ```text
+/// error[order.does-not-reconcile]: order 2420… does not add up: …
+///   --> orders.xlsx, sheet Sheet1, row 2, column 实付款(元), invoice 2420…
+///   = value: 590.00
+///   = hint: Check the order on 1688; …
+/// ```
+///
+/// Long lines wrap between words, so a rule id, a value or an invoice number
+/// never breaks.
+pub fn diagnostic(finding: &Finding, color: bool, width: Option<usize>) -> String {
+    let width = width.unwrap_or(usize::MAX);
+    let (on, off) = match (color, finding.severity) {
+        (false, _) => ("", ""),
+        (true, Severity::Error) => ("\x1b[1;31m", "\x1b[0m"),
+        (true, Severity::Warning) => ("\x1b[1;33m", "\x1b[0m"),
+        (true, Severity::Info) => ("\x1b[1;34m", "\x1b[0m"),
+    };
+    let mut out = String::new();
+    let head = format!("{}[{}]: ", finding.severity, finding.rule.id);
+    let lines = wrap(&finding.message, width, head.chars().count(), 4);
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 {
+            out.push_str(&format!(
+                "{on}{}[{}]{off}: {line}\n",
+                finding.severity, finding.rule.id
+            ));
+        } else {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    let place = place(finding);
+    if !place.is_empty() {
+        push_wrapped(&mut out, "  --> ", &place, width);
+    }
+    if let Some(value) = &finding.value {
+        push_wrapped(&mut out, "  = value: ", value, width);
+    }
+    if !finding.hint.is_empty() {
+        push_wrapped(&mut out, "  = hint: ", &finding.hint, width);
+    }
+    out
+}
+
+fn push_wrapped(out: &mut String, lead: &str, text: &str, width: usize) {
+    let indent = lead.chars().count();
+    for (i, line) in wrap(text, width, indent, indent).iter().enumerate() {
+        if i == 0 {
+            out.push_str(lead);
+        } else {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
+/// Greedy word wrap: the first line has `first` columns taken, the others
+/// `rest`. Words are never split; a word longer than the line stands alone.
+fn wrap(text: &str, width: usize, first: usize, rest: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        let mut used = if lines.is_empty() { first } else { rest };
+        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+            let len = display_width(word);
+            if !line.is_empty() && used + 1 + len > width {
+                lines.push(std::mem::take(&mut line));
+                used = rest;
+            }
+            if !line.is_empty() {
+                line.push(' ');
+                used += 1;
+            }
+            line.push_str(word);
+            used += len;
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// Terminal columns of a text: CJK characters take two.
+fn display_width(text: &str) -> usize {
+    text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum()
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
+}
+
+fn new_table(color: bool, width: Option<usize>) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(width) = width {
+        table.set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    }
     if color {
         table.enforce_styling();
     } else {
@@ -211,41 +293,24 @@ fn new_table(color: bool) -> Table {
     table
 }
 
-/// The message without its leading location, which the "where" column shows.
-fn short_message(finding: &Finding) -> &str {
-    let located = |prefix: &str| {
-        finding
-            .file
-            .as_deref()
-            .is_some_and(|f| prefix.starts_with(f))
-            || finding
-                .sheet
-                .as_deref()
-                .is_some_and(|s| prefix.starts_with(s))
-    };
-    match finding.message.split_once(": ") {
-        Some((prefix, rest)) if located(prefix) => rest,
-        _ => &finding.message,
-    }
-}
-
-/// `file · sheet · row 6 · Supplier.TIN`, from what the finding has.
+/// `file, sheet Documents, row 6, column Supplier.TIN, invoice INV-1`, from
+/// the fields the finding has.
 fn place(finding: &Finding) -> String {
     let mut parts = Vec::new();
     if let Some(file) = &finding.file {
         parts.push(file.clone());
     }
     if let Some(sheet) = &finding.sheet {
-        parts.push(sheet.clone());
+        parts.push(format!("sheet {sheet}"));
     }
     if let Some(row) = finding.row {
         parts.push(format!("row {row}"));
     }
     if let Some(column) = &finding.column {
-        parts.push(column.clone());
+        parts.push(format!("column {column}"));
     }
     if let Some(invoice) = &finding.invoice {
         parts.push(format!("invoice {invoice}"));
     }
-    parts.join("\n")
+    parts.join(", ")
 }

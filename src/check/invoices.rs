@@ -8,6 +8,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use super::{Engine, amount};
 use crate::batch::{Cell, DataRow, sheets, template};
 use crate::money::cents;
+use crate::rules::{self, Rule};
 use std::borrow::Cow;
 
 /// Column indices by header, looked up once per sheet.
@@ -102,7 +103,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         if let Some(&first) = documents.get(&number) {
             let first_row = doc_rows[first as usize].row;
             engine.report(
-                "duplicate.invoice-number",
+                &rules::DUPLICATE_INVOICE_NUMBER,
                 sheets::DOCUMENTS,
                 row,
                 Some(doc_number),
@@ -140,7 +141,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         if let Some(&first) = lines.get(&key) {
             let first_row = line_rows[first as usize].2.row;
             engine.report(
-                "line.duplicate-id",
+                &rules::LINE_DUPLICATE_ID,
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_id),
@@ -188,7 +189,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let tax = amount(row.get(tx_amount)).unwrap_or_default();
         if (tax_type == "06" || tax_type == "E") && !tax.is_zero() {
             engine.report(
-                "tax.not-zero",
+                &rules::TAX_NOT_ZERO,
                 sheets::LINE_TAXES,
                 row,
                 Some(tx_amount),
@@ -198,7 +199,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
         if tax_type == "E" && row.get(tx_exemption).is_empty() {
             engine.report(
-                "tax.exemption-missing",
+                &rules::TAX_EXEMPTION_MISSING,
                 sheets::LINE_TAXES,
                 row,
                 Some(tx_exemption),
@@ -279,7 +280,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                     let type_code = text(doc_rows[doc as usize], docs.of("eInvoiceTypeCode"));
                     if type_code == "01" || type_code == "11" {
                         engine.report(
-                            "invoice.references-not-allowed",
+                            &rules::INVOICE_REFERENCES_NOT_ALLOWED,
                             sheet,
                             row,
                             Some(column),
@@ -326,7 +327,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let (doc, row) = (*doc as usize, *row);
         match line_tax[line] {
             None => engine.report(
-                "line.missing-tax",
+                &rules::LINE_MISSING_TAX,
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_id),
@@ -341,7 +342,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                     && !same_cents(stated, tax)
                 {
                     engine.report(
-                        "math.line-tax",
+                        &rules::MATH_LINE_TAX,
                         sheets::LINE_ITEMS,
                         row,
                         Some(li_tax),
@@ -360,7 +361,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let expected = cents(price * quantity);
         if !same_cents(subtotal, expected) {
             engine.report(
-                "math.subtotal",
+                &rules::MATH_SUBTOTAL,
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_subtotal),
@@ -375,7 +376,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             let expected_total = subtotal - discount + charge;
             if !same_cents(total, expected_total) {
                 engine.report(
-                    "math.line-total",
+                    &rules::MATH_LINE_TOTAL,
                     sheets::LINE_ITEMS,
                     row,
                     Some(li_total),
@@ -386,7 +387,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
         if text(doc_rows[doc], doc_supplier_tin) == "EI00000000030" && text(row, li_class) == "009"
         {
-            engine.report("scenario.import-classified-009",
+            engine.report(&rules::SCENARIO_IMPORT_CLASSIFIED_009,
                 sheets::LINE_ITEMS,
                 row,
                 Some(li_class),
@@ -403,7 +404,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let invoice_lines = &lines_of[doc];
         if invoice_lines.is_empty() {
             engine.report(
-                "invoice.no-lines",
+                &rules::INVOICE_NO_LINES,
                 sheets::DOCUMENTS,
                 row,
                 Some(doc_number),
@@ -421,7 +422,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let (discount_rows, charge_rows) = (document_discounts[doc], document_charges[doc]);
         // `how` explains the expected value; it is only spelled out for a finding.
         let compare = |engine: &mut Engine<'_>,
-                       rule: &'static str,
+                       rule: &'static Rule,
                        header: &str,
                        expected: Decimal,
                        how: &dyn Fn() -> String,
@@ -441,7 +442,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         };
         compare(
             engine,
-            "math.net",
+            &rules::MATH_NET,
             "TotalNetAmount",
             net,
             &|| "Σ line TotalExcludingTax".into(),
@@ -454,7 +455,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         if let Some(sum) = discount_rows {
             compare(
                 engine,
-                "math.discount",
+                &rules::MATH_DISCOUNT,
                 "TotalDiscountValue",
                 sum,
                 &|| "Σ DocumentDiscounts".into(),
@@ -463,7 +464,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         } else if get("TotalDiscountValue").is_some_and(|d| !d.is_zero()) {
             compare(
                 engine,
-                "math.discount",
+                &rules::MATH_DISCOUNT,
                 "TotalDiscountValue",
                 Decimal::ZERO,
                 &|| "Σ DocumentDiscounts (none)".into(),
@@ -473,7 +474,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         if let Some(sum) = charge_rows {
             compare(
                 engine,
-                "math.charge",
+                &rules::MATH_CHARGE,
                 "TotalChargeAmount",
                 sum,
                 &|| "Σ DocumentCharges".into(),
@@ -482,7 +483,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         } else if get("TotalChargeAmount").is_some_and(|c| !c.is_zero()) {
             compare(
                 engine,
-                "math.charge",
+                &rules::MATH_CHARGE,
                 "TotalChargeAmount",
                 Decimal::ZERO,
                 &|| "Σ DocumentCharges (none)".into(),
@@ -492,7 +493,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let excluding = net - discount + charge;
         compare(
             engine,
-            "math.excluding",
+            &rules::MATH_EXCLUDING,
             "TotalExcludingTax",
             excluding,
             &|| format!("net {net} − discounts {discount} + charges {charge}"),
@@ -503,7 +504,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let including = stated_excluding + tax;
         compare(
             engine,
-            "math.including",
+            &rules::MATH_INCLUDING,
             "TotalIncludingTax",
             including,
             &|| format!("TotalExcludingTax {stated_excluding} + TotalTaxAmount {tax}"),
@@ -514,7 +515,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         let rounding = get("TotalRoundingAmount").unwrap_or_default();
         compare(
             engine,
-            "math.payable",
+            &rules::MATH_PAYABLE,
             "TotalPayableAmount",
             stated_including - prepaid + rounding,
             &|| {
@@ -539,7 +540,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 by_type.iter().find(|(t, _, _)| *t == tax_type)
             {
                 if !same_cents(stated, *line_sum) {
-                    engine.report("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
+                    engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
                 }
                 // Document-level charges and discounts carry the tax type
                 // when an invoice uses only one, so its taxable amount may
@@ -552,19 +553,19 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                     && !same_cents(taxable, *taxable_sum)
                     && !whole_document
                 {
-                    engine.report("math.tax-type", sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
+                    engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
                 }
             }
         }
         for (tax_type, _, _) in by_type {
             if !seen_types.contains(tax_type) {
-                engine.report("invoice.missing-total-tax", sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
+                engine.report(&rules::INVOICE_MISSING_TOTAL_TAX, sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
             }
         }
         if !total_rows.is_empty() || !by_type.is_empty() {
             compare(
                 engine,
-                "math.tax-total",
+                &rules::MATH_TAX_TOTAL,
                 "TotalTaxAmount",
                 total_tax,
                 &|| "Σ DocumentTotalTax".into(),
@@ -587,7 +588,7 @@ fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
     let rate = row.get(rate_col);
     if currency == "MYR" && !rate.is_empty() {
         engine.report(
-            "currency.rate-for-myr",
+            &rules::CURRENCY_RATE_FOR_MYR,
             sheets::DOCUMENTS,
             row,
             Some(rate_col),
@@ -595,7 +596,7 @@ fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
             "Empty the cell",
         );
     } else if !currency.is_empty() && currency != "MYR" && rate.is_empty() {
-        engine.report("currency.rate-missing", sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
+        engine.report(&rules::CURRENCY_RATE_MISSING, sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
     }
 }
 
@@ -607,7 +608,7 @@ fn unknown_invoice(
     number: &str,
 ) {
     engine.report(
-        "ref.unknown-invoice",
+        &rules::REF_UNKNOWN_INVOICE,
         sheet,
         row,
         Some(column),
@@ -643,7 +644,7 @@ fn line_reference<'a>(
         Some(&line) => Some(line),
         None => {
             engine.report(
-                "ref.unknown-line",
+                &rules::REF_UNKNOWN_LINE,
                 sheet,
                 row,
                 Some(line_col),

@@ -10,241 +10,9 @@ use rust_decimal::Decimal;
 
 use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::money::{self, AmountError};
-
-/// Every rule: id, severity, what it checks.
-pub const RULES: &[(&str, Severity, &str)] = &[
-    (
-        "structure.missing-sheet",
-        Severity::Error,
-        "a sheet of LHDN's template is missing",
-    ),
-    (
-        "structure.missing-header",
-        Severity::Error,
-        "a row-4 header of LHDN's template is missing",
-    ),
-    (
-        "structure.unknown-header",
-        Severity::Warning,
-        "a row-4 header LHDN's template does not have",
-    ),
-    (
-        "field.mandatory",
-        Severity::Error,
-        "a mandatory cell is empty",
-    ),
-    (
-        "field.too-long",
-        Severity::Error,
-        "text longer than row 2 allows (characters)",
-    ),
-    (
-        "amount.not-a-number",
-        Severity::Error,
-        "an amount or number column holds text",
-    ),
-    (
-        "amount.scientific",
-        Severity::Error,
-        "an amount in scientific notation",
-    ),
-    (
-        "format.tin",
-        Severity::Error,
-        "a TIN that breaks LHDN's TIN rules",
-    ),
-    (
-        "format.phone",
-        Severity::Error,
-        "a phone number that is not 8-20 digits with an optional leading +",
-    ),
-    (
-        "format.email",
-        Severity::Error,
-        "an e-mail that is not one valid address",
-    ),
-    (
-        "format.postcode",
-        Severity::Error,
-        "a Malaysian postcode that is not 5 digits",
-    ),
-    (
-        "format.sst",
-        Severity::Error,
-        "an SST registration number in the wrong form",
-    ),
-    (
-        "format.ttx",
-        Severity::Error,
-        "a tourism tax registration number in the wrong form",
-    ),
-    (
-        "format.date",
-        Severity::Error,
-        "a date that is not yyyy-mm-dd",
-    ),
-    (
-        "format.issuance-datetime",
-        Severity::Error,
-        "IssuanceDateTime not a UTC yyyy-MM-ddTHH:mm:ssZ",
-    ),
-    (
-        "issuance.too-old",
-        Severity::Warning,
-        "IssuanceDateTime more than 72 hours ago",
-    ),
-    (
-        "issuance.future",
-        Severity::Warning,
-        "IssuanceDateTime in the future",
-    ),
-    (
-        "code.unknown",
-        Severity::Error,
-        "a code not in LHDN's code table",
-    ),
-    (
-        "code.leading-zero-lost",
-        Severity::Error,
-        "a code that lost its leading zeros",
-    ),
-    (
-        "code.state-withdrawn",
-        Severity::Error,
-        "state code 00, withdrawn by LHDN",
-    ),
-    (
-        "ref.unknown-invoice",
-        Severity::Error,
-        "a row for an eInvoiceNumber not in Documents",
-    ),
-    (
-        "ref.unknown-line",
-        Severity::Error,
-        "a row for a line ID not in DocumentLineItems",
-    ),
-    (
-        "line.duplicate-id",
-        Severity::Error,
-        "a line ID used twice in one invoice",
-    ),
-    (
-        "line.missing-tax",
-        Severity::Error,
-        "a line without a LineItemsTaxes row",
-    ),
-    (
-        "invoice.no-lines",
-        Severity::Error,
-        "an invoice without lines",
-    ),
-    (
-        "invoice.missing-total-tax",
-        Severity::Error,
-        "a tax type used on lines without its DocumentTotalTax row",
-    ),
-    (
-        "invoice.references-not-allowed",
-        Severity::Error,
-        "DocumentReferences rows for an invoice or self-billed invoice",
-    ),
-    (
-        "duplicate.invoice-number",
-        Severity::Error,
-        "an eInvoiceNumber used twice in Documents",
-    ),
-    (
-        "math.subtotal",
-        Severity::Error,
-        "Subtotal ≠ UnitPrice × Quantity",
-    ),
-    (
-        "math.line-total",
-        Severity::Error,
-        "line TotalExcludingTax ≠ Subtotal − discounts + charges",
-    ),
-    (
-        "math.line-tax",
-        Severity::Error,
-        "line TotalTaxAmount ≠ its LineItemsTaxes amounts",
-    ),
-    (
-        "math.net",
-        Severity::Error,
-        "TotalNetAmount ≠ Σ line totals",
-    ),
-    (
-        "math.discount",
-        Severity::Error,
-        "TotalDiscountValue ≠ Σ DocumentDiscounts",
-    ),
-    (
-        "math.charge",
-        Severity::Error,
-        "TotalChargeAmount ≠ Σ DocumentCharges",
-    ),
-    (
-        "math.excluding",
-        Severity::Error,
-        "TotalExcludingTax ≠ net − discounts + charges",
-    ),
-    (
-        "math.including",
-        Severity::Error,
-        "TotalIncludingTax ≠ TotalExcludingTax + TotalTaxAmount",
-    ),
-    (
-        "math.payable",
-        Severity::Error,
-        "TotalPayableAmount ≠ TotalIncludingTax − prepayment + rounding",
-    ),
-    (
-        "math.tax-type",
-        Severity::Error,
-        "DocumentTotalTax of a type ≠ Σ its LineItemsTaxes",
-    ),
-    (
-        "math.tax-total",
-        Severity::Error,
-        "Documents TotalTaxAmount ≠ Σ DocumentTotalTax",
-    ),
-    (
-        "tax.not-zero",
-        Severity::Error,
-        "tax type 06 or E with a tax amount other than 0",
-    ),
-    (
-        "tax.exemption-missing",
-        Severity::Error,
-        "tax type E without DetailsTaxExemption",
-    ),
-    (
-        "currency.rate-missing",
-        Severity::Error,
-        "a non-MYR invoice without CurrencyExchangeRate",
-    ),
-    (
-        "currency.rate-for-myr",
-        Severity::Error,
-        "an MYR invoice with a CurrencyExchangeRate",
-    ),
-    (
-        "scenario.import-classified-009",
-        Severity::Warning,
-        "an import from a foreign supplier classified 009",
-    ),
-];
-
-/// The severity of a rule in [`RULES`].
-pub fn severity_of(rule: &str) -> Severity {
-    RULES
-        .iter()
-        .find(|(id, _, _)| *id == rule)
-        .map(|(_, severity, _)| *severity)
-        .unwrap_or(Severity::Error)
-}
+use crate::rules::{self, Rule};
 
 /// What a column holds, for the field rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,25 +133,23 @@ impl<'a> Engine<'a> {
     /// A finding at a cell of the batch; its severity is the rule's.
     pub fn report(
         &mut self,
-        rule: &'static str,
+        rule: &'static Rule,
         sheet: usize,
         row: &DataRow,
         column: Option<usize>,
         message: String,
         hint: &str,
     ) {
-        let severity = severity_of(rule);
         let schema = &template().sheets[sheet];
         let invoice_col = schema.column("eInvoiceNumber");
-        let mut finding = Finding::new(severity, rule, "", hint)
+        let mut finding = Finding::new(rule, message)
+            .hint(hint)
             .file(&self.batch.file)
             .sheet(&schema.name)
             .row(row.row);
-        let mut place = format!("{} row {}", schema.name, row.row);
         if let Some(column) = column {
             let header = schema.headers[column].trim();
             finding = finding.column(header);
-            place.push_str(&format!(", {header}"));
             let value = row.get(column).as_text();
             if !value.is_empty() {
                 finding = finding.value(value);
@@ -395,7 +161,6 @@ impl<'a> Engine<'a> {
         {
             finding = finding.invoice(invoice);
         }
-        finding.message = format!("{place}: {message}");
         self.findings.push(finding);
     }
 
@@ -417,7 +182,7 @@ impl<'a> Engine<'a> {
                 if cell.is_empty() {
                     if *mandatory {
                         self.report(
-                            "field.mandatory",
+                            &rules::FIELD_MANDATORY,
                             sheet,
                             row,
                             Some(column),
@@ -454,7 +219,7 @@ impl<'a> Engine<'a> {
             let len = text.chars().count();
             if len > max && kind != Kind::Tin {
                 self.report(
-                    "field.too-long",
+                    &rules::FIELD_TOO_LONG,
                     sheet,
                     row,
                     Some(column),
@@ -464,7 +229,7 @@ impl<'a> Engine<'a> {
                 return;
             }
         }
-        let fail = |engine: &mut Self, rule: &'static str, message: String, hint: &str| {
+        let fail = |engine: &mut Self, rule: &'static Rule, message: String, hint: &str| {
             engine.report(rule, sheet, row, Some(column), message, hint);
         };
         match kind {
@@ -475,7 +240,7 @@ impl<'a> Engine<'a> {
                         Ok(_) => {}
                         Err(AmountError::Scientific) => fail(
                             self,
-                            "amount.scientific",
+                            &rules::AMOUNT_SCIENTIFIC,
                             format!(
                                 "{header} {raw:?} is in scientific notation, which LHDN rejects"
                             ),
@@ -483,7 +248,7 @@ impl<'a> Engine<'a> {
                         ),
                         Err(AmountError::TooLarge) => fail(
                             self,
-                            "amount.not-a-number",
+                            &rules::AMOUNT_NOT_A_NUMBER,
                             format!(
                                 "{header} {raw:?} is implausibly large (over 1,000,000,000,000)"
                             ),
@@ -491,7 +256,7 @@ impl<'a> Engine<'a> {
                         ),
                         Err(_) => fail(
                             self,
-                            "amount.not-a-number",
+                            &rules::AMOUNT_NOT_A_NUMBER,
                             format!("{header} {raw:?} is not a number"),
                             "Enter a plain number such as 1200.50",
                         ),
@@ -499,7 +264,7 @@ impl<'a> Engine<'a> {
                 } else if matches!(cell, Cell::DateTime(_)) {
                     fail(
                         self,
-                        "amount.not-a-number",
+                        &rules::AMOUNT_NOT_A_NUMBER,
                         format!("{header} holds a date, not a number"),
                         "Enter a plain number",
                     );
@@ -510,7 +275,7 @@ impl<'a> Engine<'a> {
                 if !ID_TYPES.contains(&text) {
                     fail(
                         self,
-                        "code.unknown",
+                        &rules::CODE_UNKNOWN,
                         format!("{header} {text:?} is not an ID type"),
                         "Use NRIC, BRN, PASSPORT or ARMY",
                     );
@@ -524,7 +289,7 @@ impl<'a> Engine<'a> {
                 if !VERSIONS.contains(&version.as_str()) {
                     fail(
                         self,
-                        "code.unknown",
+                        &rules::CODE_UNKNOWN,
                         format!("eInvoiceVersion {text:?} is not a document version"),
                         "Use 1.1 (or 1.0), as text",
                     );
@@ -534,7 +299,7 @@ impl<'a> Engine<'a> {
                 if let Err(why) = formats::tin(text) {
                     fail(
                         self,
-                        "format.tin",
+                        &rules::FORMAT_TIN,
                         why,
                         "Look the TIN up in MyTax or MyInvois; a foreign supplier without one takes EI00000000030",
                     );
@@ -544,7 +309,7 @@ impl<'a> Engine<'a> {
                 if let Err(why) = formats::phone(text) {
                     fail(
                         self,
-                        "format.phone",
+                        &rules::FORMAT_PHONE,
                         why,
                         "Write it as +60312345678: digits only, optional leading +, 8 to 20 characters",
                     );
@@ -554,7 +319,7 @@ impl<'a> Engine<'a> {
                 if let Err(why) = formats::email(text) {
                     fail(
                         self,
-                        "format.email",
+                        &rules::FORMAT_EMAIL,
                         why,
                         "Give one address such as accounts@contoh.my, or leave the cell empty",
                     );
@@ -562,14 +327,19 @@ impl<'a> Engine<'a> {
             }
             Kind::Sst => {
                 if let Err(why) = formats::sst(text) {
-                    fail(self, "format.sst", why, "Write NA when not SST-registered");
+                    fail(
+                        self,
+                        &rules::FORMAT_SST,
+                        why,
+                        "Write NA when not SST-registered",
+                    );
                 }
             }
             Kind::Ttx => {
                 if let Err(why) = formats::ttx(text) {
                     fail(
                         self,
-                        "format.ttx",
+                        &rules::FORMAT_TTX,
                         why,
                         "Write NA when not registered for tourism tax",
                     );
@@ -582,7 +352,7 @@ impl<'a> Engine<'a> {
                 if !ok {
                     fail(
                         self,
-                        "format.date",
+                        &rules::FORMAT_DATE,
                         format!("{header} {text:?} is not a date yyyy-mm-dd"),
                         "Write the date as 2026-10-31",
                     );
@@ -596,18 +366,18 @@ impl<'a> Engine<'a> {
                 match value {
                     None => fail(
                         self,
-                        "format.issuance-datetime",
+                        &rules::FORMAT_ISSUANCE_DATETIME,
                         format!("IssuanceDateTime {text:?} is not yyyy-MM-ddTHH:mm:ssZ in UTC"),
                         "Write the UTC date and time, e.g. 2026-11-26T01:30:00Z, or an Excel date-time in UTC",
                     ),
-                    Some(issued) if issued < now - Duration::hours(72) => self.report("issuance.too-old",
+                    Some(issued) if issued < now - Duration::hours(72) => self.report(&rules::ISSUANCE_TOO_OLD,
                         sheet,
                         row,
                         Some(column),
                         format!("IssuanceDateTime {} is more than 72 hours before now ({} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
                         "LHDN rejects documents issued more than 72 hours before submission; convert again just before uploading",
                     ),
-                    Some(issued) if issued > now + Duration::minutes(5) => self.report("issuance.future",
+                    Some(issued) if issued > now + Duration::minutes(5) => self.report(&rules::ISSUANCE_FUTURE,
                         sheet,
                         row,
                         Some(column),
@@ -623,7 +393,7 @@ impl<'a> Engine<'a> {
                 if state == "00" || state == "0" {
                     fail(
                         self,
-                        "code.state-withdrawn",
+                        &rules::CODE_STATE_WITHDRAWN,
                         format!("{header} 00 was withdrawn by LHDN (13 Jun 2025)"),
                         "Use the state code 01-16, or 17 for an address outside Malaysia",
                     );
@@ -637,7 +407,7 @@ impl<'a> Engine<'a> {
                 {
                     fail(
                         self,
-                        "format.postcode",
+                        &rules::FORMAT_POSTCODE,
                         why,
                         "Malaysian postcodes have 5 digits, e.g. 50450",
                     );
@@ -672,7 +442,7 @@ impl<'a> Engine<'a> {
                 .find(|p| table.contains(p))
         {
             self.report(
-                "code.leading-zero-lost",
+                &rules::CODE_LEADING_ZERO_LOST,
                 sheet,
                 row,
                 Some(column),
@@ -685,7 +455,7 @@ impl<'a> Engine<'a> {
             return;
         }
         self.report(
-            "code.unknown",
+            &rules::CODE_UNKNOWN,
             sheet,
             row,
             Some(column),
@@ -722,21 +492,6 @@ pub(crate) fn amount(cell: &Cell) -> Option<Decimal> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_rule_is_catalogued_in_the_docs() {
-        let docs = include_str!("../../docs/rules.md");
-        for (id, severity, _) in RULES.iter().chain(crate::map::RULES) {
-            let row = docs
-                .lines()
-                .find(|l| l.starts_with(&format!("| `{id}` |")))
-                .unwrap_or_else(|| panic!("docs/rules.md lacks {id}"));
-            assert!(
-                row.contains(&format!("| {severity} |")),
-                "{id}: docs say {row}"
-            );
-        }
-    }
-
     use crate::batch::{Cell, DataRow, sheets};
     use crate::testing::{batch, d, now};
 
@@ -750,7 +505,7 @@ mod tests {
     }
 
     /// The findings as (rule, sheet, row, column).
-    fn fired(batch: &Batch) -> Vec<(&'static str, String, u32, String)> {
+    fn fired(batch: &Batch) -> Vec<(&'static Rule, String, u32, String)> {
         check_batch(batch, now())
             .into_iter()
             .map(|f| {
@@ -764,13 +519,14 @@ mod tests {
             .collect()
     }
 
-    fn assert_fires(batch: &Batch, rule: &str, sheet: &str, row: u32, column: &str) {
+    fn assert_fires(batch: &Batch, rule: &Rule, sheet: &str, row: u32, column: &str) {
         let fired = fired(batch);
         assert!(
             fired
                 .iter()
                 .any(|(r, s, w, c)| *r == rule && s == sheet && *w == row && c == column),
-            "{rule} at {sheet} row {row} {column} not in {fired:?}"
+            "{} at {sheet} row {row} {column} not in {fired:?}",
+            rule.id
         );
     }
 
@@ -781,27 +537,39 @@ mod tests {
 
     #[test]
     fn field_rules() {
-        let cases: [(&str, Cell, &str); 12] = [
-            ("Supplier.Name", Cell::Empty, "field.mandatory"),
-            ("Supplier.TIN", text("C123456789"), "format.tin"),
-            ("Buyer.ContactNumber", text("03-1234 5678"), "format.phone"),
-            ("Buyer.Email", text("a@b"), "format.email"),
-            ("Buyer.Address.PostalZone", text("504"), "format.postcode"),
-            ("Buyer.SST.No", text("A;B;C"), "format.sst"),
-            ("Supplier.TTX.No", text("TTX 1"), "format.ttx"),
-            ("BillingPeriod.StartDate", text("31/10/2026"), "format.date"),
+        let cases: [(&str, Cell, &Rule); 12] = [
+            ("Supplier.Name", Cell::Empty, &rules::FIELD_MANDATORY),
+            ("Supplier.TIN", text("C123456789"), &rules::FORMAT_TIN),
+            (
+                "Buyer.ContactNumber",
+                text("03-1234 5678"),
+                &rules::FORMAT_PHONE,
+            ),
+            ("Buyer.Email", text("a@b"), &rules::FORMAT_EMAIL),
+            (
+                "Buyer.Address.PostalZone",
+                text("504"),
+                &rules::FORMAT_POSTCODE,
+            ),
+            ("Buyer.SST.No", text("A;B;C"), &rules::FORMAT_SST),
+            ("Supplier.TTX.No", text("TTX 1"), &rules::FORMAT_TTX),
+            (
+                "BillingPeriod.StartDate",
+                text("31/10/2026"),
+                &rules::FORMAT_DATE,
+            ),
             (
                 "IssuanceDateTime",
                 text("2026-11-26 09:30"),
-                "format.issuance-datetime",
+                &rules::FORMAT_ISSUANCE_DATETIME,
             ),
-            ("CurrencyCode", text("RMB"), "code.unknown"),
+            ("CurrencyCode", text("RMB"), &rules::CODE_UNKNOWN),
             (
                 "Buyer.Address.State",
                 Cell::Number(d("1")),
-                "code.leading-zero-lost",
+                &rules::CODE_LEADING_ZERO_LOST,
             ),
-            ("TotalNetAmount", text("5.74E+2"), "amount.scientific"),
+            ("TotalNetAmount", text("5.74E+2"), &rules::AMOUNT_SCIENTIFIC),
         ];
         for (header, cell, rule) in cases {
             let mut b = batch();
@@ -816,12 +584,12 @@ mod tests {
             "Supplier.Name",
             text(&"名".repeat(301)),
         );
-        assert_fires(&b, "field.too-long", "Documents", 6, "Supplier.Name");
+        assert_fires(&b, &rules::FIELD_TOO_LONG, "Documents", 6, "Supplier.Name");
         let mut b = batch();
         set(&mut b, sheets::LINE_ITEMS, 1, "UnitPrice", text("twelve"));
         assert_fires(
             &b,
-            "amount.not-a-number",
+            &rules::AMOUNT_NOT_A_NUMBER,
             "DocumentLineItems",
             7,
             "UnitPrice",
@@ -839,7 +607,13 @@ mod tests {
             "IssuanceDateTime",
             Cell::DateTime(future),
         );
-        assert_fires(&b, "issuance.future", "Documents", 6, "IssuanceDateTime");
+        assert_fires(
+            &b,
+            &rules::ISSUANCE_FUTURE,
+            "Documents",
+            6,
+            "IssuanceDateTime",
+        );
         set(
             &mut b,
             sheets::DOCUMENTS,
@@ -847,7 +621,13 @@ mod tests {
             "IssuanceDateTime",
             Cell::DateTime(now() - Duration::hours(73)),
         );
-        assert_fires(&b, "issuance.too-old", "Documents", 6, "IssuanceDateTime");
+        assert_fires(
+            &b,
+            &rules::ISSUANCE_TOO_OLD,
+            "Documents",
+            6,
+            "IssuanceDateTime",
+        );
         set(
             &mut b,
             sheets::DOCUMENTS,
@@ -870,7 +650,7 @@ mod tests {
         );
         assert_fires(
             &b,
-            "code.state-withdrawn",
+            &rules::CODE_STATE_WITHDRAWN,
             "Documents",
             6,
             "Buyer.Address.State",
@@ -889,61 +669,61 @@ mod tests {
 
     #[test]
     fn arithmetic_rules() {
-        let cases: [(usize, usize, &str, &str, &str); 8] = [
+        let cases: [(usize, usize, &str, &Rule, &str); 8] = [
             (
                 sheets::LINE_ITEMS,
                 0,
                 "Subtotal",
-                "math.subtotal",
+                &rules::MATH_SUBTOTAL,
                 "DocumentLineItems",
             ),
             (
                 sheets::LINE_ITEMS,
                 0,
                 "TotalTaxAmount",
-                "math.line-tax",
+                &rules::MATH_LINE_TAX,
                 "DocumentLineItems",
             ),
             (
                 sheets::DOCUMENTS,
                 0,
                 "TotalNetAmount",
-                "math.net",
+                &rules::MATH_NET,
                 "Documents",
             ),
             (
                 sheets::DOCUMENTS,
                 0,
                 "TotalChargeAmount",
-                "math.charge",
+                &rules::MATH_CHARGE,
                 "Documents",
             ),
             (
                 sheets::DOCUMENTS,
                 0,
                 "TotalExcludingTax",
-                "math.excluding",
+                &rules::MATH_EXCLUDING,
                 "Documents",
             ),
             (
                 sheets::DOCUMENTS,
                 0,
                 "TotalIncludingTax",
-                "math.including",
+                &rules::MATH_INCLUDING,
                 "Documents",
             ),
             (
                 sheets::DOCUMENTS,
                 0,
                 "TotalPayableAmount",
-                "math.payable",
+                &rules::MATH_PAYABLE,
                 "Documents",
             ),
             (
                 sheets::DOCUMENT_TOTAL_TAX,
                 0,
                 "TotalTaxAmount",
-                "math.tax-type",
+                &rules::MATH_TAX_TYPE,
                 "DocumentTotalTax",
             ),
         ];
@@ -960,7 +740,13 @@ mod tests {
             "TotalDiscountValue",
             Cell::Number(d("3")),
         );
-        assert_fires(&b, "math.discount", "Documents", 6, "TotalDiscountValue");
+        assert_fires(
+            &b,
+            &rules::MATH_DISCOUNT,
+            "Documents",
+            6,
+            "TotalDiscountValue",
+        );
         let mut b = batch();
         set(
             &mut b,
@@ -969,7 +755,7 @@ mod tests {
             "TotalTaxAmount",
             Cell::Number(d("1")),
         );
-        assert_fires(&b, "math.tax-total", "Documents", 6, "TotalTaxAmount");
+        assert_fires(&b, &rules::MATH_TAX_TOTAL, "Documents", 6, "TotalTaxAmount");
         // A cent of difference from rounding is no error: 12.50 × 40 stated as 500.004.
         let mut b = batch();
         set(
@@ -979,14 +765,14 @@ mod tests {
             "Subtotal",
             Cell::Number(d("500.004")),
         );
-        assert!(!fired(&b).iter().any(|f| f.0 == "math.subtotal"));
+        assert!(!fired(&b).iter().any(|f| f.0 == &rules::MATH_SUBTOTAL));
     }
 
     #[test]
     fn cross_sheet_rules() {
         let mut b = batch();
         set(&mut b, sheets::LINE_ITEMS, 1, "ID", Cell::Number(d("1")));
-        assert_fires(&b, "line.duplicate-id", "DocumentLineItems", 7, "ID");
+        assert_fires(&b, &rules::LINE_DUPLICATE_ID, "DocumentLineItems", 7, "ID");
 
         let mut b = batch();
         set(
@@ -996,8 +782,14 @@ mod tests {
             "LineItem.ID",
             Cell::Number(d("9")),
         );
-        assert_fires(&b, "ref.unknown-line", "LineItemsTaxes", 7, "LineItem.ID");
-        assert_fires(&b, "line.missing-tax", "DocumentLineItems", 7, "ID");
+        assert_fires(
+            &b,
+            &rules::REF_UNKNOWN_LINE,
+            "LineItemsTaxes",
+            7,
+            "LineItem.ID",
+        );
+        assert_fires(&b, &rules::LINE_MISSING_TAX, "DocumentLineItems", 7, "ID");
 
         let mut b = batch();
         set(
@@ -1009,7 +801,7 @@ mod tests {
         );
         assert_fires(
             &b,
-            "ref.unknown-invoice",
+            &rules::REF_UNKNOWN_INVOICE,
             "DocumentCharges",
             6,
             "eInvoiceNumber",
@@ -1019,7 +811,7 @@ mod tests {
         b.sheets[sheets::DOCUMENT_TOTAL_TAX].rows.clear();
         assert_fires(
             &b,
-            "invoice.missing-total-tax",
+            &rules::INVOICE_MISSING_TOTAL_TAX,
             "Documents",
             6,
             "eInvoiceNumber",
@@ -1027,7 +819,13 @@ mod tests {
 
         let mut b = batch();
         b.sheets[sheets::LINE_ITEMS].rows.clear();
-        assert_fires(&b, "invoice.no-lines", "Documents", 6, "eInvoiceNumber");
+        assert_fires(
+            &b,
+            &rules::INVOICE_NO_LINES,
+            "Documents",
+            6,
+            "eInvoiceNumber",
+        );
 
         let mut b = batch();
         let mut reference = DataRow {
@@ -1039,7 +837,7 @@ mod tests {
         b.sheets[sheets::DOCUMENT_REFERENCES].rows.push(reference);
         assert_fires(
             &b,
-            "invoice.references-not-allowed",
+            &rules::INVOICE_REFERENCES_NOT_ALLOWED,
             "DocumentReferences",
             6,
             "eInvoiceNumber",
@@ -1052,7 +850,7 @@ mod tests {
             .push(DataRow { row: 7, ..copy });
         assert_fires(
             &b,
-            "duplicate.invoice-number",
+            &rules::DUPLICATE_INVOICE_NUMBER,
             "Documents",
             7,
             "eInvoiceNumber",
@@ -1085,7 +883,7 @@ mod tests {
             "TaxAmount",
             Cell::Number(d("5")),
         );
-        assert_fires(&b, "tax.not-zero", "LineItemsTaxes", 6, "TaxAmount");
+        assert_fires(&b, &rules::TAX_NOT_ZERO, "LineItemsTaxes", 6, "TaxAmount");
 
         let mut b = batch();
         for row in 0..2 {
@@ -1094,7 +892,7 @@ mod tests {
         set(&mut b, sheets::DOCUMENT_TOTAL_TAX, 0, "TaxType", text("E"));
         assert_fires(
             &b,
-            "tax.exemption-missing",
+            &rules::TAX_EXEMPTION_MISSING,
             "LineItemsTaxes",
             6,
             "DetailsTaxExemption",
@@ -1104,7 +902,7 @@ mod tests {
         set(&mut b, sheets::DOCUMENTS, 0, "CurrencyCode", text("MYR"));
         assert_fires(
             &b,
-            "currency.rate-for-myr",
+            &rules::CURRENCY_RATE_FOR_MYR,
             "Documents",
             6,
             "CurrencyExchangeRate",
@@ -1119,7 +917,7 @@ mod tests {
         );
         assert_fires(
             &b,
-            "currency.rate-missing",
+            &rules::CURRENCY_RATE_MISSING,
             "Documents",
             6,
             "CurrencyExchangeRate",
@@ -1129,7 +927,7 @@ mod tests {
         set(&mut b, sheets::LINE_ITEMS, 0, "Classification", text("009"));
         assert_fires(
             &b,
-            "scenario.import-classified-009",
+            &rules::SCENARIO_IMPORT_CLASSIFIED_009,
             "DocumentLineItems",
             6,
             "Classification",
@@ -1137,9 +935,20 @@ mod tests {
     }
 
     #[test]
-    fn severities_come_from_the_catalogue() {
-        assert_eq!(severity_of("issuance.too-old"), Severity::Warning);
-        assert_eq!(severity_of("math.payable"), Severity::Error);
-        assert_eq!(severity_of("structure.unknown-header"), Severity::Warning);
+    fn findings_take_their_rules_severity() {
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "IssuanceDateTime",
+            text("2020-01-01T00:00:00Z"),
+        );
+        let findings = check_batch(&b, now());
+        let too_old = findings
+            .iter()
+            .find(|f| f.rule == &rules::ISSUANCE_TOO_OLD)
+            .expect("an old issuance time is reported");
+        assert_eq!(too_old.severity, crate::finding::Severity::Warning);
     }
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use super::sheet::{self, CellProblem, Grid, GridRow, TextEncoding};
 use crate::finding::{Finding, Location};
+use crate::rules::{self, Rule};
 
 /// Normalised names of the columns selfbill needs.
 pub mod col {
@@ -179,9 +180,11 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
             match current.as_mut() {
                 Some(order) => order.add_line(&columns, cells, &at),
                 None => export.findings.push(
-                    Finding::error(
-                        "export.orphan-line",
-                        format!("{at}: a line with no 订单编号 and no order above it"),
+                    Finding::new(
+                        &rules::EXPORT_ORPHAN_LINE,
+                        "a line with no 订单编号 and no order above it",
+                    )
+                    .hint(
                         "Each continuation line belongs to the order above it; \
                          check that the first rows were not deleted or sorted away",
                     )
@@ -338,7 +341,7 @@ impl OrderBuilder {
         let status = sheet::cell_text(columns.get(cells, col::STATUS));
         if status.is_empty() {
             findings.push(cell_error(
-                "export.bad-cell",
+                &rules::EXPORT_BAD_CELL,
                 at,
                 col::STATUS,
                 "",
@@ -353,7 +356,7 @@ impl OrderBuilder {
             Err(_) => {
                 let shown = sheet::cell_text(columns.get(cells, col::PAID_AT));
                 findings.push(cell_error(
-                    "export.bad-cell",
+                    &rules::EXPORT_BAD_CELL,
                     at,
                     col::PAID_AT,
                     &shown,
@@ -389,7 +392,7 @@ impl OrderBuilder {
         let title = sheet::cell_text(columns.get(cells, col::TITLE));
         if title.is_empty() {
             self.findings.push(cell_error(
-                "export.bad-cell",
+                &rules::EXPORT_BAD_CELL,
                 at,
                 col::TITLE,
                 "",
@@ -430,7 +433,7 @@ fn read_order_no(cell: &Data, at: &Location, findings: &mut Vec<Finding>) -> Str
         text.contains(['e', 'E']) && text.chars().next().is_some_and(|c| c.is_ascii_digit());
     if numeric || scientific {
         findings.push(cell_error(
-            "export.order-number-not-text",
+            &rules::EXPORT_ORDER_NUMBER_NOT_TEXT,
             at,
             col::ORDER_NO,
             &text,
@@ -468,7 +471,7 @@ fn read_amount(
                 _ => format!("{column} {shown:?} is not a number"),
             };
             findings.push(cell_error(
-                "export.bad-cell",
+                &rules::EXPORT_BAD_CELL,
                 at,
                 column,
                 &shown,
@@ -482,7 +485,7 @@ fn read_amount(
 }
 
 fn cell_error(
-    rule: &'static str,
+    rule: &'static Rule,
     at: &Location,
     column: &str,
     value: &str,
@@ -490,7 +493,8 @@ fn cell_error(
     why: &str,
     hint: &str,
 ) -> Finding {
-    let mut finding = Finding::error(rule, format!("{at}, column {column}: {why}"), hint)
+    let mut finding = Finding::new(rule, why)
+        .hint(hint)
         .at(at)
         .column(column)
         .value(value);

@@ -11,6 +11,7 @@ use super::sheet::{self, FileKind};
 use crate::batch::{Batch, Cell, DataRow, FIRST_DATA_ROW, HEADER_ROW, SheetData, template};
 use crate::finding::Finding;
 use crate::money;
+use crate::rules;
 
 /// Columns LHDN added in the newer template; a workbook made from the older
 /// copy lacks them and is still LHDN's layout.
@@ -235,11 +236,11 @@ fn absent() -> SheetData {
 }
 
 fn missing_sheet(file: &str, name: &str) -> Finding {
-    Finding::error(
-        "structure.missing-sheet",
-        format!("{file}: sheet {name} is missing"),
-        "Start from LHDN's batch-upload template, which has all 11 sheets",
+    Finding::new(
+        &rules::STRUCTURE_MISSING_SHEET,
+        format!("sheet {name} is missing"),
     )
+    .hint("Start from LHDN's batch-upload template, which has all 11 sheets")
     .file(file)
     .sheet(name)
 }
@@ -267,15 +268,15 @@ fn map_headers(
                 continue;
             }
             findings.push(
-                Finding::error(
-                    "structure.missing-header",
+                Finding::new(
+                    &rules::STRUCTURE_MISSING_HEADER,
                     format!(
-                        "{file}: sheet {} has no column {:?} in row {header_row}",
+                        "sheet {} has no column {:?} in row {header_row}",
                         schema.name,
                         header.trim()
                     ),
-                    "Restore LHDN's header; the portal matches columns by these names",
                 )
+                .hint("Restore LHDN's header; the portal matches columns by these names")
                 .file(file)
                 .sheet(&schema.name)
                 .row(header_row)
@@ -287,14 +288,14 @@ fn map_headers(
     for (_, header) in headers {
         if !header.trim().is_empty() && schema.column(header).is_none() {
             findings.push(
-                Finding::warning(
-                    "structure.unknown-header",
+                Finding::new(
+                    &rules::STRUCTURE_UNKNOWN_HEADER,
                     format!(
-                        "{file}: sheet {} has a column {:?} that LHDN's template does not have",
+                        "sheet {} has a column {:?} that LHDN's template does not have",
                         schema.name, header
                     ),
-                    "Remove the column, or correct its header to LHDN's spelling",
                 )
+                .hint("Remove the column, or correct its header to LHDN's spelling")
                 .file(file)
                 .sheet(&schema.name)
                 .row(header_row)

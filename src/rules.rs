@@ -1,0 +1,220 @@
+//! The rule catalogue: every finding selfbill reports names one of these
+//! rules. Each rule is a typed constant with a stable id, a severity, a
+//! one-line summary and a default hint; `docs/rules.md` lists the same rules
+//! (a test holds the two equal). Code emits rules by constant, never by id.
+
+use crate::finding::Severity;
+
+/// One rule: what it checks and how serious a breach is.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    /// Stable id, `area.name`; tools and tests rely on it.
+    pub id: &'static str,
+    pub severity: Severity,
+    /// What the rule checks, in one line.
+    pub summary: &'static str,
+    /// What to do about a finding, when the finding has nothing more specific.
+    pub hint: &'static str,
+}
+
+impl Rule {
+    /// The catalogued rule with this id.
+    pub fn by_id(id: &str) -> Option<&'static Rule> {
+        ALL.iter().copied().find(|rule| rule.id == id)
+    }
+}
+
+macro_rules! rules {
+    ($($(#[$doc:meta])* $name:ident = $id:literal, $severity:ident, $summary:literal, $hint:literal;)+) => {
+        $(
+            $(#[$doc])*
+            pub const $name: Rule = Rule {
+                id: $id,
+                severity: Severity::$severity,
+                summary: $summary,
+                hint: $hint,
+            };
+        )+
+        /// Every rule, in the order `docs/rules.md` lists them.
+        pub const ALL: &[&Rule] = &[$(&$name),+];
+    };
+}
+
+rules! {
+    // Reading and mapping a 1688 export.
+    EXPORT_ORPHAN_LINE = "export.orphan-line", Error, "a line with no 订单编号 and no order above it",
+        "Export the orders again from 1688 without deleting rows";
+    EXPORT_BAD_CELL = "export.bad-cell", Error, "an export cell that cannot be read (amount, date, empty title or status)",
+        "Correct the cell in the export, or export the orders again from 1688";
+    EXPORT_ORDER_NUMBER_NOT_TEXT = "export.order-number-not-text", Error, "an order number stored as a number",
+        "Export again from 1688, or format the column as Text before typing order numbers";
+    ORDER_UNKNOWN_STATUS = "order.unknown-status", Error, "a status the status policy does not know",
+        "Add the status to invoice, hold or skip under [statuses] in selfbill.toml";
+    ORDER_HELD = "order.held", Warning, "an order held by the status policy (退款中)",
+        "Convert the order again once the refund settles";
+    ORDER_SKIPPED = "order.skipped", Info, "an order skipped by the status policy (交易关闭, 等待买家付款)",
+        "Closed and unpaid orders need no e-invoice";
+    ORDER_DUPLICATE_IDENTICAL = "order.duplicate-identical", Info, "an order seen twice with the same content",
+        "Overlapping exports are fine: the order is taken once";
+    ORDER_DUPLICATE_DIFFERS = "order.duplicate-differs", Error, "an order seen twice with different content",
+        "Use the newer export only, or remove the order from one of them";
+    ORDER_DUPLICATE_INVOICE_NUMBER = "order.duplicate-invoice-number", Error, "two orders given the same invoice number",
+        "Put {order_no} into [invoice] number in selfbill.toml";
+    ORDER_DOES_NOT_RECONCILE = "order.does-not-reconcile", Error, "an order whose total does not equal 实付款",
+        "Check the order on 1688; correct the export or leave the order out";
+    ORDER_ROUNDING = "order.rounding", Info, "line rounding put into TotalRoundingAmount",
+        "Nothing to do: LHDN's TotalRoundingAmount is there for this";
+    LINE_DESCRIPTION_CUT = "line.description-cut", Warning, "a description cut to 300 characters",
+        "Shorten the title if the cut loses something that matters";
+    LINE_UNKNOWN_UNIT = "line.unknown-unit", Warning, "a 1688 unit with no LHDN unit code",
+        "Map the unit under [units] in selfbill.toml; `selfbill codes unit QUERY` finds LHDN's code";
+    SUPPLIER_DETAILS_MISSING = "supplier.details-missing", Warning, "a seller without address or phone in the directory",
+        "Add the seller to suppliers.csv; its address and phone are on its 1688 page under 联系方式";
+    CONVERT_NOTHING_TO_WRITE = "convert.nothing-to-write", Info, "no invoices to write",
+        "Nothing is written when there is nothing to invoice";
+    RATE_MISSING = "rate.missing", Error, "no exchange rate for an order's payment date",
+        "Add rates that cover the payment dates: `selfbill rates fetch --month YYYY-MM --currency CNY`";
+    // LHDN's rules, for check and convert.
+    STRUCTURE_MISSING_SHEET = "structure.missing-sheet", Error, "a sheet of LHDN's template is missing",
+        "Start from LHDN's batch-upload template and keep all of its sheets";
+    STRUCTURE_MISSING_HEADER = "structure.missing-header", Error, "a row-4 header of LHDN's template is missing",
+        "Row 4 holds LHDN's header names; restore the header as the template spells it";
+    STRUCTURE_UNKNOWN_HEADER = "structure.unknown-header", Warning, "a row-4 header LHDN's template does not have",
+        "LHDN's portal ignores or rejects columns it does not know; remove the column or check its spelling";
+    FIELD_MANDATORY = "field.mandatory", Error, "a mandatory cell is empty",
+        "Fill in the cell; LHDN's row 1 marks it Mandatory";
+    FIELD_TOO_LONG = "field.too-long", Error, "text longer than row 2 allows (characters)",
+        "Shorten the text to the length in row 2 of the template";
+    AMOUNT_NOT_A_NUMBER = "amount.not-a-number", Error, "an amount or number column holds text",
+        "Type the amount as a plain number, e.g. 1234.50";
+    AMOUNT_SCIENTIFIC = "amount.scientific", Error, "an amount in scientific notation",
+        "Format the cell as a number with decimals, not Scientific";
+    FORMAT_TIN = "format.tin", Error, "a TIN that breaks LHDN's TIN rules",
+        "Look the TIN up in MyTax or use LHDN's general TIN (EI00000000030 for a foreign supplier)";
+    FORMAT_PHONE = "format.phone", Error, "a phone number that is not 8-20 digits with an optional leading +",
+        "Write 8 to 20 digits with an optional leading +, no spaces, e.g. +60312345678";
+    FORMAT_EMAIL = "format.email", Error, "an e-mail that is not one valid address",
+        "Write one e-mail address, e.g. accounts@example.com";
+    FORMAT_POSTCODE = "format.postcode", Error, "a Malaysian postcode that is not 5 digits",
+        "Write the Malaysian postcode as its 5 digits, as text so a leading zero is kept";
+    FORMAT_SST = "format.sst", Error, "an SST registration number in the wrong form",
+        "Write NA when not SST-registered, else the SST number (two at most, separated by ;)";
+    FORMAT_TTX = "format.ttx", Error, "a tourism tax registration number in the wrong form",
+        "Write NA when not registered for tourism tax";
+    FORMAT_DATE = "format.date", Error, "a date that is not yyyy-mm-dd",
+        "Write the date as yyyy-mm-dd";
+    FORMAT_ISSUANCE_DATETIME = "format.issuance-datetime", Error, "IssuanceDateTime not a UTC yyyy-MM-ddTHH:mm:ssZ",
+        "Write the time in UTC as yyyy-MM-ddTHH:mm:ssZ";
+    ISSUANCE_TOO_OLD = "issuance.too-old", Warning, "IssuanceDateTime more than 72 hours ago",
+        "LHDN refuses documents issued more than 72 hours before submission; issue again with a current time";
+    ISSUANCE_FUTURE = "issuance.future", Warning, "IssuanceDateTime in the future",
+        "Convert Malaysian time (UTC+8) to UTC before writing it";
+    CODE_UNKNOWN = "code.unknown", Error, "a code not in LHDN's code table",
+        "Look the code up with `selfbill codes TABLE QUERY`";
+    CODE_LEADING_ZERO_LOST = "code.leading-zero-lost", Error, "a code that lost its leading zeros",
+        "Format the column as Text and type the code with its leading zeros";
+    CODE_STATE_WITHDRAWN = "code.state-withdrawn", Error, "state code 00, withdrawn by LHDN",
+        "LHDN withdrew state code 00; use the state's own code, or 17 outside Malaysia";
+    REF_UNKNOWN_INVOICE = "ref.unknown-invoice", Error, "a row for an eInvoiceNumber not in Documents",
+        "Every row must name an eInvoiceNumber that is in the Documents sheet";
+    REF_UNKNOWN_LINE = "ref.unknown-line", Error, "a row for a line ID not in DocumentLineItems",
+        "Every row must name a line ID of its invoice in DocumentLineItems";
+    LINE_DUPLICATE_ID = "line.duplicate-id", Error, "a line ID used twice in one invoice",
+        "Number the lines of one invoice 1, 2, 3, … without repeats";
+    LINE_MISSING_TAX = "line.missing-tax", Error, "a line without a LineItemsTaxes row",
+        "Add a LineItemsTaxes row for the line (TaxType 06 when no tax applies)";
+    INVOICE_NO_LINES = "invoice.no-lines", Error, "an invoice without lines",
+        "Add the invoice's lines to DocumentLineItems";
+    INVOICE_MISSING_TOTAL_TAX = "invoice.missing-total-tax", Error, "a tax type used on lines without its DocumentTotalTax row",
+        "Add a DocumentTotalTax row for each tax type the lines use";
+    INVOICE_REFERENCES_NOT_ALLOWED = "invoice.references-not-allowed", Error, "DocumentReferences rows for an invoice or self-billed invoice",
+        "DocumentReferences are for credit, debit and refund notes; remove the rows";
+    DUPLICATE_INVOICE_NUMBER = "duplicate.invoice-number", Error, "an eInvoiceNumber used twice in Documents",
+        "Give every document its own eInvoiceNumber";
+    MATH_SUBTOTAL = "math.subtotal", Error, "Subtotal ≠ UnitPrice × Quantity",
+        "Subtotal is UnitPrice × Quantity rounded to 2 places";
+    MATH_LINE_TOTAL = "math.line-total", Error, "line TotalExcludingTax ≠ Subtotal − discounts + charges",
+        "TotalExcludingTax is Subtotal − discounts + charges of the line";
+    MATH_LINE_TAX = "math.line-tax", Error, "line TotalTaxAmount ≠ its LineItemsTaxes amounts",
+        "The line's TotalTaxAmount is the sum of its LineItemsTaxes rows";
+    MATH_NET = "math.net", Error, "TotalNetAmount ≠ Σ line totals",
+        "TotalNetAmount is the sum of the lines' TotalExcludingTax";
+    MATH_DISCOUNT = "math.discount", Error, "TotalDiscountValue ≠ Σ DocumentDiscounts",
+        "TotalDiscountValue is the sum of the DocumentDiscounts rows";
+    MATH_CHARGE = "math.charge", Error, "TotalChargeAmount ≠ Σ DocumentCharges",
+        "TotalChargeAmount is the sum of the DocumentCharges rows";
+    MATH_EXCLUDING = "math.excluding", Error, "TotalExcludingTax ≠ net − discounts + charges",
+        "TotalExcludingTax is TotalNetAmount − TotalDiscountValue + TotalChargeAmount";
+    MATH_INCLUDING = "math.including", Error, "TotalIncludingTax ≠ TotalExcludingTax + TotalTaxAmount",
+        "TotalIncludingTax is TotalExcludingTax + TotalTaxAmount";
+    MATH_PAYABLE = "math.payable", Error, "TotalPayableAmount ≠ TotalIncludingTax − prepayment + rounding",
+        "TotalPayableAmount is TotalIncludingTax − PrePaymentAmount + TotalRoundingAmount";
+    MATH_TAX_TYPE = "math.tax-type", Error, "DocumentTotalTax of a type ≠ Σ its LineItemsTaxes",
+        "A DocumentTotalTax row holds the sum of its tax type's LineItemsTaxes rows";
+    MATH_TAX_TOTAL = "math.tax-total", Error, "Documents TotalTaxAmount ≠ Σ DocumentTotalTax",
+        "TotalTaxAmount is the sum of the DocumentTotalTax rows";
+    TAX_NOT_ZERO = "tax.not-zero", Error, "tax type 06 or E with a tax amount other than 0",
+        "Tax types 06 and E carry no tax: write 0";
+    TAX_EXEMPTION_MISSING = "tax.exemption-missing", Error, "tax type E without DetailsTaxExemption",
+        "Describe the exemption in DetailsTaxExemption";
+    CURRENCY_RATE_MISSING = "currency.rate-missing", Error, "a non-MYR invoice without CurrencyExchangeRate",
+        "Give the MYR rate of the currency in CurrencyExchangeRate";
+    CURRENCY_RATE_FOR_MYR = "currency.rate-for-myr", Error, "an MYR invoice with a CurrencyExchangeRate",
+        "Leave CurrencyExchangeRate empty for MYR invoices";
+    SCENARIO_IMPORT_CLASSIFIED_009 = "scenario.import-classified-009", Warning, "an import from a foreign supplier classified 009",
+        "Imports from a foreign supplier are self-billed with classification 034";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/rules.md` and the catalogue list the same rules, with the same
+    /// severities, in both directions.
+    #[test]
+    fn the_docs_list_exactly_the_catalogue() {
+        let docs = include_str!("../docs/rules.md");
+        let documented: Vec<(&str, &str)> = docs
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).skip(1);
+                let id = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((id, cells.next()?))
+            })
+            .collect();
+        for rule in ALL {
+            let severity = rule.severity.to_string();
+            assert!(
+                documented.contains(&(rule.id, severity.as_str())),
+                "docs/rules.md lacks `{}` as {severity}",
+                rule.id
+            );
+        }
+        for (id, severity) in &documented {
+            let rule = Rule::by_id(id)
+                .unwrap_or_else(|| panic!("docs/rules.md lists `{id}`, which no rule has"));
+            assert_eq!(rule.severity.to_string(), *severity, "{id}");
+        }
+        assert_eq!(documented.len(), ALL.len(), "each rule is listed once");
+    }
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut ids: Vec<&str> = ALL.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), ALL.len(), "two rules share an id");
+        for id in ids {
+            assert!(
+                id.split_once('.')
+                    .is_some_and(|(area, name)| !area.is_empty()
+                        && !name.is_empty()
+                        && id.chars().all(|c| c.is_ascii_lowercase()
+                            || c.is_ascii_digit()
+                            || c == '.'
+                            || c == '-')),
+                "{id}"
+            );
+        }
+    }
+}
