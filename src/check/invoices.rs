@@ -11,10 +11,20 @@ use crate::money::cents;
 use crate::rules::{self, Rule};
 use std::borrow::Cow;
 
-/// Column indices by header, looked up once per sheet.
+/// Column indices by header.
 struct Cols {
     sheet: usize,
 }
+
+const DOCS: Cols = Cols {
+    sheet: sheets::DOCUMENTS,
+};
+const LINES: Cols = Cols {
+    sheet: sheets::LINE_ITEMS,
+};
+const TOTAL_TAX: Cols = Cols {
+    sheet: sheets::DOCUMENT_TOTAL_TAX,
+};
 
 impl Cols {
     fn of(&self, header: &str) -> usize {
@@ -83,17 +93,72 @@ fn line_id(row: &DataRow, column: usize) -> LineId<'_> {
     }
 }
 
-pub(super) fn check_invoices(engine: &mut Engine<'_>) {
-    let batch = engine.batch;
-    let docs = Cols {
-        sheet: sheets::DOCUMENTS,
-    };
-    let doc_number = docs.of("eInvoiceNumber");
-    let doc_supplier_tin = docs.of("Supplier.TIN");
+/// The invoices and lines of a batch, indexed once: every cross-sheet rule
+/// looks rows up here. An invoice is known by its index in `doc_rows`, a
+/// line by its index in `line_rows`.
+struct Index<'a> {
+    documents: HashMap<Text<'a>, u32>,
+    doc_rows: Vec<&'a DataRow>,
+    lines: HashMap<LineKey<'a>, u32>,
+    /// (invoice, line ID, row) of each line.
+    line_rows: Vec<(u32, LineId<'a>, &'a DataRow)>,
+    /// The line rows of each invoice.
+    lines_of: Vec<Vec<&'a DataRow>>,
+}
 
-    // Documents: unique numbers. Each invoice is known by its index in
-    // `doc_rows` from here on.
-    let mut documents: HashMap<Text<'_>, u32> = HashMap::default();
+/// What the line-level child sheets add up to, per line and per invoice.
+struct LineSums<'a> {
+    /// Σ LineItemsTaxes TaxAmount per line; `None` when the line has no tax row.
+    tax: Vec<Option<Decimal>>,
+    /// Per invoice: (tax type, tax, taxable amount) in the order first seen.
+    tax_by_type: Vec<Vec<(Text<'a>, Decimal, Decimal)>>,
+    discounts: Vec<Decimal>,
+    charges: Vec<Decimal>,
+}
+
+/// What the document-level child sheets add up to, per invoice.
+struct DocumentSums<'a> {
+    /// Σ DocumentDiscounts / DocumentCharges, `None` without rows.
+    discounts: Vec<Option<Decimal>>,
+    charges: Vec<Option<Decimal>>,
+    total_tax_rows: Vec<Vec<&'a DataRow>>,
+}
+
+pub(super) fn check_invoices(engine: &mut Engine<'_>) {
+    let mut index = index_documents(engine);
+    index_lines(engine, &mut index);
+    let line_sums = LineSums {
+        tax: Vec::new(),
+        tax_by_type: Vec::new(),
+        discounts: line_adjustments(engine, sheets::LINE_DISCOUNTS, "DiscountAmount", &index),
+        charges: line_adjustments(engine, sheets::LINE_CHARGES, "ChargeAmount", &index),
+    };
+    let line_sums = check_line_taxes(engine, &index, line_sums);
+    check_additional_classifications(engine, &index);
+    let document_sums = DocumentSums {
+        discounts: document_adjustments(
+            engine,
+            sheets::DOCUMENT_DISCOUNTS,
+            "DiscountAmount",
+            &index,
+        ),
+        charges: document_adjustments(engine, sheets::DOCUMENT_CHARGES, "ChargeAmount", &index),
+        total_tax_rows: index_total_tax(engine, &index),
+    };
+    check_customs_and_references(engine, &index);
+    for line in 0..index.line_rows.len() {
+        check_line(engine, &index, &line_sums, line);
+    }
+    for doc in 0..index.doc_rows.len() {
+        check_document(engine, &index, &line_sums, &document_sums, doc);
+    }
+}
+
+/// Documents: unique numbers.
+fn index_documents<'a>(engine: &mut Engine<'a>) -> Index<'a> {
+    let batch = engine.batch;
+    let doc_number = DOCS.of("eInvoiceNumber");
+    let mut documents: HashMap<Text<'a>, u32> = HashMap::default();
     let mut doc_rows: Vec<&DataRow> = Vec::new();
     for row in &batch.sheets[sheets::DOCUMENTS].rows {
         let number = text(row, doc_number);
@@ -116,19 +181,22 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         }
     }
     let invoices = doc_rows.len();
+    Index {
+        documents,
+        doc_rows,
+        lines: HashMap::default(),
+        line_rows: Vec::new(),
+        lines_of: vec![Vec::new(); invoices],
+    }
+}
 
-    // Lines.
-    let li = Cols {
-        sheet: sheets::LINE_ITEMS,
-    };
-    let (li_number, li_id) = (li.of("eInvoiceNumber"), li.of("ID"));
-    // Line key → index in `line_rows`; the lines of each invoice.
-    let mut lines: HashMap<LineKey<'_>, u32> = HashMap::default();
-    let mut line_rows: Vec<(u32, LineId<'_>, &DataRow)> = Vec::new();
-    let mut lines_of: Vec<Vec<&DataRow>> = vec![Vec::new(); invoices];
+/// Lines: each refers to a document, with an ID unique within it.
+fn index_lines<'a>(engine: &mut Engine<'a>, index: &mut Index<'a>) {
+    let batch = engine.batch;
+    let (li_number, li_id) = (LINES.of("eInvoiceNumber"), LINES.of("ID"));
     for row in &batch.sheets[sheets::LINE_ITEMS].rows {
         let number = text(row, li_number);
-        let Some(&doc) = documents.get(&number) else {
+        let Some(&doc) = index.documents.get(&number) else {
             if !number.is_empty() {
                 unknown_invoice(engine, sheets::LINE_ITEMS, row, li_number, &number);
             }
@@ -138,8 +206,8 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         if key.1.is_empty() {
             continue;
         }
-        if let Some(&first) = lines.get(&key) {
-            let first_row = line_rows[first as usize].2.row;
+        if let Some(&first) = index.lines.get(&key) {
+            let first_row = index.line_rows[first as usize].2.row;
             engine.report(
                 &rules::LINE_DUPLICATE_ID,
                 sheets::LINE_ITEMS,
@@ -153,12 +221,22 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             );
             continue;
         }
-        lines.insert(key.clone(), line_rows.len() as u32);
-        line_rows.push((doc, key.1, row));
-        lines_of[doc as usize].push(row);
+        index
+            .lines
+            .insert(key.clone(), index.line_rows.len() as u32);
+        index.line_rows.push((doc, key.1, row));
+        index.lines_of[doc as usize].push(row);
     }
+}
 
-    // Line-level child sheets: taxes, discounts, charges, extra classifications.
+/// LineItemsTaxes: tax types 06 and E carry no tax, E needs its exemption;
+/// sums per line and per invoice and tax type.
+fn check_line_taxes<'a>(
+    engine: &mut Engine<'a>,
+    index: &Index<'a>,
+    mut sums: LineSums<'a>,
+) -> LineSums<'a> {
+    let batch = engine.batch;
     let tx = Cols {
         sheet: sheets::LINE_TAXES,
     };
@@ -170,19 +248,11 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         tx.of("TaxableAmount"),
         tx.of("DetailsTaxExemption"),
     );
-    let mut line_tax: Vec<Option<Decimal>> = vec![None; line_rows.len()];
-    // Per invoice: (tax type, tax, taxable amount) in the order first seen.
-    let mut tax_by_type: Vec<Vec<(Text<'_>, Decimal, Decimal)>> = vec![Vec::new(); invoices];
+    sums.tax = vec![None; index.line_rows.len()];
+    sums.tax_by_type = vec![Vec::new(); index.doc_rows.len()];
     for row in &batch.sheets[sheets::LINE_TAXES].rows {
-        let Some(line) = line_reference(
-            engine,
-            sheets::LINE_TAXES,
-            row,
-            tx_number,
-            tx_line,
-            &documents,
-            &lines,
-        ) else {
+        let Some(line) = line_reference(engine, sheets::LINE_TAXES, row, tx_number, tx_line, index)
+        else {
             continue;
         };
         let tax_type = text(row, tx_type);
@@ -207,66 +277,46 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
                 "Give the exemption reason (letters, digits and . - , ( ) only)",
             );
         }
-        *line_tax[line as usize].get_or_insert(Decimal::ZERO) += tax;
-        let doc = line_rows[line as usize].0 as usize;
+        *sums.tax[line as usize].get_or_insert(Decimal::ZERO) += tax;
+        let doc = index.line_rows[line as usize].0 as usize;
         let taxable = amount(row.get(tx_taxable)).unwrap_or_default();
-        match tax_by_type[doc].iter_mut().find(|(t, _, _)| *t == tax_type) {
+        match sums.tax_by_type[doc]
+            .iter_mut()
+            .find(|(t, _, _)| *t == tax_type)
+        {
             Some(entry) => {
                 entry.1 += tax;
                 entry.2 += taxable;
             }
-            None => tax_by_type[doc].push((tax_type, tax, taxable)),
+            None => sums.tax_by_type[doc].push((tax_type, tax, taxable)),
         }
     }
-    let line_discounts = line_adjustments(
-        engine,
-        sheets::LINE_DISCOUNTS,
-        "DiscountAmount",
-        &documents,
-        &lines,
-        line_rows.len(),
-    );
-    let line_charges = line_adjustments(
-        engine,
-        sheets::LINE_CHARGES,
-        "ChargeAmount",
-        &documents,
-        &lines,
-        line_rows.len(),
-    );
-    {
-        let ac = Cols {
-            sheet: sheets::LINE_ADD_CLASSIFICATIONS,
-        };
-        let (number, line) = (ac.of("eInvoiceNumber"), ac.of("LineItem.ID"));
-        for row in &batch.sheets[sheets::LINE_ADD_CLASSIFICATIONS].rows {
-            line_reference(
-                engine,
-                sheets::LINE_ADD_CLASSIFICATIONS,
-                row,
-                number,
-                line,
-                &documents,
-                &lines,
-            );
-        }
-    }
+    sums
+}
 
-    // Document-level child sheets.
-    let document_discounts = document_adjustments(
-        engine,
-        sheets::DOCUMENT_DISCOUNTS,
-        "DiscountAmount",
-        &documents,
-        invoices,
-    );
-    let document_charges = document_adjustments(
-        engine,
-        sheets::DOCUMENT_CHARGES,
-        "ChargeAmount",
-        &documents,
-        invoices,
-    );
+/// LineItemsAddClassifications: rows refer to existing lines.
+fn check_additional_classifications<'a>(engine: &mut Engine<'a>, index: &Index<'a>) {
+    let batch = engine.batch;
+    let ac = Cols {
+        sheet: sheets::LINE_ADD_CLASSIFICATIONS,
+    };
+    let (number, line) = (ac.of("eInvoiceNumber"), ac.of("LineItem.ID"));
+    for row in &batch.sheets[sheets::LINE_ADD_CLASSIFICATIONS].rows {
+        line_reference(
+            engine,
+            sheets::LINE_ADD_CLASSIFICATIONS,
+            row,
+            number,
+            line,
+            index,
+        );
+    }
+}
+
+/// Customs forms and document references refer to existing documents;
+/// references only on the types that take them.
+fn check_customs_and_references<'a>(engine: &mut Engine<'a>, index: &Index<'a>) {
+    let batch = engine.batch;
     for sheet in [sheets::CUSTOMS_FORMS, sheets::DOCUMENT_REFERENCES] {
         let column = Cols { sheet }.of("eInvoiceNumber");
         for row in &batch.sheets[sheet].rows {
@@ -274,10 +324,10 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             if number.is_empty() {
                 continue;
             }
-            match documents.get(&number) {
+            match index.documents.get(&number) {
                 None => unknown_invoice(engine, sheet, row, column, &number),
                 Some(&doc) if sheet == sheets::DOCUMENT_REFERENCES => {
-                    let type_code = text(doc_rows[doc as usize], docs.of("eInvoiceTypeCode"));
+                    let type_code = text(index.doc_rows[doc as usize], DOCS.of("eInvoiceTypeCode"));
                     if type_code == "01" || type_code == "11" {
                         engine.report(
                             &rules::INVOICE_REFERENCES_NOT_ALLOWED,
@@ -293,283 +343,338 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
             }
         }
     }
-    let tt = Cols {
-        sheet: sheets::DOCUMENT_TOTAL_TAX,
-    };
-    let (tt_number, tt_type, tt_taxable, tt_amount) = (
-        tt.of("eInvoiceNumber"),
-        tt.of("TaxType"),
-        tt.of("TotalTaxableAmount"),
-        tt.of("TotalTaxAmount"),
-    );
-    let mut total_tax_rows: Vec<Vec<&DataRow>> = vec![Vec::new(); invoices];
+}
+
+/// DocumentTotalTax rows of each invoice.
+fn index_total_tax<'a>(engine: &mut Engine<'a>, index: &Index<'a>) -> Vec<Vec<&'a DataRow>> {
+    let batch = engine.batch;
+    let tt_number = TOTAL_TAX.of("eInvoiceNumber");
+    let mut total_tax_rows: Vec<Vec<&DataRow>> = vec![Vec::new(); index.doc_rows.len()];
     for row in &batch.sheets[sheets::DOCUMENT_TOTAL_TAX].rows {
         let number = text(row, tt_number);
         if number.is_empty() {
             continue;
         }
-        match documents.get(&number) {
+        match index.documents.get(&number) {
             Some(&doc) => total_tax_rows[doc as usize].push(row),
             None => unknown_invoice(engine, sheets::DOCUMENT_TOTAL_TAX, row, tt_number, &number),
         }
     }
+    total_tax_rows
+}
 
-    // Per line: taxes present, subtotal and line total.
-    let (li_price, li_quantity, li_subtotal, li_tax, li_total, li_class) = (
-        li.of("UnitPrice"),
-        li.of("Quantity"),
-        li.of("Subtotal"),
-        li.of("TotalTaxAmount"),
-        li.of("TotalExcludingTax"),
-        li.of("Classification"),
+/// One line: its taxes present and summed, its subtotal and line total, and
+/// the self-billed import scenario.
+fn check_line<'a>(engine: &mut Engine<'a>, index: &Index<'a>, sums: &LineSums<'a>, line: usize) {
+    let (doc, id, row) = &index.line_rows[line];
+    let (doc, row) = (*doc as usize, *row);
+    let (li_id, li_price, li_quantity, li_subtotal, li_tax, li_total, li_class) = (
+        LINES.of("ID"),
+        LINES.of("UnitPrice"),
+        LINES.of("Quantity"),
+        LINES.of("Subtotal"),
+        LINES.of("TotalTaxAmount"),
+        LINES.of("TotalExcludingTax"),
+        LINES.of("Classification"),
     );
-    for (line, (doc, id, row)) in line_rows.iter().enumerate() {
-        let (doc, row) = (*doc as usize, *row);
-        match line_tax[line] {
-            None => engine.report(
-                &rules::LINE_MISSING_TAX,
-                sheets::LINE_ITEMS,
-                row,
-                Some(li_id),
-                format!(
-                    "line {id} of invoice {} has no LineItemsTaxes row",
-                    text(doc_rows[doc], doc_number)
-                ),
-                "Add a LineItemsTaxes row for the line (TaxType 06 and TaxAmount 0 when no tax applies)",
+    match sums.tax[line] {
+        None => engine.report(
+            &rules::LINE_MISSING_TAX,
+            sheets::LINE_ITEMS,
+            row,
+            Some(li_id),
+            format!(
+                "line {id} of invoice {} has no LineItemsTaxes row",
+                text(index.doc_rows[doc], DOCS.of("eInvoiceNumber"))
             ),
-            Some(tax) => {
-                if let Some(stated) = amount(row.get(li_tax))
-                    && !same_cents(stated, tax)
-                {
-                    engine.report(
-                        &rules::MATH_LINE_TAX,
-                        sheets::LINE_ITEMS,
-                        row,
-                        Some(li_tax),
-                        format!("TotalTaxAmount {stated} ≠ {tax}, the sum of the line's LineItemsTaxes"),
-                        "Make the line's tax equal the sum of its tax rows",
-                    );
-                }
-            }
-        }
-        let (Some(price), Some(subtotal)) =
-            (amount(row.get(li_price)), amount(row.get(li_subtotal)))
-        else {
-            continue;
-        };
-        let quantity = amount(row.get(li_quantity)).unwrap_or(Decimal::ONE);
-        let expected = cents(price * quantity);
-        if !same_cents(subtotal, expected) {
-            engine.report(
-                &rules::MATH_SUBTOTAL,
-                sheets::LINE_ITEMS,
-                row,
-                Some(li_subtotal),
-                format!(
-                    "Subtotal {subtotal} ≠ UnitPrice {price} × Quantity {quantity} = {expected}"
-                ),
-                "Subtotal is UnitPrice × Quantity, rounded to the cent",
-            );
-        }
-        if let Some(total) = amount(row.get(li_total)) {
-            let (discount, charge) = (line_discounts[line], line_charges[line]);
-            let expected_total = subtotal - discount + charge;
-            if !same_cents(total, expected_total) {
+            "Add a LineItemsTaxes row for the line (TaxType 06 and TaxAmount 0 when no tax applies)",
+        ),
+        Some(tax) => {
+            if let Some(stated) = amount(row.get(li_tax))
+                && !same_cents(stated, tax)
+            {
                 engine.report(
-                    &rules::MATH_LINE_TOTAL,
+                    &rules::MATH_LINE_TAX,
                     sheets::LINE_ITEMS,
                     row,
-                    Some(li_total),
-                    format!("TotalExcludingTax {total} ≠ Subtotal {subtotal} − discounts {discount} + charges {charge} = {expected_total}"),
-                    "A line's TotalExcludingTax is its Subtotal less its discounts plus its charges",
+                    Some(li_tax),
+                    format!("TotalTaxAmount {stated} ≠ {tax}, the sum of the line's LineItemsTaxes"),
+                    "Make the line's tax equal the sum of its tax rows",
                 );
             }
         }
-        if text(doc_rows[doc], doc_supplier_tin) == "EI00000000030" && text(row, li_class) == "009"
-        {
-            engine.report(&rules::SCENARIO_IMPORT_CLASSIFIED_009,
+    }
+    if text(index.doc_rows[doc], DOCS.of("Supplier.TIN")) == "EI00000000030"
+        && text(row, li_class) == "009"
+    {
+        engine.report(&rules::SCENARIO_IMPORT_CLASSIFIED_009,
+            sheets::LINE_ITEMS,
+            row,
+            Some(li_class),
+            "classification 009 is for e-commerce self-billing to sellers; goods imported from a foreign supplier are 034".into(),
+            "Use classification 034 (Self-billed - Importation of goods)",
+        );
+    }
+    let (Some(price), Some(subtotal)) = (amount(row.get(li_price)), amount(row.get(li_subtotal)))
+    else {
+        return;
+    };
+    let quantity = amount(row.get(li_quantity)).unwrap_or(Decimal::ONE);
+    let expected = cents(price * quantity);
+    if !same_cents(subtotal, expected) {
+        engine.report(
+            &rules::MATH_SUBTOTAL,
+            sheets::LINE_ITEMS,
+            row,
+            Some(li_subtotal),
+            format!("Subtotal {subtotal} ≠ UnitPrice {price} × Quantity {quantity} = {expected}"),
+            "Subtotal is UnitPrice × Quantity, rounded to the cent",
+        );
+    }
+    if let Some(total) = amount(row.get(li_total)) {
+        let (discount, charge) = (sums.discounts[line], sums.charges[line]);
+        let expected_total = subtotal - discount + charge;
+        if !same_cents(total, expected_total) {
+            engine.report(
+                &rules::MATH_LINE_TOTAL,
                 sheets::LINE_ITEMS,
                 row,
-                Some(li_class),
-                "classification 009 is for e-commerce self-billing to sellers; goods imported from a foreign supplier are 034".into(),
-                "Use classification 034 (Self-billed - Importation of goods)",
+                Some(li_total),
+                format!("TotalExcludingTax {total} ≠ Subtotal {subtotal} − discounts {discount} + charges {charge} = {expected_total}"),
+                "A line's TotalExcludingTax is its Subtotal less its discounts plus its charges",
             );
         }
     }
+}
 
-    // Per document: lines exist, totals add up, tax rows per type, currency.
-    for (doc, row) in doc_rows.iter().enumerate() {
-        let row = *row;
-        let number = text(row, doc_number);
-        let invoice_lines = &lines_of[doc];
-        if invoice_lines.is_empty() {
-            engine.report(
-                &rules::INVOICE_NO_LINES,
-                sheets::DOCUMENTS,
-                row,
-                Some(doc_number),
-                format!("invoice {number} has no DocumentLineItems rows"),
-                "Add the invoice's lines on DocumentLineItems",
+/// One document: it has lines, its currency fits its rate, its totals add
+/// up, and its tax per type and in total match the lines.
+fn check_document<'a>(
+    engine: &mut Engine<'a>,
+    index: &Index<'a>,
+    line_sums: &LineSums<'a>,
+    document_sums: &DocumentSums<'a>,
+    doc: usize,
+) {
+    let row = index.doc_rows[doc];
+    let doc_number = DOCS.of("eInvoiceNumber");
+    let number = text(row, doc_number);
+    let invoice_lines = &index.lines_of[doc];
+    if invoice_lines.is_empty() {
+        engine.report(
+            &rules::INVOICE_NO_LINES,
+            sheets::DOCUMENTS,
+            row,
+            Some(doc_number),
+            format!("invoice {number} has no DocumentLineItems rows"),
+            "Add the invoice's lines on DocumentLineItems",
+        );
+        return;
+    }
+    check_currency(engine, row);
+    let li_total = LINES.of("TotalExcludingTax");
+    let net: Decimal = invoice_lines
+        .iter()
+        .filter_map(|l| amount(l.get(li_total)))
+        .sum();
+    let totals = DocumentTotals { row };
+    totals.compare(
+        engine,
+        &rules::MATH_NET,
+        "TotalNetAmount",
+        net,
+        &|| "Σ line TotalExcludingTax".into(),
+        "TotalNetAmount is the sum of the lines' TotalExcludingTax",
+    );
+    let discount = check_adjustment_total(
+        engine,
+        &totals,
+        document_sums.discounts[doc],
+        &rules::MATH_DISCOUNT,
+        "TotalDiscountValue",
+        "DocumentDiscounts",
+    );
+    let charge = check_adjustment_total(
+        engine,
+        &totals,
+        document_sums.charges[doc],
+        &rules::MATH_CHARGE,
+        "TotalChargeAmount",
+        "DocumentCharges",
+    );
+    let excluding = net - discount + charge;
+    totals.compare(
+        engine,
+        &rules::MATH_EXCLUDING,
+        "TotalExcludingTax",
+        excluding,
+        &|| format!("net {net} − discounts {discount} + charges {charge}"),
+        "TotalExcludingTax = TotalNetAmount − TotalDiscountValue + TotalChargeAmount",
+    );
+    let tax = totals.get("TotalTaxAmount").unwrap_or_default();
+    let stated_excluding = totals.get("TotalExcludingTax").unwrap_or(excluding);
+    let including = stated_excluding + tax;
+    totals.compare(
+        engine,
+        &rules::MATH_INCLUDING,
+        "TotalIncludingTax",
+        including,
+        &|| format!("TotalExcludingTax {stated_excluding} + TotalTaxAmount {tax}"),
+        "TotalIncludingTax = TotalExcludingTax + TotalTaxAmount",
+    );
+    let stated_including = totals.get("TotalIncludingTax").unwrap_or(including);
+    let prepaid = totals.get("PrePaymentAmount").unwrap_or_default();
+    let rounding = totals.get("TotalRoundingAmount").unwrap_or_default();
+    totals.compare(
+        engine,
+        &rules::MATH_PAYABLE,
+        "TotalPayableAmount",
+        stated_including - prepaid + rounding,
+        &|| {
+            format!(
+                "TotalIncludingTax {stated_including} − PrePaymentAmount {prepaid} + TotalRoundingAmount {rounding}"
+            )
+        },
+        "TotalPayableAmount = TotalIncludingTax − PrePaymentAmount + TotalRoundingAmount",
+    );
+    check_tax_totals(
+        engine,
+        &totals,
+        &line_sums.tax_by_type[doc],
+        &document_sums.total_tax_rows[doc],
+    );
+}
+
+/// TotalDiscountValue or TotalChargeAmount against its document-level rows;
+/// returns the amount the document's arithmetic goes on with.
+fn check_adjustment_total(
+    engine: &mut Engine<'_>,
+    totals: &DocumentTotals<'_>,
+    rows_sum: Option<Decimal>,
+    rule: &'static Rule,
+    header: &str,
+    sheet: &str,
+) -> Decimal {
+    match rows_sum {
+        Some(sum) => {
+            totals.compare(
+                engine,
+                rule,
+                header,
+                sum,
+                &|| format!("Σ {sheet}"),
+                &format!("{header} is the sum of the {sheet} rows"),
             );
-            continue;
+            sum
         }
-        check_currency(engine, row);
-        let net: Decimal = invoice_lines
-            .iter()
-            .filter_map(|l| amount(l.get(li_total)))
-            .sum();
-        let get = |header: &str| amount(row.get(docs.of(header)));
-        let (discount_rows, charge_rows) = (document_discounts[doc], document_charges[doc]);
-        // `how` explains the expected value; it is only spelled out for a finding.
-        let compare = |engine: &mut Engine<'_>,
-                       rule: &'static Rule,
-                       header: &str,
-                       expected: Decimal,
-                       how: &dyn Fn() -> String,
-                       hint: &str| {
-            if let Some(stated) = get(header)
-                && !same_cents(stated, expected)
-            {
-                engine.report(
+        None => {
+            let stated = totals.get(header);
+            if stated.is_some_and(|d| !d.is_zero()) {
+                totals.compare(
+                    engine,
                     rule,
-                    sheets::DOCUMENTS,
-                    row,
-                    Some(docs.of(header)),
-                    format!("{header} {stated} ≠ {} = {expected}", how()),
-                    hint,
+                    header,
+                    Decimal::ZERO,
+                    &|| format!("Σ {sheet} (none)"),
+                    &format!("Add the {sheet} rows the total is made of"),
                 );
             }
-        };
-        compare(
-            engine,
-            &rules::MATH_NET,
-            "TotalNetAmount",
-            net,
-            &|| "Σ line TotalExcludingTax".into(),
-            "TotalNetAmount is the sum of the lines' TotalExcludingTax",
-        );
-        let discount = discount_rows
-            .or(get("TotalDiscountValue"))
-            .unwrap_or_default();
-        let charge = charge_rows.or(get("TotalChargeAmount")).unwrap_or_default();
-        if let Some(sum) = discount_rows {
-            compare(
-                engine,
-                &rules::MATH_DISCOUNT,
-                "TotalDiscountValue",
-                sum,
-                &|| "Σ DocumentDiscounts".into(),
-                "TotalDiscountValue is the sum of the DocumentDiscounts rows",
-            );
-        } else if get("TotalDiscountValue").is_some_and(|d| !d.is_zero()) {
-            compare(
-                engine,
-                &rules::MATH_DISCOUNT,
-                "TotalDiscountValue",
-                Decimal::ZERO,
-                &|| "Σ DocumentDiscounts (none)".into(),
-                "Add the DocumentDiscounts rows the total is made of",
-            );
+            stated.unwrap_or_default()
         }
-        if let Some(sum) = charge_rows {
-            compare(
-                engine,
-                &rules::MATH_CHARGE,
-                "TotalChargeAmount",
-                sum,
-                &|| "Σ DocumentCharges".into(),
-                "TotalChargeAmount is the sum of the DocumentCharges rows",
-            );
-        } else if get("TotalChargeAmount").is_some_and(|c| !c.is_zero()) {
-            compare(
-                engine,
-                &rules::MATH_CHARGE,
-                "TotalChargeAmount",
-                Decimal::ZERO,
-                &|| "Σ DocumentCharges (none)".into(),
-                "Add the DocumentCharges rows the total is made of",
-            );
-        }
-        let excluding = net - discount + charge;
-        compare(
-            engine,
-            &rules::MATH_EXCLUDING,
-            "TotalExcludingTax",
-            excluding,
-            &|| format!("net {net} − discounts {discount} + charges {charge}"),
-            "TotalExcludingTax = TotalNetAmount − TotalDiscountValue + TotalChargeAmount",
-        );
-        let tax = get("TotalTaxAmount").unwrap_or_default();
-        let stated_excluding = get("TotalExcludingTax").unwrap_or(excluding);
-        let including = stated_excluding + tax;
-        compare(
-            engine,
-            &rules::MATH_INCLUDING,
-            "TotalIncludingTax",
-            including,
-            &|| format!("TotalExcludingTax {stated_excluding} + TotalTaxAmount {tax}"),
-            "TotalIncludingTax = TotalExcludingTax + TotalTaxAmount",
-        );
-        let stated_including = get("TotalIncludingTax").unwrap_or(including);
-        let prepaid = get("PrePaymentAmount").unwrap_or_default();
-        let rounding = get("TotalRoundingAmount").unwrap_or_default();
-        compare(
-            engine,
-            &rules::MATH_PAYABLE,
-            "TotalPayableAmount",
-            stated_including - prepaid + rounding,
-            &|| {
-                format!(
-                    "TotalIncludingTax {stated_including} − PrePaymentAmount {prepaid} + TotalRoundingAmount {rounding}"
-                )
-            },
-            "TotalPayableAmount = TotalIncludingTax − PrePaymentAmount + TotalRoundingAmount",
-        );
+    }
+}
 
-        // Tax per type, and in total.
-        let by_type = &tax_by_type[doc];
-        let total_rows = &total_tax_rows[doc];
-        let mut seen_types = HashSet::default();
-        let mut total_tax = Decimal::ZERO;
-        for total_row in total_rows.iter().copied() {
-            let tax_type = text(total_row, tt_type);
-            seen_types.insert(tax_type.clone());
-            let stated = amount(total_row.get(tt_amount)).unwrap_or_default();
-            total_tax += stated;
-            if let Some((_, line_sum, taxable_sum)) =
-                by_type.iter().find(|(t, _, _)| *t == tax_type)
-            {
-                if !same_cents(stated, *line_sum) {
-                    engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
-                }
-                // Document-level charges and discounts carry the tax type
-                // when an invoice uses only one, so its taxable amount may
-                // also be the whole TotalExcludingTax.
-                let whole_document = by_type.len() == 1
-                    && get("TotalExcludingTax")
-                        .is_some_and(|t| same_cents(t, taxable_or_zero(total_row, tt_taxable)));
-                if let Some(taxable) = amount(total_row.get(tt_taxable))
-                    && !taxable_sum.is_zero()
-                    && !same_cents(taxable, *taxable_sum)
-                    && !whole_document
-                {
-                    engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
-                }
-            }
+/// DocumentTotalTax: each row equals the sum of its type's line taxes, each
+/// type used has a row, and TotalTaxAmount is their sum.
+fn check_tax_totals(
+    engine: &mut Engine<'_>,
+    totals: &DocumentTotals<'_>,
+    by_type: &[(Text<'_>, Decimal, Decimal)],
+    total_rows: &[&DataRow],
+) {
+    let (tt_type, tt_taxable, tt_amount) = (
+        TOTAL_TAX.of("TaxType"),
+        TOTAL_TAX.of("TotalTaxableAmount"),
+        TOTAL_TAX.of("TotalTaxAmount"),
+    );
+    let mut seen_types = HashSet::default();
+    let mut total_tax = Decimal::ZERO;
+    for total_row in total_rows.iter().copied() {
+        let tax_type = text(total_row, tt_type);
+        seen_types.insert(tax_type.clone());
+        let stated = amount(total_row.get(tt_amount)).unwrap_or_default();
+        total_tax += stated;
+        let Some((_, line_sum, taxable_sum)) = by_type.iter().find(|(t, _, _)| *t == tax_type)
+        else {
+            continue;
+        };
+        if !same_cents(stated, *line_sum) {
+            engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_amount), format!("TotalTaxAmount {stated} for tax type {tax_type} ≠ {line_sum}, the sum of its LineItemsTaxes"), "Make the document's tax per type the sum of the lines' tax of that type");
         }
-        for (tax_type, _, _) in by_type {
-            if !seen_types.contains(tax_type) {
-                engine.report(&rules::INVOICE_MISSING_TOTAL_TAX, sheets::DOCUMENTS, row, Some(doc_number), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
-            }
+        // Document-level charges and discounts carry the tax type when an
+        // invoice uses only one, so its taxable amount may also be the
+        // whole TotalExcludingTax.
+        let whole_document = by_type.len() == 1
+            && totals
+                .get("TotalExcludingTax")
+                .is_some_and(|t| same_cents(t, taxable_or_zero(total_row, tt_taxable)));
+        if let Some(taxable) = amount(total_row.get(tt_taxable))
+            && !taxable_sum.is_zero()
+            && !same_cents(taxable, *taxable_sum)
+            && !whole_document
+        {
+            engine.report(&rules::MATH_TAX_TYPE, sheets::DOCUMENT_TOTAL_TAX, total_row, Some(tt_taxable), format!("TotalTaxableAmount {taxable} for tax type {tax_type} ≠ {taxable_sum}, the sum of its lines' TaxableAmount (nor TotalExcludingTax)"), "Make the taxable amount per type the sum of the lines' taxable amounts");
         }
-        if !total_rows.is_empty() || !by_type.is_empty() {
-            compare(
-                engine,
-                &rules::MATH_TAX_TOTAL,
-                "TotalTaxAmount",
-                total_tax,
-                &|| "Σ DocumentTotalTax".into(),
-                "Documents TotalTaxAmount is the sum of the invoice's DocumentTotalTax rows",
+    }
+    let number = text(totals.row, DOCS.of("eInvoiceNumber"));
+    for (tax_type, _, _) in by_type {
+        if !seen_types.contains(tax_type) {
+            engine.report(&rules::INVOICE_MISSING_TOTAL_TAX, sheets::DOCUMENTS, totals.row, Some(DOCS.of("eInvoiceNumber")), format!("invoice {number} uses tax type {tax_type} on its lines but has no DocumentTotalTax row for it"), "Add a DocumentTotalTax row per tax type used");
+        }
+    }
+    if !total_rows.is_empty() || !by_type.is_empty() {
+        totals.compare(
+            engine,
+            &rules::MATH_TAX_TOTAL,
+            "TotalTaxAmount",
+            total_tax,
+            &|| "Σ DocumentTotalTax".into(),
+            "Documents TotalTaxAmount is the sum of the invoice's DocumentTotalTax rows",
+        );
+    }
+}
+
+/// A Documents row's stated totals.
+struct DocumentTotals<'a> {
+    row: &'a DataRow,
+}
+
+impl DocumentTotals<'_> {
+    fn get(&self, header: &str) -> Option<Decimal> {
+        amount(self.row.get(DOCS.of(header)))
+    }
+
+    /// Reports `header` when its stated value is not `expected` to the cent.
+    /// `how` explains the expected value; it is only spelled out for a finding.
+    fn compare(
+        &self,
+        engine: &mut Engine<'_>,
+        rule: &'static Rule,
+        header: &str,
+        expected: Decimal,
+        how: &dyn Fn() -> String,
+        hint: &str,
+    ) {
+        if let Some(stated) = self.get(header)
+            && !same_cents(stated, expected)
+        {
+            engine.report(
+                rule,
+                sheets::DOCUMENTS,
+                self.row,
+                Some(DOCS.of(header)),
+                format!("{header} {stated} ≠ {} = {expected}", how()),
+                hint,
             );
         }
     }
@@ -580,11 +685,8 @@ fn taxable_or_zero(row: &DataRow, column: usize) -> Decimal {
 }
 
 fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
-    let docs = Cols {
-        sheet: sheets::DOCUMENTS,
-    };
-    let currency = text(row, docs.of("CurrencyCode"));
-    let rate_col = docs.of("CurrencyExchangeRate");
+    let currency = text(row, DOCS.of("CurrencyCode"));
+    let rate_col = DOCS.of("CurrencyExchangeRate");
     let rate = row.get(rate_col);
     if currency == "MYR" && !rate.is_empty() {
         engine.report(
@@ -625,14 +727,13 @@ fn line_reference<'a>(
     row: &'a DataRow,
     number_col: usize,
     line_col: usize,
-    documents: &HashMap<Text<'a>, u32>,
-    lines: &HashMap<LineKey<'a>, u32>,
+    index: &Index<'a>,
 ) -> Option<u32> {
     let number = text(row, number_col);
     if number.is_empty() {
         return None;
     }
-    let Some(&doc) = documents.get(&number) else {
+    let Some(&doc) = index.documents.get(&number) else {
         unknown_invoice(engine, sheet, row, number_col, &number);
         return None;
     };
@@ -640,7 +741,7 @@ fn line_reference<'a>(
     if key.1.is_empty() {
         return None;
     }
-    match lines.get(&key) {
+    match index.lines.get(&key) {
         Some(&line) => Some(line),
         None => {
             engine.report(
@@ -664,9 +765,7 @@ fn line_adjustments<'a>(
     engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<Text<'a>, u32>,
-    lines: &HashMap<LineKey<'a>, u32>,
-    line_count: usize,
+    index: &Index<'a>,
 ) -> Vec<Decimal> {
     let cols = Cols { sheet };
     let (number, line, value) = (
@@ -674,11 +773,11 @@ fn line_adjustments<'a>(
         cols.of("LineItem.ID"),
         cols.of(amount_header),
     );
-    let mut sums = vec![Decimal::ZERO; line_count];
+    let mut sums = vec![Decimal::ZERO; index.line_rows.len()];
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
-        if let Some(index) = line_reference(engine, sheet, row, number, line, documents, lines) {
-            sums[index as usize] += amount(row.get(value)).unwrap_or_default();
+        if let Some(line) = line_reference(engine, sheet, row, number, line, index) {
+            sums[line as usize] += amount(row.get(value)).unwrap_or_default();
         }
     }
     sums
@@ -690,19 +789,18 @@ fn document_adjustments<'a>(
     engine: &mut Engine<'a>,
     sheet: usize,
     amount_header: &str,
-    documents: &HashMap<Text<'a>, u32>,
-    invoices: usize,
+    index: &Index<'a>,
 ) -> Vec<Option<Decimal>> {
     let cols = Cols { sheet };
     let (number, value) = (cols.of("eInvoiceNumber"), cols.of(amount_header));
-    let mut sums = vec![None; invoices];
+    let mut sums = vec![None; index.doc_rows.len()];
     let batch = engine.batch;
     for row in &batch.sheets[sheet].rows {
         let invoice = text(row, number);
         if invoice.is_empty() {
             continue;
         }
-        match documents.get(&invoice) {
+        match index.documents.get(&invoice) {
             Some(&doc) => {
                 *sums[doc as usize].get_or_insert(Decimal::ZERO) +=
                     amount(row.get(value)).unwrap_or_default();

@@ -8,7 +8,7 @@ mod invoices;
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
 
-use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
+use crate::batch::{Batch, Cell, DataRow, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
 use crate::finding::Finding;
 use crate::money::{self, AmountError};
@@ -192,227 +192,93 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
-                self.check_cell(sheet, schema, row, column, (*kind, *max_length), cell, now);
+                let text = cell.as_text();
+                let at = CellAt {
+                    sheet,
+                    row,
+                    column,
+                    header: schema.headers[column].trim(),
+                    cell,
+                    text: text.trim(),
+                };
+                self.check_cell(at, (*kind, *max_length), now);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The field rules of one non-empty cell.
     fn check_cell(
         &mut self,
-        sheet: usize,
-        schema: &SheetTemplate,
-        row: &DataRow,
-        column: usize,
+        at: CellAt<'_>,
         (kind, max_length): (Kind, Option<usize>),
-        cell: &Cell,
         now: NaiveDateTime,
     ) {
         // A number in a number column is all the field rules ask of it.
-        if kind == Kind::Number && matches!(cell, Cell::Number(_)) {
+        if kind == Kind::Number && matches!(at.cell, Cell::Number(_)) {
             return;
         }
-        let header = schema.headers[column].trim();
-        let text = cell.as_text();
-        let text = text.trim();
-        if let (Some(max), Cell::Text(_)) = (max_length, cell) {
-            let len = text.chars().count();
-            if len > max && kind != Kind::Tin {
-                self.report(
-                    &rules::FIELD_TOO_LONG,
-                    sheet,
-                    row,
-                    Some(column),
-                    format!("{header} has {len} characters; LHDN allows {max}"),
-                    "Shorten the text",
-                );
-                return;
-            }
-        }
-        let fail = |engine: &mut Self, rule: &'static Rule, message: String, hint: &str| {
-            engine.report(rule, sheet, row, Some(column), message, hint);
-        };
-        match kind {
-            Kind::Text => {}
-            Kind::Number => {
-                if let Cell::Text(raw) = cell {
-                    match money::parse_amount(raw) {
-                        Ok(_) => {}
-                        Err(AmountError::Scientific) => fail(
-                            self,
-                            &rules::AMOUNT_SCIENTIFIC,
-                            format!(
-                                "{header} {raw:?} is in scientific notation, which LHDN rejects"
-                            ),
-                            "Write the number in full, e.g. 1200.50",
-                        ),
-                        Err(AmountError::TooLarge) => fail(
-                            self,
-                            &rules::AMOUNT_NOT_A_NUMBER,
-                            format!(
-                                "{header} {raw:?} is implausibly large (over 1,000,000,000,000)"
-                            ),
-                            "Check the amount; a digit or a decimal point may be wrong",
-                        ),
-                        Err(_) => fail(
-                            self,
-                            &rules::AMOUNT_NOT_A_NUMBER,
-                            format!("{header} {raw:?} is not a number"),
-                            "Enter a plain number such as 1200.50",
-                        ),
-                    }
-                } else if matches!(cell, Cell::DateTime(_)) {
-                    fail(
-                        self,
-                        &rules::AMOUNT_NOT_A_NUMBER,
-                        format!("{header} holds a date, not a number"),
-                        "Enter a plain number",
-                    );
-                }
-            }
-            Kind::Code(table) => self.check_code(sheet, row, column, table, cell),
-            Kind::IdType => {
-                if !ID_TYPES.contains(&text) {
-                    fail(
-                        self,
-                        &rules::CODE_UNKNOWN,
-                        format!("{header} {text:?} is not an ID type"),
-                        "Use NRIC, BRN, PASSPORT or ARMY",
-                    );
-                }
-            }
-            Kind::Version => {
-                let version = match cell {
-                    Cell::Number(n) if n.scale() == 0 => format!("{n}.0"),
-                    _ => text.to_string(),
-                };
-                if !VERSIONS.contains(&version.as_str()) {
-                    fail(
-                        self,
-                        &rules::CODE_UNKNOWN,
-                        format!("eInvoiceVersion {text:?} is not a document version"),
-                        "Use 1.1 (or 1.0), as text",
-                    );
-                }
-            }
-            Kind::Tin => {
-                if let Err(why) = formats::tin(text) {
-                    fail(
-                        self,
-                        &rules::FORMAT_TIN,
-                        why,
-                        "Look the TIN up in MyTax or MyInvois; a foreign supplier without one takes EI00000000030",
-                    );
-                }
-            }
-            Kind::Phone => {
-                if let Err(why) = formats::phone(text) {
-                    fail(
-                        self,
-                        &rules::FORMAT_PHONE,
-                        why,
-                        "Write it as +60312345678: digits only, optional leading +, 8 to 20 characters",
-                    );
-                }
-            }
-            Kind::Email => {
-                if let Err(why) = formats::email(text) {
-                    fail(
-                        self,
-                        &rules::FORMAT_EMAIL,
-                        why,
-                        "Give one address such as accounts@contoh.my, or leave the cell empty",
-                    );
-                }
-            }
-            Kind::Sst => {
-                if let Err(why) = formats::sst(text) {
-                    fail(
-                        self,
-                        &rules::FORMAT_SST,
-                        why,
-                        "Write NA when not SST-registered",
-                    );
-                }
-            }
-            Kind::Ttx => {
-                if let Err(why) = formats::ttx(text) {
-                    fail(
-                        self,
-                        &rules::FORMAT_TTX,
-                        why,
-                        "Write NA when not registered for tourism tax",
-                    );
-                }
-            }
-            Kind::Date => {
-                let ok = matches!(cell, Cell::DateTime(_))
-                    || chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
-                        && text.len() == 10;
-                if !ok {
-                    fail(
-                        self,
-                        &rules::FORMAT_DATE,
-                        format!("{header} {text:?} is not a date yyyy-mm-dd"),
-                        "Write the date as 2026-10-31",
-                    );
-                }
-            }
-            Kind::IssuanceDateTime => {
-                let value = match cell {
-                    Cell::DateTime(d) => Some(*d),
-                    _ => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").ok(),
-                };
-                match value {
-                    None => fail(
-                        self,
-                        &rules::FORMAT_ISSUANCE_DATETIME,
-                        format!("IssuanceDateTime {text:?} is not yyyy-MM-ddTHH:mm:ssZ in UTC"),
-                        "Write the UTC date and time, e.g. 2026-11-26T01:30:00Z, or an Excel date-time in UTC",
-                    ),
-                    Some(issued) if issued < now - Duration::hours(72) => self.report(&rules::ISSUANCE_TOO_OLD,
-                        sheet,
-                        row,
-                        Some(column),
-                        format!("IssuanceDateTime {} is more than 72 hours before now ({} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
-                        "LHDN rejects documents issued more than 72 hours before submission; convert again just before uploading",
-                    ),
-                    Some(issued) if issued > now + Duration::minutes(5) => self.report(&rules::ISSUANCE_FUTURE,
-                        sheet,
-                        row,
-                        Some(column),
-                        format!("IssuanceDateTime {} is in the future (now {} UTC)", issued.format("%Y-%m-%dT%H:%M:%SZ"), now.format("%Y-%m-%d %H:%M")),
-                        "Use UTC, not Malaysian time (UTC+8)",
-                    ),
-                    Some(_) => {}
-                }
-            }
+        let violation = too_long(&at, kind, max_length).or_else(|| match kind {
+            Kind::Text => None,
+            Kind::Number => not_a_number(&at),
+            Kind::Code(table) => self.unknown_code(&at, table),
+            Kind::IdType => (!ID_TYPES.contains(&at.text)).then(|| {
+                Violation::new(
+                    &rules::CODE_UNKNOWN,
+                    format!("{} {:?} is not an ID type", at.header, at.text),
+                    "Use NRIC, BRN, PASSPORT or ARMY",
+                )
+            }),
+            Kind::Version => unknown_version(&at),
+            Kind::Tin => formats::tin(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_TIN, why, "Look the TIN up in MyTax or MyInvois; a foreign supplier without one takes EI00000000030")
+            }),
+            Kind::Phone => formats::phone(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_PHONE, why, "Write it as +60312345678: digits only, optional leading +, 8 to 20 characters")
+            }),
+            Kind::Email => formats::email(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_EMAIL, why, "Give one address such as accounts@contoh.my, or leave the cell empty")
+            }),
+            Kind::Sst => formats::sst(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_SST, why, "Write NA when not SST-registered")
+            }),
+            Kind::Ttx => formats::ttx(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_TTX, why, "Write NA when not registered for tourism tax")
+            }),
+            Kind::Date => not_a_date(&at),
+            Kind::IssuanceDateTime => issuance_outside_window(&at, now),
             Kind::State { country } => {
-                let country_code = self.sibling_text(sheet, row, country);
-                let state = code_text(cell);
+                let state = code_text(at.cell);
                 if state == "00" || state == "0" {
-                    fail(
-                        self,
+                    Some(Violation::new(
                         &rules::CODE_STATE_WITHDRAWN,
-                        format!("{header} 00 was withdrawn by LHDN (13 Jun 2025)"),
+                        format!("{} 00 was withdrawn by LHDN (13 Jun 2025)", at.header),
                         "Use the state code 01-16, or 17 for an address outside Malaysia",
-                    );
-                } else if country_code == "MYS" {
-                    self.check_code(sheet, row, column, Table::State, cell);
+                    ))
+                } else if self.sibling_text(at.sheet, at.row, country) == "MYS" {
+                    self.unknown_code(&at, Table::State)
+                } else {
+                    None
                 }
             }
             Kind::Postcode { country } => {
-                if self.sibling_text(sheet, row, country) == "MYS"
-                    && let Err(why) = formats::malaysian_postcode(text)
-                {
-                    fail(
-                        self,
-                        &rules::FORMAT_POSTCODE,
-                        why,
-                        "Malaysian postcodes have 5 digits, e.g. 50450",
-                    );
+                if self.sibling_text(at.sheet, at.row, country) == "MYS" {
+                    formats::malaysian_postcode(at.text).err().map(|why| {
+                        Violation::new(&rules::FORMAT_POSTCODE, why, "Malaysian postcodes have 5 digits, e.g. 50450")
+                    })
+                } else {
+                    None
                 }
             }
+        });
+        if let Some(v) = violation {
+            self.report(
+                v.rule,
+                at.sheet,
+                at.row,
+                Some(at.column),
+                v.message,
+                &v.hint,
+            );
         }
     }
 
@@ -423,51 +289,176 @@ impl<'a> Engine<'a> {
             .unwrap_or_default()
     }
 
-    fn check_code(
-        &mut self,
-        sheet: usize,
-        row: &DataRow,
-        column: usize,
-        table: Table,
-        cell: &Cell,
-    ) {
-        let code = code_text(cell);
+    /// A code that is not in its LHDN table, or that lost its leading zeros.
+    fn unknown_code(&self, at: &CellAt<'_>, table: Table) -> Option<Violation> {
+        let code = code_text(at.cell);
         if table.contains(&code) {
-            return;
+            return None;
         }
-        let header = template().sheets[sheet].headers[column].trim();
         if code.chars().all(|c| c.is_ascii_digit())
             && let Some(padded) = (code.len() + 1..=5)
                 .map(|width| format!("{code:0>width$}"))
                 .find(|p| table.contains(p))
         {
-            self.report(
+            return Some(Violation::new(
                 &rules::CODE_LEADING_ZERO_LOST,
-                sheet,
-                row,
-                Some(column),
-                format!("{header} {code} lost its leading zero: LHDN's code is {padded}"),
-                &format!("Format the column as Text and enter {padded}"),
-            );
-            return;
+                format!(
+                    "{} {code} lost its leading zero: LHDN's code is {padded}",
+                    at.header
+                ),
+                format!("Format the column as Text and enter {padded}"),
+            ));
         }
-        if sheet == sheets::DOCUMENTS && table == Table::State && code == "00" {
-            return;
+        if at.sheet == sheets::DOCUMENTS && table == Table::State && code == "00" {
+            return None;
         }
-        self.report(
+        Some(Violation::new(
             &rules::CODE_UNKNOWN,
-            sheet,
-            row,
-            Some(column),
             format!(
-                "{header} {code:?} is not in LHDN's {} code table",
+                "{} {code:?} is not in LHDN's {} code table",
+                at.header,
                 table.name()
             ),
-            &format!(
+            format!(
                 "Find the right code with `selfbill codes {} WORDS`",
                 table.name()
             ),
-        );
+        ))
+    }
+}
+
+/// One non-empty cell being checked, and where it is.
+struct CellAt<'a> {
+    sheet: usize,
+    row: &'a DataRow,
+    column: usize,
+    /// The row-4 header, trimmed.
+    header: &'a str,
+    cell: &'a Cell,
+    /// The cell as text, trimmed.
+    text: &'a str,
+}
+
+/// A broken field rule, before it is located and reported.
+struct Violation {
+    rule: &'static Rule,
+    message: String,
+    hint: String,
+}
+
+impl Violation {
+    fn new(rule: &'static Rule, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Violation {
+            rule,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Text longer than row 2 allows (a TIN's length is its format rule's business).
+fn too_long(at: &CellAt<'_>, kind: Kind, max_length: Option<usize>) -> Option<Violation> {
+    let max = max_length?;
+    let len = at.text.chars().count();
+    (matches!(at.cell, Cell::Text(_)) && len > max && kind != Kind::Tin).then(|| {
+        Violation::new(
+            &rules::FIELD_TOO_LONG,
+            format!("{} has {len} characters; LHDN allows {max}", at.header),
+            "Shorten the text",
+        )
+    })
+}
+
+/// Text or a date in an amount or number column.
+fn not_a_number(at: &CellAt<'_>) -> Option<Violation> {
+    let header = at.header;
+    match at.cell {
+        Cell::Text(raw) => match money::parse_amount(raw) {
+            Ok(_) => None,
+            Err(AmountError::Scientific) => Some(Violation::new(
+                &rules::AMOUNT_SCIENTIFIC,
+                format!("{header} {raw:?} is in scientific notation, which LHDN rejects"),
+                "Write the number in full, e.g. 1200.50",
+            )),
+            Err(AmountError::TooLarge) => Some(Violation::new(
+                &rules::AMOUNT_NOT_A_NUMBER,
+                format!("{header} {raw:?} is implausibly large (over 1,000,000,000,000)"),
+                "Check the amount; a digit or a decimal point may be wrong",
+            )),
+            Err(_) => Some(Violation::new(
+                &rules::AMOUNT_NOT_A_NUMBER,
+                format!("{header} {raw:?} is not a number"),
+                "Enter a plain number such as 1200.50",
+            )),
+        },
+        Cell::DateTime(_) => Some(Violation::new(
+            &rules::AMOUNT_NOT_A_NUMBER,
+            format!("{header} holds a date, not a number"),
+            "Enter a plain number",
+        )),
+        _ => None,
+    }
+}
+
+fn unknown_version(at: &CellAt<'_>) -> Option<Violation> {
+    let version = match at.cell {
+        Cell::Number(n) if n.scale() == 0 => format!("{n}.0"),
+        _ => at.text.to_string(),
+    };
+    (!VERSIONS.contains(&version.as_str())).then(|| {
+        Violation::new(
+            &rules::CODE_UNKNOWN,
+            format!("eInvoiceVersion {:?} is not a document version", at.text),
+            "Use 1.1 (or 1.0), as text",
+        )
+    })
+}
+
+fn not_a_date(at: &CellAt<'_>) -> Option<Violation> {
+    let ok = matches!(at.cell, Cell::DateTime(_))
+        || chrono::NaiveDate::parse_from_str(at.text, "%Y-%m-%d").is_ok() && at.text.len() == 10;
+    (!ok).then(|| {
+        Violation::new(
+            &rules::FORMAT_DATE,
+            format!("{} {:?} is not a date yyyy-mm-dd", at.header, at.text),
+            "Write the date as 2026-10-31",
+        )
+    })
+}
+
+/// IssuanceDateTime: UTC, and within LHDN's window around `now`.
+fn issuance_outside_window(at: &CellAt<'_>, now: NaiveDateTime) -> Option<Violation> {
+    let text = at.text;
+    let issued = match at.cell {
+        Cell::DateTime(d) => Some(*d),
+        _ => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").ok(),
+    };
+    let stamp = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ");
+    match issued {
+        None => Some(Violation::new(
+            &rules::FORMAT_ISSUANCE_DATETIME,
+            format!("IssuanceDateTime {text:?} is not yyyy-MM-ddTHH:mm:ssZ in UTC"),
+            "Write the UTC date and time, e.g. 2026-11-26T01:30:00Z, or an Excel date-time in UTC",
+        )),
+        Some(issued) if issued < now - Duration::hours(72) => Some(Violation::new(
+            &rules::ISSUANCE_TOO_OLD,
+            format!(
+                "IssuanceDateTime {} is more than 72 hours before now ({} UTC)",
+                stamp(issued),
+                now.format("%Y-%m-%d %H:%M")
+            ),
+            "LHDN rejects documents issued more than 72 hours before submission; convert again just before uploading",
+        )),
+        Some(issued) if issued > now + Duration::minutes(5) => Some(Violation::new(
+            &rules::ISSUANCE_FUTURE,
+            format!(
+                "IssuanceDateTime {} is in the future (now {} UTC)",
+                stamp(issued),
+                now.format("%Y-%m-%d %H:%M")
+            ),
+            "Use UTC, not Malaysian time (UTC+8)",
+        )),
+        Some(_) => None,
     }
 }
 
