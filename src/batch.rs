@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::finding::Location;
+use crate::model::Location;
 use crate::model::{Invoice, Party};
 
 /// First data row (1-based, as Excel shows it); rows 1–5 are LHDN's.

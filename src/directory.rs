@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::config::{SUPPLIER_HEADERS, SupplierDirectory, SupplierEntry};
-use crate::read::export::Order;
+use crate::model::Order;
 
 /// What adding sellers did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn add_sellers(existing: Option<&[u8]>, orders: &[Order]) -> Result<Added> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Location;
+    use crate::model::Location;
 
     fn order(member: &str, company: &str) -> Order {
         Order {

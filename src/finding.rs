@@ -2,28 +2,8 @@
 
 use serde::Serialize;
 
-use crate::rules::Rule;
-use std::fmt;
-
-/// How serious a finding is. Errors stop a conversion (exit 1); warnings and
-/// infos are reported and the run goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-    Info,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        })
-    }
-}
+use crate::model::Location;
+use crate::rules::{Rule, Severity};
 
 /// One finding: a rule, a message that quotes the value, a hint, and where.
 /// `row` is the spreadsheet row as Excel shows it (1-based, or the line a
@@ -117,46 +97,6 @@ impl Finding {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
-    }
-}
-
-/// Where something came from: a file, and within it a sheet and row when the
-/// file is a spreadsheet (CSV files have no sheet).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Location {
-    pub file: String,
-    pub sheet: Option<String>,
-    pub row: Option<u32>,
-}
-
-impl Location {
-    pub fn new(file: impl Into<String>, sheet: Option<String>, row: Option<u32>) -> Self {
-        Location {
-            file: file.into(),
-            sheet,
-            row,
-        }
-    }
-
-    pub fn with_row(&self, row: u32) -> Self {
-        Location {
-            file: self.file.clone(),
-            sheet: self.sheet.clone(),
-            row: Some(row),
-        }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(sheet) = &self.sheet {
-            write!(f, ", sheet {sheet}")?;
-        }
-        if let Some(row) = self.row {
-            write!(f, ", row {row}")?;
-        }
-        Ok(())
     }
 }
 

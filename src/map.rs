@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry};
-use crate::finding::{Finding, Location};
+use crate::finding::Finding;
+use crate::model::Location;
 use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
 };
+use crate::model::{Order, export_columns as col};
 use crate::money::cents;
 use crate::rates::RateTable;
-use crate::read::export::{Order, col};
 use crate::rules;
 
 /// LHDN's general TIN for a foreign supplier without a Malaysian TIN.

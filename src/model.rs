@@ -1,10 +1,10 @@
-//! The self-billed e-invoice as selfbill builds it: typed, decimal, one per
-//! 1688 order. `batch` turns it into LHDN's sheets.
+//! The model every stage shares, depending on nothing: the 1688 order as
+//! read, and the self-billed e-invoice as selfbill builds it (typed,
+//! decimal, one per order). `batch` lays invoices out in LHDN's sheets.
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
-
-use crate::finding::Location;
+use std::fmt;
 
 pub const DOCUMENT_TYPE_SELF_BILLED: &str = "11";
 pub const DOCUMENT_VERSION: &str = "1.1";
@@ -123,4 +123,90 @@ pub struct Invoice {
     /// The 1688 order this invoice is for, and where it was read.
     pub order_no: String,
     pub source: Location,
+}
+
+/// Where something came from: a file, and within it a sheet and row when the
+/// file is a spreadsheet (CSV files have no sheet).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: String,
+    pub sheet: Option<String>,
+    pub row: Option<u32>,
+}
+
+impl Location {
+    pub fn new(file: impl Into<String>, sheet: Option<String>, row: Option<u32>) -> Self {
+        Location {
+            file: file.into(),
+            sheet,
+            row,
+        }
+    }
+
+    pub fn with_row(&self, row: u32) -> Self {
+        Location {
+            file: self.file.clone(),
+            sheet: self.sheet.clone(),
+            row: Some(row),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, ", sheet {sheet}")?;
+        }
+        if let Some(row) = self.row {
+            write!(f, ", row {row}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Normalised names of the columns selfbill needs.
+pub mod export_columns {
+    pub const ORDER_NO: &str = "订单编号";
+    pub const SELLER_COMPANY: &str = "卖家公司名";
+    pub const SELLER_MEMBER: &str = "卖家会员名";
+    pub const GOODS_TOTAL: &str = "货品总价(元)";
+    pub const SHIPPING: &str = "运费(元)";
+    pub const ADJUSTMENT: &str = "涨价或折扣(元)";
+    pub const PAID: &str = "实付款(元)";
+    pub const STATUS: &str = "订单状态";
+    pub const PAID_AT: &str = "订单付款时间";
+    pub const TITLE: &str = "货品标题";
+    pub const UNIT_PRICE: &str = "单价(元)";
+    pub const QUANTITY: &str = "数量";
+    pub const UNIT: &str = "单位";
+    pub const MODEL: &str = "型号";
+    pub const CREATED_AT: &str = "订单创建时间";
+}
+
+/// One 1688 order, with its amounts exactly as exported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub order_no: String,
+    pub seller_company: String,
+    pub seller_member: String,
+    pub goods_total: Decimal,
+    pub shipping: Decimal,
+    pub adjustment: Decimal,
+    pub paid: Decimal,
+    pub status: String,
+    pub paid_at: Option<NaiveDateTime>,
+    pub lines: Vec<OrderLine>,
+    /// File, sheet and row of the order's first line.
+    pub source: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderLine {
+    pub title: String,
+    pub model: String,
+    pub unit_price: Decimal,
+    pub quantity: Decimal,
+    pub unit: String,
+    pub row: u32,
 }

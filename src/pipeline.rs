@@ -283,7 +283,7 @@ fn invoice_summary(invoice: &Invoice, output: &str) -> InvoiceSummary {
 /// data came from; the column names LHDN's sheet and header ("Documents
 /// Supplier.TIN"), since most LHDN fields have no 1688 column.
 fn relocate(findings: Vec<Finding>, batch: &Batch) -> Vec<Finding> {
-    let origins: HashMap<(String, u32), &crate::finding::Location> = crate::batch::template()
+    let origins: HashMap<(String, u32), &crate::model::Location> = crate::batch::template()
         .sheets
         .iter()
         .zip(&batch.sheets)

@@ -4,7 +4,8 @@
 use comfy_table::{Cell, ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use crate::finding::{Counts, Finding, Severity};
+use crate::finding::{Counts, Finding};
+use crate::rules::Severity;
 
 /// The text report shows this many invoices and leaves the rest to `--json`.
 pub const INVOICE_TABLE_ROWS: usize = 20;

@@ -3,7 +3,28 @@
 //! one-line summary and a default hint; `docs/rules.md` lists the same rules
 //! (a test holds the two equal). Code emits rules by constant, never by id.
 
-use crate::finding::Severity;
+use serde::Serialize;
+use std::fmt;
+
+/// How serious a finding is. Errors stop a conversion (exit 1); warnings and
+/// infos are reported and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
 
 /// One rule: what it checks and how serious a breach is.
 #[derive(Debug, PartialEq, Eq, Hash)]

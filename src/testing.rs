@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use crate::batch::Batch;
 use crate::config::{Config, SupplierDirectory};
-use crate::finding::Location;
 use crate::map::{MapContext, Mapped, RateSource, map_orders};
-use crate::read::export::{Order, OrderLine};
+use crate::model::Location;
+use crate::model::{Order, OrderLine};
 
 pub fn d(text: &str) -> Decimal {
     Decimal::from_str(text).expect("a decimal")

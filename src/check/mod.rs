@@ -940,6 +940,6 @@ mod tests {
             .iter()
             .find(|f| f.rule == &rules::ISSUANCE_TOO_OLD)
             .expect("an old issuance time is reported");
-        assert_eq!(too_old.severity, crate::finding::Severity::Warning);
+        assert_eq!(too_old.severity, crate::rules::Severity::Warning);
     }
 }

@@ -7,33 +7,14 @@
 
 use anyhow::{Result, bail};
 use calamine::Data;
-use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::sheet::{self, CellProblem, Grid, GridRow, TextEncoding};
-use crate::finding::{Finding, Location};
+use crate::finding::Finding;
+use crate::model::{Location, Order, OrderLine, export_columns as col};
 use crate::rules::{self, Rule};
-
-/// Normalised names of the columns selfbill needs.
-pub mod col {
-    pub const ORDER_NO: &str = "订单编号";
-    pub const SELLER_COMPANY: &str = "卖家公司名";
-    pub const SELLER_MEMBER: &str = "卖家会员名";
-    pub const GOODS_TOTAL: &str = "货品总价(元)";
-    pub const SHIPPING: &str = "运费(元)";
-    pub const ADJUSTMENT: &str = "涨价或折扣(元)";
-    pub const PAID: &str = "实付款(元)";
-    pub const STATUS: &str = "订单状态";
-    pub const PAID_AT: &str = "订单付款时间";
-    pub const TITLE: &str = "货品标题";
-    pub const UNIT_PRICE: &str = "单价(元)";
-    pub const QUANTITY: &str = "数量";
-    pub const UNIT: &str = "单位";
-    pub const MODEL: &str = "型号";
-    pub const CREATED_AT: &str = "订单创建时间";
-}
 
 const REQUIRED: [&str; 13] = [
     col::ORDER_NO,
@@ -53,33 +34,6 @@ const REQUIRED: [&str; 13] = [
 
 /// How far down the header row may be (title rows above it are tolerated).
 const HEADER_SEARCH_ROWS: usize = 10;
-
-/// One 1688 order, with its amounts exactly as exported.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Order {
-    pub order_no: String,
-    pub seller_company: String,
-    pub seller_member: String,
-    pub goods_total: Decimal,
-    pub shipping: Decimal,
-    pub adjustment: Decimal,
-    pub paid: Decimal,
-    pub status: String,
-    pub paid_at: Option<NaiveDateTime>,
-    pub lines: Vec<OrderLine>,
-    /// File, sheet and row of the order's first line.
-    pub source: Location,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderLine {
-    pub title: String,
-    pub model: String,
-    pub unit_price: Decimal,
-    pub quantity: Decimal,
-    pub unit: String,
-    pub row: u32,
-}
 
 /// What reading an export gives: the orders that could be read, and findings
 /// for the rows that could not (those orders are left out).

@@ -61,7 +61,7 @@ fn config() -> Config {
 }
 
 /// Everything after reading: map, lay out, check, build the workbook.
-fn run_pipeline(orders: &[selfbill::read::export::Order]) {
+fn run_pipeline(orders: &[selfbill::model::Order]) {
     let config = config();
     let suppliers = SupplierDirectory::default();
     let customs = HashMap::new();
