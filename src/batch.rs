@@ -1,7 +1,8 @@
 //! LHDN's batch-upload workbook as data: the template's 11 sheets (embedded
 //! from LHDN's own workbook), and a `Batch` of data rows in that layout. Both
-//! `convert` (from invoices) and `check` (from files) produce a `Batch`; the
-//! rule engine checks it and the writers write it.
+//! `convert` (laid out from invoices by [`crate::layout`]) and `check` (read
+//! from files) produce a `Batch`; the rule engine checks it and the writers
+//! write it.
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
@@ -11,7 +12,6 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use crate::model::Location;
-use crate::model::{Invoice, Party};
 
 /// First data row (1-based, as Excel shows it); rows 1–5 are LHDN's.
 pub const FIRST_DATA_ROW: u32 = 6;
@@ -216,16 +216,8 @@ impl Batch {
         }
     }
 
-    /// LHDN's sheets for these invoices.
-    pub fn from_invoices(file: impl Into<String>, invoices: &[Invoice]) -> Batch {
-        let mut batch = Batch::empty(file);
-        for invoice in invoices {
-            batch.add_invoice(invoice);
-        }
-        batch
-    }
-
-    fn push(&mut self, sheet: usize, values: &[(&str, Cell)], origin: &Location) {
+    /// Appends a data row to `sheet`: cells by header, the rest empty.
+    pub fn push(&mut self, sheet: usize, values: &[(&str, Cell)], origin: &Location) {
         let schema = &template().sheets[sheet];
         let mut cells = vec![Cell::Empty; schema.headers.len()];
         for (header, cell) in values {
@@ -243,209 +235,11 @@ impl Batch {
         });
     }
 
-    fn add_invoice(&mut self, invoice: &Invoice) {
-        use sheets::*;
-        let number = || Cell::text(&invoice.number);
-        let money = |d: Decimal| Cell::Number(d);
-        let origin = &invoice.source;
-        let mut document = vec![
-            ("eInvoiceNumber", number()),
-            ("eInvoiceTypeCode", Cell::text(&invoice.type_code)),
-            ("eInvoiceVersion", Cell::text(&invoice.version)),
-            ("IssuanceDateTime", Cell::DateTime(invoice.issued_at)),
-            ("CurrencyCode", Cell::text(&invoice.currency)),
-            (
-                "CurrencyExchangeRate",
-                invoice.exchange_rate.map(Cell::Number).unwrap_or_default(),
-            ),
-        ];
-        party_cells(&mut document, "Supplier", &invoice.supplier);
-        party_cells(&mut document, "Buyer", &invoice.buyer);
-        let totals = &invoice.totals;
-        document.extend([
-            ("TotalExcludingTax", money(totals.excluding_tax)),
-            ("TotalIncludingTax", money(totals.including_tax)),
-            ("TotalPayableAmount", money(totals.payable)),
-            ("TotalNetAmount", money(totals.net)),
-            ("TotalTaxAmount", money(totals.tax)),
-        ]);
-        if !totals.discount.is_zero() {
-            document.push(("TotalDiscountValue", money(totals.discount)));
-        }
-        if !totals.charge.is_zero() {
-            document.push(("TotalChargeAmount", money(totals.charge)));
-        }
-        if !totals.rounding.is_zero() {
-            document.push(("TotalRoundingAmount", money(totals.rounding)));
-        }
-        if let Some(incoterms) = &invoice.incoterms {
-            document.push(("Incoterms", Cell::text(incoterms)));
-        }
-        self.push(DOCUMENTS, &document, origin);
-
-        for line in &invoice.lines {
-            let line_origin = origin.with_row(line.source_row);
-            let id = Cell::Number(Decimal::from(line.id));
-            self.push(
-                LINE_ITEMS,
-                &[
-                    ("eInvoiceNumber", number()),
-                    ("ID", id.clone()),
-                    ("Classification", Cell::text(&line.classification)),
-                    ("DescriptionProductService", Cell::text(&line.description)),
-                    ("UnitPrice", money(line.unit_price)),
-                    ("Quantity", money(line.quantity)),
-                    (
-                        "UnitOfMeasurement",
-                        line.unit.as_deref().map(Cell::text).unwrap_or_default(),
-                    ),
-                    ("Subtotal", money(line.subtotal)),
-                    ("TotalTaxAmount", money(line.tax_amount)),
-                    ("TotalExcludingTax", money(line.total_excluding_tax)),
-                    ("CountryofOrigin", Cell::text(&line.country_of_origin)),
-                ],
-                &line_origin,
-            );
-            self.push(
-                LINE_TAXES,
-                &[
-                    ("eInvoiceNumber", number()),
-                    ("LineItem.ID", id),
-                    ("TaxType", Cell::text(&invoice.tax_type)),
-                    ("TaxRate", money(Decimal::ZERO)),
-                    ("TaxAmount", money(line.tax_amount)),
-                    ("TaxableAmount", money(line.total_excluding_tax)),
-                ],
-                &line_origin,
-            );
-        }
-        self.push(
-            DOCUMENT_TOTAL_TAX,
-            &[
-                ("eInvoiceNumber", number()),
-                ("TaxType", Cell::text(&invoice.tax_type)),
-                ("TotalTaxableAmount", money(totals.excluding_tax)),
-                ("TotalTaxAmount", money(totals.tax)),
-            ],
-            origin,
-        );
-        for discount in &invoice.discounts {
-            self.push(
-                DOCUMENT_DISCOUNTS,
-                &[
-                    ("eInvoiceNumber", number()),
-                    ("DiscountDescription", Cell::text(&discount.description)),
-                    ("DiscountAmount", money(discount.amount)),
-                ],
-                origin,
-            );
-        }
-        for charge in &invoice.charges {
-            self.push(
-                DOCUMENT_CHARGES,
-                &[
-                    ("eInvoiceNumber", number()),
-                    ("ChargeDescription", Cell::text(&charge.description)),
-                    ("ChargeAmount", money(charge.amount)),
-                ],
-                origin,
-            );
-        }
-        if let Some(refs) = &invoice.customs_refs {
-            let serial = self.sheets[CUSTOMS_FORMS].rows.len() as u32 + 1;
-            self.push(
-                CUSTOMS_FORMS,
-                &[
-                    ("SerialNo", Cell::Number(Decimal::from(serial))),
-                    ("eInvoiceNumber", number()),
-                    ("ReferenceNumberofCustomsFormNo1or9", Cell::text(refs)),
-                ],
-                origin,
-            );
-        }
-    }
-
     /// Number of invoices (Documents rows).
     pub fn invoice_count(&self) -> usize {
         self.sheets[sheets::DOCUMENTS].rows.len()
     }
 }
-
-fn party_cells(cells: &mut Vec<(&'static str, Cell)>, role: &str, party: &Party) {
-    // Header names are "Supplier.TIN", "Buyer.Address.CityName", ...: built
-    // from a fixed list so that each is a &'static str.
-    let names: &[&'static str] = if role == "Supplier" {
-        &SUPPLIER_HEADERS
-    } else {
-        &BUYER_HEADERS
-    };
-    let mut values = vec![
-        party.tin.as_str(),
-        &party.name,
-        &party.id_type,
-        &party.id_no,
-        &party.sst_no,
-    ];
-    if role == "Supplier" {
-        values.push(party.ttx_no.as_deref().unwrap_or(""));
-    }
-    values.push(&party.email);
-    if role == "Supplier" {
-        values.push(party.msic.as_deref().unwrap_or(""));
-        values.push(party.business_activity.as_deref().unwrap_or(""));
-    }
-    values.extend([
-        party.address[0].as_str(),
-        &party.address[1],
-        &party.address[2],
-        &party.postcode,
-        &party.city,
-        &party.state,
-        &party.country,
-        &party.phone,
-    ]);
-    debug_assert_eq!(names.len(), values.len());
-    for (name, value) in names.iter().zip(values) {
-        cells.push((name, Cell::text(value)));
-    }
-}
-
-const SUPPLIER_HEADERS: [&str; 17] = [
-    "Supplier.TIN",
-    "Supplier.Name",
-    "Supplier.IDType",
-    "Supplier.IDNo",
-    "Supplier.SST.No",
-    "Supplier.TTX.No",
-    "Supplier.Email",
-    "Supplier.MSIC.Code",
-    "Supplier.BusinessActivityDescription",
-    "Supplier.Address.AddressLine0",
-    "Supplier.Address.AddressLine1",
-    "Supplier.Address.AddressLine2",
-    "Supplier.Address.PostalZone",
-    "Supplier.Address.CityName",
-    "Supplier.Address.State",
-    "Supplier.Address.CountryCode",
-    "Supplier.ContactNumber",
-];
-
-const BUYER_HEADERS: [&str; 14] = [
-    "Buyer.TIN",
-    "Buyer.Name",
-    "Buyer.IDType",
-    "Buyer.IDNo",
-    "Buyer.SST.No",
-    "Buyer.Email",
-    "Buyer.Address.AddressLine0",
-    "Buyer.Address.AddressLine1",
-    "Buyer.Address.AddressLine2",
-    "Buyer.Address.PostalZone",
-    "Buyer.Address.CityName",
-    "Buyer.Address.State",
-    "Buyer.Address.CountryCode",
-    "Buyer.ContactNumber",
-];
 
 #[cfg(test)]
 mod tests {

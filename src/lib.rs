@@ -15,6 +15,7 @@ pub mod config;
 pub mod directory;
 pub mod finding;
 pub mod init;
+pub mod layout;
 pub mod map;
 pub mod model;
 pub mod money;

@@ -207,7 +207,7 @@ fn render_chunks(
     };
     let render = |chunk: &[Invoice], target: &Path| -> Result<Rendered> {
         let output = target.display().to_string();
-        let batch = Batch::from_invoices(output.clone(), chunk);
+        let batch = crate::layout::lay_out(output.clone(), chunk);
         let findings = if check {
             relocate(check::check_batch(&batch, options.now), &batch)
         } else {

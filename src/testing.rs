@@ -86,5 +86,5 @@ pub fn batch() -> Batch {
         )],
         &config(),
     );
-    Batch::from_invoices("test.xlsx", &mapped.invoices)
+    crate::layout::lay_out("test.xlsx", &mapped.invoices)
 }

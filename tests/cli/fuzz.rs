@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use selfbill::batch::{Batch, template};
+use selfbill::batch::template;
 use selfbill::config::{Config, SupplierDirectory};
 use selfbill::map::{MapContext, RateSource, map_orders};
 use std::collections::HashMap;
@@ -79,7 +79,7 @@ fn run_pipeline(orders: &[selfbill::model::Order]) {
             customs: &customs,
         },
     );
-    let batch = Batch::from_invoices("fuzz.xlsx", &mapped.invoices);
+    let batch = selfbill::layout::lay_out("fuzz.xlsx", &mapped.invoices);
     let _ = selfbill::check::check_batch(&batch, now);
     let writer = selfbill::write::xlsx::XlsxWriter::new(now).unwrap();
     writer.workbook_bytes(&batch).unwrap();

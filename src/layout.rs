@@ -1,0 +1,215 @@
+//! Lay out: invoices → LHDN's batch-upload sheets. The stage between map
+//! and check: the rule engine checks the rows laid out here, and the writers
+//! write them.
+
+use rust_decimal::Decimal;
+
+use crate::batch::{Batch, Cell, sheets};
+use crate::model::{Invoice, Party};
+
+/// LHDN's sheets for these invoices, as the workbook `file` will hold them.
+pub fn lay_out(file: impl Into<String>, invoices: &[Invoice]) -> Batch {
+    let mut batch = Batch::empty(file);
+    for invoice in invoices {
+        add_invoice(&mut batch, invoice);
+    }
+    batch
+}
+
+fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
+    use sheets::*;
+    let number = || Cell::text(&invoice.number);
+    let money = |d: Decimal| Cell::Number(d);
+    let origin = &invoice.source;
+    let mut document = vec![
+        ("eInvoiceNumber", number()),
+        ("eInvoiceTypeCode", Cell::text(&invoice.type_code)),
+        ("eInvoiceVersion", Cell::text(&invoice.version)),
+        ("IssuanceDateTime", Cell::DateTime(invoice.issued_at)),
+        ("CurrencyCode", Cell::text(&invoice.currency)),
+        (
+            "CurrencyExchangeRate",
+            invoice.exchange_rate.map(Cell::Number).unwrap_or_default(),
+        ),
+    ];
+    party_cells(&mut document, "Supplier", &invoice.supplier);
+    party_cells(&mut document, "Buyer", &invoice.buyer);
+    let totals = &invoice.totals;
+    document.extend([
+        ("TotalExcludingTax", money(totals.excluding_tax)),
+        ("TotalIncludingTax", money(totals.including_tax)),
+        ("TotalPayableAmount", money(totals.payable)),
+        ("TotalNetAmount", money(totals.net)),
+        ("TotalTaxAmount", money(totals.tax)),
+    ]);
+    if !totals.discount.is_zero() {
+        document.push(("TotalDiscountValue", money(totals.discount)));
+    }
+    if !totals.charge.is_zero() {
+        document.push(("TotalChargeAmount", money(totals.charge)));
+    }
+    if !totals.rounding.is_zero() {
+        document.push(("TotalRoundingAmount", money(totals.rounding)));
+    }
+    if let Some(incoterms) = &invoice.incoterms {
+        document.push(("Incoterms", Cell::text(incoterms)));
+    }
+    batch.push(DOCUMENTS, &document, origin);
+
+    for line in &invoice.lines {
+        let line_origin = origin.with_row(line.source_row);
+        let id = Cell::Number(Decimal::from(line.id));
+        batch.push(
+            LINE_ITEMS,
+            &[
+                ("eInvoiceNumber", number()),
+                ("ID", id.clone()),
+                ("Classification", Cell::text(&line.classification)),
+                ("DescriptionProductService", Cell::text(&line.description)),
+                ("UnitPrice", money(line.unit_price)),
+                ("Quantity", money(line.quantity)),
+                (
+                    "UnitOfMeasurement",
+                    line.unit.as_deref().map(Cell::text).unwrap_or_default(),
+                ),
+                ("Subtotal", money(line.subtotal)),
+                ("TotalTaxAmount", money(line.tax_amount)),
+                ("TotalExcludingTax", money(line.total_excluding_tax)),
+                ("CountryofOrigin", Cell::text(&line.country_of_origin)),
+            ],
+            &line_origin,
+        );
+        batch.push(
+            LINE_TAXES,
+            &[
+                ("eInvoiceNumber", number()),
+                ("LineItem.ID", id),
+                ("TaxType", Cell::text(&invoice.tax_type)),
+                ("TaxRate", money(Decimal::ZERO)),
+                ("TaxAmount", money(line.tax_amount)),
+                ("TaxableAmount", money(line.total_excluding_tax)),
+            ],
+            &line_origin,
+        );
+    }
+    batch.push(
+        DOCUMENT_TOTAL_TAX,
+        &[
+            ("eInvoiceNumber", number()),
+            ("TaxType", Cell::text(&invoice.tax_type)),
+            ("TotalTaxableAmount", money(totals.excluding_tax)),
+            ("TotalTaxAmount", money(totals.tax)),
+        ],
+        origin,
+    );
+    for discount in &invoice.discounts {
+        batch.push(
+            DOCUMENT_DISCOUNTS,
+            &[
+                ("eInvoiceNumber", number()),
+                ("DiscountDescription", Cell::text(&discount.description)),
+                ("DiscountAmount", money(discount.amount)),
+            ],
+            origin,
+        );
+    }
+    for charge in &invoice.charges {
+        batch.push(
+            DOCUMENT_CHARGES,
+            &[
+                ("eInvoiceNumber", number()),
+                ("ChargeDescription", Cell::text(&charge.description)),
+                ("ChargeAmount", money(charge.amount)),
+            ],
+            origin,
+        );
+    }
+    if let Some(refs) = &invoice.customs_refs {
+        let serial = batch.sheets[CUSTOMS_FORMS].rows.len() as u32 + 1;
+        batch.push(
+            CUSTOMS_FORMS,
+            &[
+                ("SerialNo", Cell::Number(Decimal::from(serial))),
+                ("eInvoiceNumber", number()),
+                ("ReferenceNumberofCustomsFormNo1or9", Cell::text(refs)),
+            ],
+            origin,
+        );
+    }
+}
+
+fn party_cells(cells: &mut Vec<(&'static str, Cell)>, role: &str, party: &Party) {
+    // Header names are "Supplier.TIN", "Buyer.Address.CityName", ...: built
+    // from a fixed list so that each is a &'static str.
+    let names: &[&'static str] = if role == "Supplier" {
+        &SUPPLIER_HEADERS
+    } else {
+        &BUYER_HEADERS
+    };
+    let mut values = vec![
+        party.tin.as_str(),
+        &party.name,
+        &party.id_type,
+        &party.id_no,
+        &party.sst_no,
+    ];
+    if role == "Supplier" {
+        values.push(party.ttx_no.as_deref().unwrap_or(""));
+    }
+    values.push(&party.email);
+    if role == "Supplier" {
+        values.push(party.msic.as_deref().unwrap_or(""));
+        values.push(party.business_activity.as_deref().unwrap_or(""));
+    }
+    values.extend([
+        party.address[0].as_str(),
+        &party.address[1],
+        &party.address[2],
+        &party.postcode,
+        &party.city,
+        &party.state,
+        &party.country,
+        &party.phone,
+    ]);
+    debug_assert_eq!(names.len(), values.len());
+    for (name, value) in names.iter().zip(values) {
+        cells.push((name, Cell::text(value)));
+    }
+}
+
+const SUPPLIER_HEADERS: [&str; 17] = [
+    "Supplier.TIN",
+    "Supplier.Name",
+    "Supplier.IDType",
+    "Supplier.IDNo",
+    "Supplier.SST.No",
+    "Supplier.TTX.No",
+    "Supplier.Email",
+    "Supplier.MSIC.Code",
+    "Supplier.BusinessActivityDescription",
+    "Supplier.Address.AddressLine0",
+    "Supplier.Address.AddressLine1",
+    "Supplier.Address.AddressLine2",
+    "Supplier.Address.PostalZone",
+    "Supplier.Address.CityName",
+    "Supplier.Address.State",
+    "Supplier.Address.CountryCode",
+    "Supplier.ContactNumber",
+];
+
+const BUYER_HEADERS: [&str; 14] = [
+    "Buyer.TIN",
+    "Buyer.Name",
+    "Buyer.IDType",
+    "Buyer.IDNo",
+    "Buyer.SST.No",
+    "Buyer.Email",
+    "Buyer.Address.AddressLine0",
+    "Buyer.Address.AddressLine1",
+    "Buyer.Address.AddressLine2",
+    "Buyer.Address.PostalZone",
+    "Buyer.Address.CityName",
+    "Buyer.Address.State",
+    "Buyer.Address.CountryCode",
+    "Buyer.ContactNumber",
+];
