@@ -4,7 +4,8 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -29,12 +30,165 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 
-    /// When to colour the tables: auto (a terminal, and NO_COLOR unset), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
+    /// `selfbill --color never check …`: accepted before the command too.
+    #[arg(long, value_enum, hide = true)]
+    color: Option<ColorChoice>,
 
-    /// No progress, and no tables unless errors were found (JSON is still printed with --json).
-    #[arg(short, long, global = true)]
+    /// `selfbill -q convert …`: accepted before the command too.
+    #[arg(short, long, hide = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert 1688 buyer order exports into LHDN's batch-upload workbook.
+    #[command(after_help = "Examples:\n  \
+        selfbill convert orders-2026-10.xlsx -o einvoices-2026-10.xlsx --rate 0.6097\n  \
+        selfbill convert sep.xlsx oct.xlsx -o q3.xlsx --config selfbill.toml --suppliers suppliers.csv\n  \
+        selfbill convert orders.xlsx -o out/ --format csv --json")]
+    Convert(ConvertArgs),
+    /// Check batch-upload workbooks (or CSV folders) against LHDN's rules.
+    #[command(after_help = "Examples:\n  \
+        selfbill check einvoices-2026-10.xlsx\n  \
+        selfbill check a.xlsx b.xlsx --json")]
+    Check(CheckArgs),
+    /// Search LHDN's code tables by code or by words of the description.
+    #[command(
+        after_help = "Prints the matching codes; exits 1, saying so on stderr, when none match.\n\
+        Examples:\n  selfbill codes unit piece\n  selfbill codes classification import\n  selfbill codes state 14"
+    )]
+    Codes(CodesArgs),
+    /// Write a starter selfbill.toml and an empty suppliers.csv (never overwrites).
+    #[command(after_help = "Examples:\n  selfbill init\n  selfbill init ~/books/selfbill")]
+    Init(InitArgs),
+    /// Add the sellers seen in exports to the supplier directory.
+    #[command(
+        after_help = "Existing rows are kept exactly as they are; new sellers get member_id and name,\n\
+        the rest blank for you to fill in (the seller's address is on its 1688 page under 联系方式).\n\
+        Examples:\n  selfbill suppliers orders-2026-10.xlsx\n  selfbill suppliers *.xlsx --suppliers books/suppliers.csv"
+    )]
+    Suppliers(SuppliersArgs),
+    /// Exchange rates from Bank Negara Malaysia.
+    #[command(subcommand)]
+    Rates(RatesCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// 1688 buyer order exports (.xlsx, .xls or .csv).
+    #[arg(required = true, value_name = "EXPORT")]
+    exports: Vec<PathBuf>,
+    /// The workbook to write, NAME.xlsx (split into NAME-001.xlsx, … past --max-per-file), or a
+    /// folder with --format csv.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Config file [default: $SELFBILL_CONFIG, else ./selfbill.toml].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv when present].
+    #[arg(long, value_name = "FILE")]
+    suppliers: Option<PathBuf>,
+    /// Exchange rate for every order: MYR per 1 CNY (e.g. 0.6097).
+    #[arg(long, value_name = "R", conflicts_with = "rates")]
+    rate: Option<String>,
+    /// Rates by date: a BNM API response saved as-is, or a CSV date,currency,rate. Each order
+    /// takes the rate of its payment date, or of the latest earlier date. Repeat the flag for
+    /// several files: --rates oct.json --rates nov.json.
+    #[arg(long, value_name = "FILE")]
+    rates: Vec<PathBuf>,
+    /// IssuanceDateTime for every invoice, RFC 3339 (e.g. 2026-11-26T08:00:00+08:00) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    issued_at: Option<String>,
+    /// CSV `order_no,customs_ref` filling ReferenceNumberCustomsForms.
+    #[arg(long, value_name = "FILE")]
+    customs: Option<PathBuf>,
+    /// Output format: xlsx, LHDN's workbook; csv, a folder with one CSV per sheet [default: xlsx
+    /// for a .xlsx name, csv for an existing folder].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Invoices per workbook.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_per_file: usize,
+    /// Encoding of CSV exports [default: detected: UTF-8, with or without BOM, else GB18030].
+    #[arg(long, value_enum)]
+    encoding: Option<Encoding>,
+    /// Write the valid invoices even when others have errors (still exits 1).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Replace existing outputs.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Batch-upload workbooks (.xlsx), or folders of CSVs as `convert --format csv` writes them.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// How convert and check print their report.
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Print the report as one JSON object (summary, findings, invoices) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// No progress, and no text report unless errors were found (--json prints it all the same).
+    #[arg(short, long)]
+    quiet: bool,
+    /// When to colour the report: auto (on a terminal, and NO_COLOR unset), always, never
+    /// [default: auto].
+    #[arg(long, value_enum)]
+    color: Option<ColorChoice>,
+}
+
+#[derive(Debug, Args)]
+struct CodesArgs {
+    /// The code table to search.
+    table: TableArg,
+    /// A code (its beginning), or words that must all appear in the description, in any case
+    /// [default: the whole table].
+    query: Option<String>,
+    /// Print the matches as a JSON array of {code, description}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The folder to write them in; created when it does not exist.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct SuppliersArgs {
+    /// 1688 buyer order exports (.xlsx, .xls or .csv) whose sellers to add.
+    #[arg(required = true, value_name = "EXPORT")]
+    exports: Vec<PathBuf>,
+    /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv].
+    #[arg(long, value_name = "FILE")]
+    suppliers: Option<PathBuf>,
+    /// Config file, to find the directory [default: $SELFBILL_CONFIG, else ./selfbill.toml].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Encoding of CSV exports [default: detected].
+    #[arg(long, value_enum)]
+    encoding: Option<Encoding>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
     quiet: bool,
 }
 
@@ -45,21 +199,35 @@ enum RatesCommand {
         selfbill rates fetch --month 2026-10 -o bnm-cny-2026-10.json\n  \
         selfbill convert orders-2026-10.xlsx -o e.xlsx --rates bnm-cny-2026-10.json\n\n\
         The API base URL can be overridden with SELFBILL_BNM_URL.")]
-    Fetch {
-        /// The month, YYYY-MM.
-        #[arg(long)]
-        month: String,
-        #[arg(long, default_value = "CNY")]
-        currency: String,
-        /// BNM session: 0900, 1130, 1200 (noon reference, default) or 1700.
-        #[arg(long, default_value = "1200")]
-        session: String,
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Replace an existing file.
-        #[arg(long)]
-        force: bool,
-    },
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    /// The month, YYYY-MM.
+    #[arg(long)]
+    month: String,
+    /// The currency's ISO 4217 code.
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+    /// BNM session: 0900, 1130, 1200 (the noon reference rate) or 1700.
+    #[arg(long, default_value = "1200")]
+    session: String,
+    /// The file to save BNM's response in, as sent (JSON), for convert --rates.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete in.
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,113 +261,27 @@ enum Format {
     Csv,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Convert 1688 buyer order exports into LHDN's batch-upload workbook.
-    #[command(after_help = "Examples:\n  \
-        selfbill convert orders-2026-10.xlsx -o einvoices-2026-10.xlsx --rate 0.6097\n  \
-        selfbill convert sep.xlsx oct.xlsx -o q3.xlsx --config selfbill.toml --suppliers suppliers.csv\n  \
-        selfbill convert orders.xlsx -o out/ --format csv --json")]
-    Convert {
-        /// 1688 buyer order exports (.xlsx, .xls or .csv).
-        #[arg(required = true)]
-        exports: Vec<PathBuf>,
-        /// The workbook to write (split into NAME-001.xlsx, … past --max-per-file), or a folder with --format csv.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Config file [default: $SELFBILL_CONFIG, else ./selfbill.toml].
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv when present].
-        #[arg(long)]
-        suppliers: Option<PathBuf>,
-        /// Exchange rate for every order: MYR per 1 CNY (e.g. 0.6097).
-        #[arg(long, conflicts_with = "rates")]
-        rate: Option<String>,
-        /// Rates by date: a BNM API response saved as-is, or a CSV date,currency,rate. Each order
-        /// takes the rate of its payment date, or of the latest earlier date. Repeatable.
-        #[arg(long, value_name = "FILE")]
-        rates: Vec<PathBuf>,
-        /// IssuanceDateTime for every invoice, RFC 3339 (e.g. 2026-11-26T08:00:00+08:00) [default: now].
-        #[arg(long)]
-        issued_at: Option<String>,
-        /// CSV `order_no,customs_ref` filling ReferenceNumberCustomsForms.
-        #[arg(long)]
-        customs: Option<PathBuf>,
-        /// Output format [default: xlsx for a .xlsx name, csv for a folder].
-        #[arg(long, value_enum)]
-        format: Option<Format>,
-        /// Invoices per workbook.
-        #[arg(long, default_value_t = 100)]
-        max_per_file: usize,
-        /// Encoding of CSV exports [default: detected: UTF-8, with or without BOM, else GB18030].
-        #[arg(long, value_enum)]
-        encoding: Option<Encoding>,
-        /// Write the valid invoices even when others have errors (still exits 1).
-        #[arg(long)]
-        skip_invalid: bool,
-        /// Replace existing outputs.
-        #[arg(long)]
-        force: bool,
-        /// Print the report as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check batch-upload workbooks (or CSV folders) against LHDN's rules.
-    #[command(after_help = "Examples:\n  \
-        selfbill check einvoices-2026-10.xlsx\n  \
-        selfbill check a.xlsx b.xlsx --json")]
-    Check {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Search LHDN's code tables by code or by words of the description.
-    #[command(
-        after_help = "Tables: classification, msic, unit, state, country, currency, tax, payment, type\n\
-        Examples:\n  selfbill codes unit piece\n  selfbill codes classification import\n  selfbill codes state 14"
-    )]
-    Codes {
-        table: String,
-        query: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Write a starter selfbill.toml and an empty suppliers.csv (never overwrites).
-    #[command(after_help = "Examples:\n  selfbill init\n  selfbill init ~/books/selfbill")]
-    Init {
-        /// The folder to write them in.
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-    },
-    /// Add the sellers seen in exports to the supplier directory.
-    #[command(
-        after_help = "Existing rows are kept exactly as they are; new sellers get member_id and name,\n\
-        the rest blank for you to fill in (the seller's address is on its 1688 page under 联系方式).\n\
-        Examples:\n  selfbill suppliers orders-2026-10.xlsx\n  selfbill suppliers *.xlsx --suppliers books/suppliers.csv"
-    )]
-    Suppliers {
-        #[arg(required = true)]
-        exports: Vec<PathBuf>,
-        /// Supplier directory [default: `suppliers` in the config, else ./suppliers.csv].
-        #[arg(long)]
-        suppliers: Option<PathBuf>,
-        /// Config file, to find the directory [default: $SELFBILL_CONFIG, else ./selfbill.toml].
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Encoding of CSV exports [default: detected].
-        #[arg(long, value_enum)]
-        encoding: Option<Encoding>,
-    },
-    /// Exchange rates from Bank Negara Malaysia.
-    #[command(subcommand)]
-    Rates(RatesCommand),
-    /// Print a shell completion script.
-    #[command(
-        after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
-    )]
-    Completions { shell: clap_complete::Shell },
+/// A code table, as `selfbill codes` names it (and completions offer it).
+#[derive(Debug, Clone, Copy)]
+struct TableArg(Table);
+
+impl ValueEnum for TableArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        const TABLES: [TableArg; Table::ALL.len()] = {
+            let mut tables = [TableArg(Table::ALL[0]); Table::ALL.len()];
+            let mut i = 0;
+            while i < tables.len() {
+                tables[i] = TableArg(Table::ALL[i]);
+                i += 1;
+            }
+            tables
+        };
+        &TABLES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()).help(self.0.title()))
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -211,20 +293,7 @@ pub fn run() -> i32 {
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
-    let color = match cli.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
-    let ui = Ui {
-        color,
-        width: report_width(),
-        quiet: cli.quiet,
-        progress: !cli.quiet && std::io::stderr().is_terminal(),
-    };
-    match execute(cli.command, &ui) {
+    match execute(cli) {
         Ok(code) => code,
         Err(err) => {
             if err.chain().any(|e| {
@@ -239,200 +308,34 @@ pub fn run() -> i32 {
     }
 }
 
-/// How to talk to the person (or script) at the other end.
-struct Ui {
-    color: bool,
-    /// Columns to fit the text report to: `$COLUMNS`, else the terminal's;
-    /// none when piped, so nothing is padded.
-    width: Option<usize>,
-    quiet: bool,
-    /// A spinner on stderr for long work: only on a terminal, never with --quiet.
-    progress: bool,
-}
-
-impl Ui {
-    fn spinner(&self, message: &str) -> Option<indicatif::ProgressBar> {
-        if !self.progress {
-            return None;
+fn execute(cli: Cli) -> Result<i32> {
+    let ui =
+        |color: Option<ColorChoice>, quiet: bool| Ui::new(color.or(cli.color), quiet || cli.quiet);
+    match cli.command {
+        Command::Convert(args) => {
+            let ui = ui(args.report.color, args.report.quiet);
+            convert(args, &ui)
         }
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_message(message.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Some(bar)
-    }
-}
-
-fn execute(command: Command, ui: &Ui) -> Result<i32> {
-    match command {
-        Command::Convert {
-            exports,
-            output,
-            config,
-            suppliers,
-            rate,
-            rates,
-            issued_at,
-            customs,
-            format,
-            max_per_file,
-            encoding,
-            skip_invalid,
-            force,
-            json,
-        } => {
-            let config_path = config_path(config, std::env::var_os("SELFBILL_CONFIG"));
-            let config = Config::load(&config_path)?;
-            let suppliers = match supplier_path(suppliers, &config, &config_path) {
-                Some(path) => SupplierDirectory::load(&path)?,
-                None => SupplierDirectory::default(),
-            };
-            let (rate, rate_table, rate_source) = if !rates.is_empty() {
-                let mut table = RateTable::default();
-                for path in &rates {
-                    table.load(path)?;
-                }
-                let source = format!("{} (by payment date)", table.sources.join(", "));
-                (None, Some(table), Some(source))
-            } else {
-                match rate {
-                    Some(text) => (
-                        Some(parse_rate(&text)?),
-                        None,
-                        Some(format!("--rate {text}")),
-                    ),
-                    None => (
-                        config.invoice.rate,
-                        None,
-                        config
-                            .invoice
-                            .rate
-                            .map(|r| format!("{} [invoice] rate {r}", config_path.display())),
-                    ),
-                }
-            };
-            let now = Utc::now()
-                .naive_utc()
-                .with_nanosecond(0)
-                .unwrap_or_default();
-            let issued_at = match issued_at {
-                Some(text) => parse_issued_at(&text)?,
-                None => now,
-            };
-            let customs = match customs {
-                Some(path) => pipeline::read_customs(&path)?,
-                None => Default::default(),
-            };
-            let format = match format {
-                Some(Format::Xlsx) => OutputFormat::Xlsx,
-                Some(Format::Csv) => OutputFormat::Csv,
-                None => guess_format(&output)?,
-            };
-            let spinner = ui.spinner("converting");
-            let report = pipeline::convert(ConvertOptions {
-                exports,
-                output,
-                format,
-                config,
-                suppliers,
-                rate,
-                rate_table,
-                rate_source,
-                issued_at,
-                now,
-                customs,
-                max_per_file,
-                encoding: encoding.map(TextEncoding::from),
-                skip_invalid,
-                force,
-            });
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-            print_report(&report?, json, ui)
+        Command::Check(args) => {
+            let ui = ui(args.report.color, args.report.quiet);
+            check(args, &ui)
         }
-        Command::Check { files, json } => {
-            let now = Utc::now()
-                .naive_utc()
-                .with_nanosecond(0)
-                .unwrap_or_default();
-            let spinner = ui.spinner("checking");
-            let report = pipeline::check_files(&files, now);
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-            print_report(&report?, json, ui)
+        Command::Codes(args) => codes(args, &ui(None, false)),
+        Command::Init(args) => {
+            let ui = ui(None, args.quiet);
+            init(args, &ui)
         }
-        Command::Init { dir } => {
-            let written = selfbill::init::init(&dir)?;
-            if !ui.quiet {
-                let mut stdout = std::io::stdout().lock();
-                for path in written {
-                    writeln!(stdout, "created {}", path.display())?;
-                }
-                writeln!(
-                    stdout,
-                    "next: fill in [buyer] in selfbill.toml, then `selfbill suppliers EXPORT` \
-                     and `selfbill convert EXPORT -o OUT.xlsx --rate R`"
-                )?;
-            }
-            Ok(0)
+        Command::Suppliers(args) => {
+            let ui = ui(None, args.quiet);
+            suppliers(args, &ui)
         }
-        Command::Suppliers {
-            exports,
-            suppliers,
-            config,
-            encoding,
-        } => suppliers_command(
-            &exports,
-            suppliers,
-            config,
-            encoding.map(TextEncoding::from),
-            ui,
-        ),
-        Command::Codes { table, query, json } => {
-            codes(&table, query.as_deref().unwrap_or(""), json)
+        Command::Rates(RatesCommand::Fetch(args)) => {
+            let ui = ui(None, args.quiet);
+            rates_fetch(args, &ui)
         }
-        Command::Rates(RatesCommand::Fetch {
-            month,
-            currency,
-            session,
-            output,
-            force,
-        }) => {
-            let (year, month_number) = parse_month(&month)?;
-            if output.exists() && !force {
-                bail!(
-                    "{}: already exists; choose another name, or pass --force to replace it",
-                    output.display()
-                );
-            }
-            let base = std::env::var("SELFBILL_BNM_URL")
-                .unwrap_or_else(|_| selfbill::rates::BNM_BASE_URL.to_string());
-            let spinner = ui.spinner("fetching BNM rates");
-            let fetched = selfbill::rates::fetch_month(
-                &base,
-                &currency.to_uppercase(),
-                year,
-                month_number,
-                &session,
-            );
-            if let Some(spinner) = spinner {
-                spinner.finish_and_clear();
-            }
-            selfbill::write::write_atomic(&output, &fetched?, force)?;
-            if !ui.quiet {
-                writeln!(
-                    std::io::stdout().lock(),
-                    "saved BNM {} rates for {month} (session {session}) to {}",
-                    currency.to_uppercase(),
-                    output.display()
-                )?;
-            }
-            Ok(0)
-        }
-        Command::Completions { shell } => {
+        Command::Completions(args) => {
             clap_complete::generate(
-                shell,
+                args.shell,
                 &mut Cli::command(),
                 "selfbill",
                 &mut std::io::stdout(),
@@ -442,7 +345,186 @@ fn execute(command: Command, ui: &Ui) -> Result<i32> {
     }
 }
 
-fn report_width() -> Option<usize> {
+/// How to talk to the person (or script) at the other end.
+struct Ui {
+    color: bool,
+    /// Columns to fit text to: `$COLUMNS`, else the terminal's; none when
+    /// piped, so nothing is padded.
+    width: Option<usize>,
+    quiet: bool,
+    /// A spinner on stderr for long work: only on a terminal, never with --quiet.
+    progress: bool,
+}
+
+impl Ui {
+    fn new(color: Option<ColorChoice>, quiet: bool) -> Ui {
+        let color = match color.unwrap_or(ColorChoice::Auto) {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        Ui {
+            color,
+            width: terminal_width(),
+            quiet,
+            progress: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn spinner(&self, message: &str) -> Option<indicatif::ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    }
+
+    /// Runs `work` with a spinner showing `message`.
+    fn with_spinner<T>(&self, message: &str, work: impl FnOnce() -> T) -> T {
+        let spinner = self.spinner(message);
+        let result = work();
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        result
+    }
+}
+
+fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
+    let format = match args.format {
+        Some(Format::Xlsx) => OutputFormat::Xlsx,
+        Some(Format::Csv) => OutputFormat::Csv,
+        None => guess_format(&args.output)?,
+    };
+    let config_path = config_path(args.config, std::env::var_os("SELFBILL_CONFIG"));
+    let config = Config::load(&config_path)?;
+    let suppliers = match supplier_path(args.suppliers, &config, &config_path) {
+        Some(path) => SupplierDirectory::load(&path)?,
+        None => SupplierDirectory::default(),
+    };
+    let (rate, rate_table, rate_source) = if !args.rates.is_empty() {
+        let mut table = RateTable::default();
+        for path in &args.rates {
+            table.load(path)?;
+        }
+        let source = format!("{} (by payment date)", table.sources.join(", "));
+        (None, Some(table), Some(source))
+    } else {
+        match args.rate {
+            Some(text) => (
+                Some(parse_rate(&text)?),
+                None,
+                Some(format!("--rate {text}")),
+            ),
+            None => (
+                config.invoice.rate,
+                None,
+                config
+                    .invoice
+                    .rate
+                    .map(|r| format!("{} [invoice] rate {r}", config_path.display())),
+            ),
+        }
+    };
+    let now = now();
+    let issued_at = match args.issued_at {
+        Some(text) => parse_issued_at(&text)?,
+        None => now,
+    };
+    let customs = match args.customs {
+        Some(path) => pipeline::read_customs(&path)?,
+        None => Default::default(),
+    };
+    let options = ConvertOptions {
+        exports: args.exports,
+        output: args.output,
+        format,
+        config,
+        suppliers,
+        rate,
+        rate_table,
+        rate_source,
+        issued_at,
+        now,
+        customs,
+        max_per_file: args.max_per_file,
+        encoding: args.encoding.map(TextEncoding::from),
+        skip_invalid: args.skip_invalid,
+        force: args.force,
+    };
+    let report = ui.with_spinner("converting", || pipeline::convert(options))?;
+    print_report(&report, args.report.json, ui)
+}
+
+fn check(args: CheckArgs, ui: &Ui) -> Result<i32> {
+    let report = ui.with_spinner("checking", || pipeline::check_files(&args.files, now()))?;
+    print_report(&report, args.report.json, ui)
+}
+
+/// This moment, UTC, to the second.
+fn now() -> NaiveDateTime {
+    Utc::now()
+        .naive_utc()
+        .with_nanosecond(0)
+        .unwrap_or_default()
+}
+
+fn init(args: InitArgs, ui: &Ui) -> Result<i32> {
+    let written = selfbill::init::init(&args.dir)?;
+    if !ui.quiet {
+        let mut stdout = std::io::stdout().lock();
+        for path in written {
+            writeln!(stdout, "created {}", path.display())?;
+        }
+        writeln!(
+            stdout,
+            "next: fill in [buyer] in selfbill.toml, then `selfbill suppliers EXPORT` \
+             and `selfbill convert EXPORT -o OUT.xlsx --rate R`"
+        )?;
+    }
+    Ok(0)
+}
+
+fn rates_fetch(args: FetchArgs, ui: &Ui) -> Result<i32> {
+    let FetchArgs {
+        month,
+        currency,
+        session,
+        output,
+        force,
+        quiet: _,
+    } = args;
+    let (year, month_number) = parse_month(&month)?;
+    if output.exists() && !force {
+        bail!(
+            "{}: already exists; choose another name, or pass --force to replace it",
+            output.display()
+        );
+    }
+    let base = std::env::var("SELFBILL_BNM_URL")
+        .unwrap_or_else(|_| selfbill::rates::BNM_BASE_URL.to_string());
+    let currency = currency.to_uppercase();
+    let fetched = ui.with_spinner("fetching BNM rates", || {
+        selfbill::rates::fetch_month(&base, &currency, year, month_number, &session)
+    });
+    selfbill::write::write_atomic(&output, &fetched?, force)?;
+    if !ui.quiet {
+        writeln!(
+            std::io::stdout().lock(),
+            "saved BNM {currency} rates for {month} (session {session}) to {}",
+            output.display()
+        )?;
+    }
+    Ok(0)
+}
+
+/// Columns to fit text to: `$COLUMNS` (at least 20), else the terminal's
+/// when stdout is one; none when piped.
+fn terminal_width() -> Option<usize> {
     let columns = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse().ok());
@@ -468,15 +550,9 @@ fn print_report(report: &Report, json: bool, ui: &Ui) -> Result<i32> {
     Ok(report.exit_code())
 }
 
-fn suppliers_command(
-    exports: &[PathBuf],
-    suppliers: Option<PathBuf>,
-    config: Option<PathBuf>,
-    encoding: Option<TextEncoding>,
-    ui: &Ui,
-) -> Result<i32> {
-    let config_path = config_path(config, std::env::var_os("SELFBILL_CONFIG"));
-    let path = match suppliers {
+fn suppliers(args: SuppliersArgs, ui: &Ui) -> Result<i32> {
+    let config_path = config_path(args.config, std::env::var_os("SELFBILL_CONFIG"));
+    let path = match args.suppliers {
         Some(path) => path,
         None if config_path.exists() => {
             let config = Config::load(&config_path)?;
@@ -485,8 +561,9 @@ fn suppliers_command(
         }
         None => PathBuf::from("suppliers.csv"),
     };
+    let encoding = args.encoding.map(TextEncoding::from);
     let mut orders = Vec::new();
-    for export in exports {
+    for export in &args.exports {
         orders.extend(selfbill::read::export::read_export(export, encoding)?.orders);
     }
     let existing = match std::fs::read(&path) {
@@ -506,13 +583,9 @@ fn suppliers_command(
             "{}: {} seller{} added; {} seller{} still lack an address or phone",
             path.display(),
             result.added.len(),
-            if result.added.len() == 1 { "" } else { "s" },
+            plural(result.added.len()),
             result.lacking_details.len(),
-            if result.lacking_details.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
+            plural(result.lacking_details.len()),
         )?;
         for member in &result.lacking_details {
             writeln!(stdout, "  {member}")?;
@@ -521,34 +594,45 @@ fn suppliers_command(
     Ok(0)
 }
 
-fn codes(table: &str, query: &str, json: bool) -> Result<i32> {
-    let Some(table) = Table::from_name(table) else {
-        let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
-        bail!(
-            "unknown code table {table:?}; the tables are {}",
-            names.join(", ")
-        );
-    };
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The matching codes as a table fitted to the terminal, or as JSON; when
+/// nothing matches, a line on stderr and exit status 1.
+fn codes(args: CodesArgs, ui: &Ui) -> Result<i32> {
+    let table = args.table.0;
+    let query = args.query.as_deref().unwrap_or("");
     let found = table.search(query);
     let mut stdout = std::io::stdout().lock();
-    if json {
+    if args.json {
         let rows: Vec<serde_json::Value> = found
             .iter()
             .map(|c| serde_json::json!({"code": c.code, "description": c.description.trim()}))
             .collect();
         writeln!(stdout, "{}", serde_json::Value::Array(rows))?;
-    } else {
-        let mut out = comfy_table::Table::new();
-        out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-        out.set_header(vec!["code", "description"]);
-        for code in &found {
-            out.add_row(vec![code.code.as_str(), code.description.trim()]);
-        }
-        writeln!(stdout, "{out}")?;
+    } else if !found.is_empty() {
+        let rows = found
+            .iter()
+            .map(|c| [c.code.as_str(), c.description.trim()]);
+        write!(
+            stdout,
+            "{}",
+            selfbill::report::table(["code", "description"], rows, ui.color, ui.width)
+        )?;
     }
-    Ok(if found.is_empty() { 1 } else { 0 })
+    if found.is_empty() {
+        stdout.flush()?;
+        eprintln!(
+            "selfbill: no code in the {} table matches {query:?}; try fewer or other words, \
+             or `selfbill codes {}` for the whole table",
+            table.name(),
+            table.name()
+        );
+        return Ok(1);
+    }
+    Ok(0)
 }
-
 /// `--config`, else `$SELFBILL_CONFIG`, else `./selfbill.toml`.
 fn config_path(explicit: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
     explicit
@@ -600,6 +684,9 @@ fn parse_issued_at(text: &str) -> Result<NaiveDateTime> {
     Ok(parsed.naive_utc().with_nanosecond(0).unwrap_or_default())
 }
 
+/// xlsx for a `.xlsx` name, csv for a folder that exists; anything else is
+/// refused rather than guessed (`-o einvoices-nov` is likelier a workbook
+/// name missing its extension than a folder wanted).
 fn guess_format(output: &Path) -> Result<OutputFormat> {
     match output
         .extension()
@@ -608,7 +695,13 @@ fn guess_format(output: &Path) -> Result<OutputFormat> {
         .as_deref()
     {
         Some("xlsx") => Ok(OutputFormat::Xlsx),
-        None => Ok(OutputFormat::Csv),
+        _ if output.is_dir() => Ok(OutputFormat::Csv),
+        None => bail!(
+            "-o {}: no .xlsx extension; name the workbook {}.xlsx, or pass --format csv to \
+             write a folder of CSV files",
+            output.display(),
+            output.display()
+        ),
         Some(other) => bail!(
             "{}: .{other} is not an output format; write a .xlsx workbook, or give a folder with --format csv",
             output.display()
@@ -650,5 +743,29 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every argument and option of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "selfbill", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }

@@ -53,6 +53,23 @@ impl Table {
         }
     }
 
+    /// What the table lists, in a few words.
+    pub fn title(self) -> &'static str {
+        match self {
+            Table::Classification => {
+                "classifications of goods and services (034: importation of goods)"
+            }
+            Table::Msic => "MSIC 2008 industry codes",
+            Table::Unit => "units of measurement (UN/ECE Recommendation 20)",
+            Table::State => "Malaysian states and federal territories",
+            Table::Country => "countries (ISO 3166-1 alpha-3)",
+            Table::Currency => "currencies (ISO 4217)",
+            Table::Tax => "tax types (06: not applicable)",
+            Table::Payment => "payment modes",
+            Table::Type => "e-invoice types (11: self-billed invoice)",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.name() == name)
     }

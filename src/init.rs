@@ -42,10 +42,11 @@ currency = "CNY"
 # skip = ["交易关闭", "等待买家付款"]
 "#;
 
-/// Writes `selfbill.toml` and `suppliers.csv` into `dir`; refuses if either exists.
+/// Writes `selfbill.toml` and `suppliers.csv` into `dir`, creating it when
+/// missing; refuses if either file exists.
 pub fn init(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        bail!("{}: no such folder; create it first", dir.display());
+    if dir.exists() && !dir.is_dir() {
+        bail!("{}: is a file, not a folder", dir.display());
     }
     let config = dir.join("selfbill.toml");
     let suppliers = dir.join("suppliers.csv");
@@ -57,6 +58,8 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>> {
             );
         }
     }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     write_atomic(&config, STARTER_CONFIG.as_bytes(), false)
         .with_context(|| format!("{}: cannot write", config.display()))?;
     let header = format!("{}\n", SUPPLIER_HEADERS.join(","));

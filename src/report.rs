@@ -279,6 +279,24 @@ fn is_wide(c: char) -> bool {
     matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
 }
 
+/// A table of text fitted to `width` (cells wrap between words), or as wide
+/// as its content when `width` is `None`.
+pub fn table<'a, const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [&'a str; N]>,
+    color: bool,
+    width: Option<usize>,
+) -> String {
+    let mut table = new_table(color, width);
+    table.set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row.to_vec());
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    out
+}
+
 fn new_table(color: bool, width: Option<usize>) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);

@@ -225,13 +225,64 @@ fn codes_are_searchable_by_code_or_words() {
     let output = selfbill().args(["codes", "nonsense"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("classification, msic, unit"));
+
+    // No match: nothing on stdout (`[]` with --json), a line on stderr, exit 1.
+    let output = selfbill()
+        .args(["codes", "unit", "no such unit"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no code in the unit table matches \"no such unit\""),
+        "{stderr}"
+    );
+    let output = selfbill()
+        .args(["codes", "unit", "no such unit", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json(&output.stdout), serde_json::json!([]));
+}
+
+#[test]
+fn codes_fit_the_terminal() {
+    let output = selfbill()
+        .env("COLUMNS", "60")
+        .args(["codes", "msic", "wholesale"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.lines().count() > 10, "{stdout}");
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 60, "{line}");
+    }
+}
+
+#[test]
+fn init_creates_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["init", "books/selfbill"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(dir.path().join("books/selfbill/selfbill.toml").is_file());
+    assert!(dir.path().join("books/selfbill/suppliers.csv").is_file());
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let output = run_in(dir.path(), &["init", "a-file"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
 
 #[test]
 fn completions_and_help_are_there() {
     let output = selfbill().args(["completions", "bash"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("selfbill"));
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(script.contains("selfbill"));
+    assert!(
+        script.contains("classification msic unit state country currency tax payment type"),
+        "completions offer the code tables"
+    );
     for command in [
         "convert",
         "check",
