@@ -115,6 +115,12 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         findings.append(&mut chunk.findings);
     }
 
+    // What the orders make, whether or not it is written: --skip-invalid
+    // changes what is written, not what was read and invoiced.
+    let invoiced = invoices.len();
+    let total: Decimal = invoices.iter().map(|i| i.total_cny).sum();
+    let total_myr: Decimal = invoices.iter().map(myr).sum();
+
     let has_errors = findings.iter().any(Finding::is_error);
     if has_errors && options.skip_invalid {
         let bad: HashSet<String> = findings
@@ -133,7 +139,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut summary = Summary {
         files: options.exports.len(),
         orders: Some(mapped.orders + unreadable),
-        invoiced: Some(invoices.len()),
+        invoiced: Some(invoiced),
         held: Some(mapped.held),
         skipped: Some(mapped.skipped),
         outputs: Some(Vec::new()),
@@ -165,10 +171,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         summary.invoices = invoices.len();
         summary.outputs = Some(files);
     }
-    let total: Decimal = invoices.iter().map(|i| i.total_cny).sum();
-    let total_myr: Decimal = invoices.iter().map(myr).sum();
-    summary.total_cny = Some(total.to_string());
-    summary.total_myr = Some(total_myr.to_string());
+    summary.total_cny = Some(format!("{total:.2}"));
+    summary.total_myr = Some(format!("{total_myr:.2}"));
     let mut report = Report::new(summary, findings);
     report.invoices = summaries;
     Ok(report)

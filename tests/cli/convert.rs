@@ -546,3 +546,68 @@ fn the_text_report_lists_each_invoice_with_its_rate() {
         .expect("a row for O1");
     assert!(o1.contains("0.6097") && o1.contains("359.11"), "{o1}");
 }
+
+#[test]
+fn skip_invalid_leaves_the_summary_as_it_is() {
+    // The buyer's TIN is wrong, so every invoice has an error: without
+    // --skip-invalid nothing is written, with it nothing valid is left to
+    // write. Either way the run read and invoiced the same orders.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("selfbill.toml");
+    let text = std::fs::read_to_string(root().join("fixtures/selfbill.toml")).unwrap();
+    std::fs::write(&config, text.replace("C1234567890", "C0000000000")).unwrap();
+    let run = |extra: &[&str]| {
+        let out = dir.path().join("e.xlsx");
+        let assert = selfbill()
+            .args(["convert", SAMPLE, "--suppliers", "fixtures/suppliers.csv"])
+            .args([
+                "--rate",
+                "0.6097",
+                "--issued-at",
+                ISSUED_AT,
+                "--json",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .code(1);
+        assert!(!out.exists());
+        json(&assert.get_output().stdout)["summary"].clone()
+    };
+    let plain = run(&[]);
+    let skipping = run(&["--skip-invalid"]);
+    assert_eq!(plain["invoiced"], 7);
+    assert_eq!(plain["total_cny"], "2072.50");
+    assert_eq!(plain["invoices"], 0);
+    assert_eq!(skipping, plain);
+}
+
+#[test]
+fn totals_of_nothing_are_written_with_cents() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("header-only.xlsx")], &out, &["--json"]).success();
+    let summary = json(&assert.get_output().stdout)["summary"].clone();
+    assert_eq!(summary["total_cny"], "0.00");
+    assert_eq!(summary["total_myr"], "0.00");
+}
+
+#[test]
+fn an_output_name_without_an_extension_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("einvoices-nov");
+    let assert = convert(&[&root().join(SAMPLE)], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("einvoices-nov.xlsx") && stderr.contains("--format csv"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no folder of CSVs");
+    // An existing folder, or --format csv, still means CSV.
+    convert(&[&root().join(SAMPLE)], &out, &["--format", "csv"]).success();
+    assert!(out.join("Documents.csv").exists());
+    convert(&[&root().join(SAMPLE)], &out, &["--force"]).success();
+}
