@@ -2,9 +2,11 @@
 //! e-invoices and checks batch-upload workbooks against LHDN's rules.
 //!
 //! Data flows one way: [`read`] (export → orders) → [`map`] (orders →
-//! invoices) → [`check`] (invoices → findings) → [`write`] (invoices →
-//! workbook / CSV) → [`report`] (findings → table / JSON). [`pipeline`] runs
-//! the stages; the library never prints.
+//! invoices) → [`layout`] (invoices → LHDN's sheets, a [`batch::Batch`]) →
+//! [`check`] (batch → findings) → [`write`] (batch → workbook / CSV) →
+//! [`report`] (findings → text / JSON). [`model`] holds the types every stage
+//! shares and depends on nothing; [`rules`] is the one rule catalogue;
+//! [`pipeline`] runs the stages. The library never prints.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
