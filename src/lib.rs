@@ -3,7 +3,7 @@
 //!
 //! Data flows one way: [`read`] (export → orders) → [`map`] (orders →
 //! invoices) → [`layout`] (invoices → LHDN's sheets, a [`batch::Batch`]) →
-//! [`check`] (batch → findings) → [`write`] (batch → workbook / CSV) →
+//! [`check`] (batch → findings) → [`write`](mod@write) (batch → workbook / CSV) →
 //! [`report`] (findings → text / JSON). [`model`] holds the types every stage
 //! shares and depends on nothing; [`rules`] is the one rule catalogue;
 //! [`pipeline`] runs the stages. The library never prints.

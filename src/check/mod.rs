@@ -1,6 +1,6 @@
 //! Check: LHDN's rules over a batch (read from a workbook, or built by
 //! `convert`). One engine for both; each rule has a stable id, a severity and
-//! a hint, catalogued in `docs/rules.md` and in [`RULES`].
+//! a hint, catalogued in [`crate::rules`] and `docs/rules.md`.
 
 pub mod formats;
 mod invoices;
