@@ -18,6 +18,10 @@ pub const FIRST_DATA_ROW: u32 = 6;
 /// The row holding the machine header names.
 pub const HEADER_ROW: u32 = 4;
 
+/// Columns LHDN added in the newer template; a workbook made from the older
+/// copy lacks them and is still LHDN's layout.
+pub const ADDED_IN_NEWER_TEMPLATE: [(&str, &str); 1] = [("LineItemsTaxes", "TaxableAmount")];
+
 /// The template's visible sheets in LHDN's order (the newer copy's).
 pub mod sheets {
     pub const DOCUMENTS: usize = 0;

@@ -114,6 +114,11 @@ struct ConvertArgs {
     /// Invoices per workbook.
     #[arg(long, value_name = "N", default_value_t = 100)]
     max_per_file: usize,
+    /// LHDN's batch-upload template to fill, e.g. the newest one downloaded from the MyInvois
+    /// Portal [default: `template` under [output] in the config, else the public copy selfbill
+    /// carries].
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
     /// Encoding of CSV exports [default: detected: UTF-8, with or without BOM, else GB18030].
     #[arg(long, value_enum)]
     encoding: Option<Encoding>,
@@ -402,6 +407,11 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
     };
     let config_path = config_path(args.config, std::env::var_os("SELFBILL_CONFIG"));
     let config = Config::load(&config_path)?;
+    // The template: --template, else [output] template (relative to the config file).
+    let template = args.template.or_else(|| {
+        let base = config_path.parent().unwrap_or(Path::new(""));
+        config.output.template.as_ref().map(|path| base.join(path))
+    });
     let suppliers = match supplier_path(args.suppliers, &config, &config_path) {
         Some(path) => SupplierDirectory::load(&path)?,
         None => SupplierDirectory::default(),
@@ -452,6 +462,7 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         now,
         customs,
         max_per_file: args.max_per_file,
+        template,
         encoding: args.encoding.map(TextEncoding::from),
         skip_invalid: args.skip_invalid,
         force: args.force,

@@ -23,6 +23,19 @@ pub struct Config {
     /// Path of the supplier directory, relative to the config file.
     #[serde(default)]
     pub suppliers: Option<PathBuf>,
+    #[serde(default)]
+    pub output: OutputSettings,
+}
+
+/// `[output]`: how workbooks are written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSettings {
+    /// LHDN's batch-upload template to fill (e.g. the newest one downloaded
+    /// from the MyInvois Portal), relative to the config file; the embedded
+    /// public copy when absent.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
 }
 
 /// Your company: the issuer of the self-billed e-invoice, the buyer on it.

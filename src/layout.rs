@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::batch::{Batch, Cell, sheets};
+use crate::batch::{Batch, Cell, sheets, template};
 use crate::model::{Invoice, Party};
 
 /// LHDN's sheets for these invoices, as the workbook `file` will hold them.
@@ -14,6 +14,47 @@ pub fn lay_out(file: impl Into<String>, invoices: &[Invoice]) -> Batch {
         add_invoice(&mut batch, invoice);
     }
     batch
+}
+
+/// LHDN's sheets for these invoices, continuing a workbook written in parts
+/// that already has `rows_before[sheet]` data rows in each sheet: row
+/// numbers and customs-form serial numbers carry on from there.
+pub fn lay_out_after(
+    file: impl Into<String>,
+    invoices: &[Invoice],
+    rows_before: &[usize],
+) -> Batch {
+    let mut batch = lay_out(file, invoices);
+    let serial = template().sheets[sheets::CUSTOMS_FORMS].column("SerialNo");
+    for (sheet, data) in batch.sheets.iter_mut().enumerate() {
+        let before = rows_before.get(sheet).copied().unwrap_or(0);
+        for row in &mut data.rows {
+            row.row += before as u32;
+            if sheet == sheets::CUSTOMS_FORMS
+                && let Some(Cell::Number(n)) = serial.and_then(|c| row.cells.get_mut(c))
+            {
+                *n += Decimal::from(before);
+            }
+        }
+    }
+    batch
+}
+
+/// The data rows each sheet gets for these invoices, counted without laying
+/// them out.
+pub fn row_counts(invoices: &[Invoice]) -> Vec<usize> {
+    use sheets::*;
+    let mut counts = vec![0; template().sheets.len()];
+    for invoice in invoices {
+        counts[DOCUMENTS] += 1;
+        counts[LINE_ITEMS] += invoice.lines.len();
+        counts[LINE_TAXES] += invoice.lines.len();
+        counts[DOCUMENT_TOTAL_TAX] += 1;
+        counts[DOCUMENT_DISCOUNTS] += invoice.discounts.len();
+        counts[DOCUMENT_CHARGES] += invoice.charges.len();
+        counts[CUSTOMS_FORMS] += usize::from(invoice.customs_refs.is_some());
+    }
+    counts
 }
 
 fn add_invoice(batch: &mut Batch, invoice: &Invoice) {

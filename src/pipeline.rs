@@ -21,6 +21,8 @@ use crate::read::{export, workbook};
 use crate::report::{InvoiceSummary, Report, Summary};
 use crate::rules;
 use crate::write;
+use crate::write::template::{MAX_DATA_ROWS, TemplatePackage};
+use crate::write::xlsx::WorkbookWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -45,6 +47,9 @@ pub struct ConvertOptions {
     pub now: NaiveDateTime,
     pub customs: HashMap<String, String>,
     pub max_per_file: usize,
+    /// LHDN's template to fill (`--template`, `[output] template`); the
+    /// embedded public copy when `None`.
+    pub template: Option<PathBuf>,
     /// CSV exports' encoding, when not detected.
     pub encoding: Option<TextEncoding>,
     pub skip_invalid: bool,
@@ -82,8 +87,18 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         }
     })?;
 
+    // The template, read once: a template selfbill cannot fill stops the run here.
+    let template = match (options.format, &options.template) {
+        (OutputFormat::Csv, _) => None,
+        (OutputFormat::Xlsx, Some(path)) => Some(TemplatePackage::from_file(path)?),
+        (OutputFormat::Xlsx, None) => Some(TemplatePackage::embedded()?),
+    };
+
     // Read.
-    let mut findings = Vec::new();
+    let mut findings = template
+        .as_ref()
+        .map(|t| t.notes.clone())
+        .unwrap_or_default();
     let mut orders = Vec::new();
     let mut orders_seen = 0;
     for path in &options.exports {
@@ -109,8 +124,9 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut invoices = mapped.invoices;
 
     // Check the invoices in the chunks that will be written, building each
-    // chunk's files on the way; nothing touches the disk until all is checked.
-    let mut rendered = render_chunks(&options, &invoices, true)?;
+    // chunk's files on the way (workbooks as temporary files beside their
+    // targets); no output is in place until all is checked.
+    let mut rendered = render_chunks(&options, template.as_ref(), &invoices, true)?;
     for chunk in &mut rendered {
         findings.append(&mut chunk.findings);
     }
@@ -131,7 +147,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         let before = invoices.len();
         invoices.retain(|i| !bad.contains(&i.number) && !bad.contains(&i.order_no));
         if invoices.len() != before {
-            rendered = render_chunks(&options, &invoices, false)?;
+            rendered = render_chunks(&options, template.as_ref(), &invoices, false)?;
         }
     }
     let write_anything = (!has_errors || options.skip_invalid) && !invoices.is_empty();
@@ -161,13 +177,13 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     }
     let mut summaries = Vec::new();
     if write_anything {
-        let files = write_rendered(&options, &rendered)?;
         for (chunk, invoices) in rendered
             .iter()
             .zip(invoices.chunks(chunk_size(&options, &invoices)))
         {
             summaries.extend(invoices.iter().map(|i| invoice_summary(i, &chunk.output)));
         }
+        let files = write_rendered(&options, rendered)?;
         summary.invoices = invoices.len();
         summary.outputs = Some(files);
     }
@@ -186,17 +202,29 @@ fn chunk_size(options: &ConvertOptions, invoices: &[Invoice]) -> usize {
     }
 }
 
-/// One output's worth of invoices: its findings, and its files' bytes.
+/// One output's worth of invoices: its findings, and its files.
 struct Rendered {
     /// The workbook, or the CSV folder.
     output: String,
     findings: Vec<Finding>,
-    files: Vec<(PathBuf, Vec<u8>)>,
+    files: Vec<(PathBuf, Built)>,
 }
+
+/// A built file: in memory, or written to a temporary file beside its target.
+enum Built {
+    Bytes(Vec<u8>),
+    Temp(tempfile::TempPath),
+}
+
+/// Invoices per part of a workbook: each part is built, checked, written
+/// and dropped before the next, so a workbook of any size is built in
+/// little memory.
+const INVOICES_PER_PART: usize = 250;
 
 /// Builds (and with `check`, checks) every chunk, on all cores.
 fn render_chunks(
     options: &ConvertOptions,
+    template: Option<&TemplatePackage>,
     invoices: &[Invoice],
     check: bool,
 ) -> Result<Vec<Rendered>> {
@@ -205,29 +233,62 @@ fn render_chunks(
         OutputFormat::Xlsx => write::split_names(&options.output, chunks.len()),
         OutputFormat::Csv => vec![options.output.clone(); chunks.len()],
     };
-    let xlsx = match options.format {
-        OutputFormat::Xlsx => Some(write::xlsx::XlsxWriter::new(options.issued_at)?),
-        OutputFormat::Csv => None,
+    if template.is_some() {
+        // Refuse a sheet past Excel's last row before any work.
+        for (chunk, target) in chunks.iter().zip(&targets) {
+            let counts = crate::layout::row_counts(chunk);
+            for (count, schema) in counts.iter().zip(&crate::batch::template().sheets) {
+                if *count > MAX_DATA_ROWS {
+                    bail!(
+                        "{}: sheet {} would get {count} rows, more than the {MAX_DATA_ROWS} Excel                          allows below LHDN's rows 1–5; pass a smaller --max-per-file",
+                        target.display(),
+                        schema.name
+                    );
+                }
+            }
+        }
+    }
+    let check_part = |batch: &Batch| {
+        if check {
+            relocate(check::check_batch(batch, options.now), batch)
+        } else {
+            Vec::new()
+        }
     };
     let render = |chunk: &[Invoice], target: &Path| -> Result<Rendered> {
         let output = target.display().to_string();
-        let batch = crate::layout::lay_out(output.clone(), chunk);
-        let findings = if check {
-            relocate(check::check_batch(&batch, options.now), &batch)
-        } else {
-            Vec::new()
-        };
-        let files = match &xlsx {
-            Some(writer) => vec![(
-                target.to_path_buf(),
-                writer
-                    .workbook_bytes(&batch)
-                    .with_context(|| format!("{output}: cannot build the workbook"))?,
-            )],
-            None => write::csv::sheet_files(&batch)?
-                .into_iter()
-                .map(|(name, bytes)| (target.join(name), bytes))
-                .collect(),
+        let mut findings = Vec::new();
+        let files = match template {
+            Some(template) => {
+                let built = (|| -> Result<tempfile::TempPath> {
+                    let mut writer =
+                        WorkbookWriter::new(template, &crate::layout::row_counts(chunk))?;
+                    for part in chunk.chunks(INVOICES_PER_PART) {
+                        let batch = crate::layout::lay_out_after(
+                            output.clone(),
+                            part,
+                            &writer.rows_written(),
+                        );
+                        findings.extend(check_part(&batch));
+                        writer.append(&batch)?;
+                    }
+                    let temp = write::temp_beside(target)?;
+                    let file = writer.finish(std::io::BufWriter::new(temp))?;
+                    let temp = file.into_inner().map_err(|e| e.into_error())?;
+                    temp.as_file().sync_all()?;
+                    Ok(temp.into_temp_path())
+                })()
+                .with_context(|| format!("{output}: cannot write the workbook"))?;
+                vec![(target.to_path_buf(), Built::Temp(built))]
+            }
+            None => {
+                let batch = crate::layout::lay_out(output.clone(), chunk);
+                findings = check_part(&batch);
+                write::csv::sheet_files(&batch)?
+                    .into_iter()
+                    .map(|(name, bytes)| (target.join(name), Built::Bytes(bytes)))
+                    .collect()
+            }
         };
         Ok(Rendered {
             output,
@@ -240,8 +301,8 @@ fn render_chunks(
         .collect()
 }
 
-/// Writes every built file atomically, after refusing any that exist.
-fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec<String>> {
+/// Puts every built file in place atomically, after refusing any that exist.
+fn write_rendered(options: &ConvertOptions, rendered: Vec<Rendered>) -> Result<Vec<String>> {
     let targets: Vec<PathBuf> = rendered
         .iter()
         .flat_map(|r| r.files.iter().map(|(path, _)| path.clone()))
@@ -255,8 +316,11 @@ fn write_rendered(options: &ConvertOptions, rendered: &[Rendered]) -> Result<Vec
         })?;
     }
     write::check_targets(&targets, &options.exports, options.force)?;
-    for (path, bytes) in rendered.iter().flat_map(|r| &r.files) {
-        write::write_atomic(path, bytes, options.force)?;
+    for (path, built) in rendered.into_iter().flat_map(|r| r.files) {
+        match built {
+            Built::Bytes(bytes) => write::write_atomic(&path, &bytes, options.force)?,
+            Built::Temp(temp) => write::persist(temp, &path, options.force)?,
+        }
     }
     Ok(targets.iter().map(|p| p.display().to_string()).collect())
 }

@@ -95,6 +95,9 @@ rules! {
         "Nothing is written when there is nothing to invoice";
     RATE_MISSING = "rate.missing", Error, "no exchange rate for an order's payment date",
         "Add rates that cover the payment dates: `selfbill rates fetch --month YYYY-MM --currency CNY`";
+    // The template convert fills (`--template`).
+    TEMPLATE_UNKNOWN_COLUMN = "template.unknown-column", Info, "a template column or sheet selfbill does not fill, left empty",
+        "Nothing to do, unless your invoices need it: fill it in Excel";
     // LHDN's rules, for check and convert.
     STRUCTURE_MISSING_SHEET = "structure.missing-sheet", Error, "a sheet of LHDN's template is missing",
         "Start from LHDN's batch-upload template and keep all of its sheets";

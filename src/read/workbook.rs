@@ -8,14 +8,12 @@ use calamine::{Data, Reader};
 use std::path::Path;
 
 use super::sheet::{self, FileKind};
-use crate::batch::{Batch, Cell, DataRow, FIRST_DATA_ROW, HEADER_ROW, SheetData, template};
+use crate::batch::{
+    ADDED_IN_NEWER_TEMPLATE, Batch, Cell, DataRow, FIRST_DATA_ROW, HEADER_ROW, SheetData, template,
+};
 use crate::finding::Finding;
 use crate::money;
 use crate::rules;
-
-/// Columns LHDN added in the newer template; a workbook made from the older
-/// copy lacks them and is still LHDN's layout.
-const ADDED_IN_NEWER_TEMPLATE: [(&str, &str); 1] = [("LineItemsTaxes", "TaxableAmount")];
 
 /// A batch read from a file, with the structure findings (missing sheets and
 /// headers, unknown headers).

@@ -3,6 +3,7 @@
 //! place; nothing is replaced without `force`.
 
 pub mod csv;
+pub mod template;
 pub mod xlsx;
 
 use anyhow::{Context, Result, bail};
@@ -66,18 +67,29 @@ pub fn check_targets(targets: &[PathBuf], inputs: &[PathBuf], force: bool) -> Re
 /// then a rename. Without `force` an existing file is never replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     use std::io::Write;
+    let mut temp = temp_beside(path)?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("{}: cannot write (disk full?)", path.display()))?;
+    persist(temp.into_temp_path(), path, force)
+}
+
+/// A temporary file in `path`'s folder, removed unless it is persisted.
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut temp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".selfbill-")
         .suffix(".tmp")
         .tempfile_in(&dir)
-        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("{}: cannot write (disk full?)", path.display()))?;
+        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))
+}
+
+/// Renames a finished temporary file to `path`. Without `force` an existing
+/// file is never replaced.
+pub fn persist(temp: tempfile::TempPath, path: &Path, force: bool) -> Result<()> {
     // Temporary files are private (0600); an output is an ordinary file.
     #[cfg(unix)]
     {
@@ -85,7 +97,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
         let mode = std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o777)
             .unwrap_or(0o644);
-        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(mode))
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("{}: cannot set permissions", path.display()))?;
     }
     if force {

@@ -1,255 +1,296 @@
-//! LHDN's batch-upload workbook: the 11 visible sheets in LHDN's order, rows
-//! 1–5 exactly as in LHDN's template, data from row 6, each sheet's Excel
-//! table over its data.
+//! LHDN's batch-upload workbook, filled: the template package (see
+//! [`super::template`]) with data rows streamed into its visible sheets.
 //!
-//! The template part is built once per run with rust_xlsxwriter (the "base"
-//! workbook). Each output then reuses the base's parts as they are and only
-//! appends its data rows to the sheets and widens the tables: a month of
-//! orders makes hundreds of workbooks that differ only in their rows.
+//! Every part of the template is copied as it is (raw, without even
+//! recompressing), except the visible sheets that get rows, their tables
+//! (whose ranges grow over the rows) and `xl/styles.xml` (which gains one
+//! data style per number format, after LHDN's own). In a sheet, rows 1–5
+//! stay exactly as LHDN's XML has them; data rows follow from row 6; the
+//! sheet's dimension, data validations and conditional formats are
+//! stretched over them.
+//!
+//! Rows go into each sheet's compressed part as they are appended: a
+//! workbook of any size is built from batches of a few hundred invoices,
+//! and only its compressed sheets are held until it is finished.
 
-use anyhow::{Context, Result, anyhow};
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
-use rust_xlsxwriter::{
-    DocProperties, ExcelDateTime, Format, Formula, Table, TableColumn, TableStyle, Workbook,
-    Worksheet,
-};
-use std::collections::HashMap;
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use std::fmt::Write as _;
-use std::io::{Cursor, Read, Write};
-use zip::write::SimpleFileOptions;
+use std::io::{Cursor, Seek, Write};
+use zip::write::{SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use crate::batch::{
-    Batch, Cell, FIRST_DATA_ROW, HEADER_ROW, SheetTemplate, TemplateCellKind, template,
-};
+use super::template::{MAX_DATA_ROWS, TemplatePackage, column_letter};
+use crate::batch::{ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, template as layout};
 
-/// Builds workbooks for one run. `created` is stored as the documents'
-/// creation time, so the same inputs give the same bytes.
-pub struct XlsxWriter {
-    base: Vec<u8>,
-    sheets: Vec<BaseSheet>,
+/// Bytes of row XML gathered before they go to the compressor.
+const FLUSH_AT: usize = 1 << 16;
+
+/// One workbook being written.
+pub struct WorkbookWriter<'t> {
+    template: &'t TemplatePackage,
+    /// Per layout sheet; `None` for a sheet that gets no rows.
+    sheets: Vec<Option<SheetStream>>,
 }
 
-/// What an output changes in one base sheet.
-struct BaseSheet {
-    /// Zip entry names of the sheet and of its table.
-    sheet_entry: String,
-    table_entry: String,
-    /// The sheet's XML up to `</sheetData>` and from it, without the
-    /// dimension, which depends on the data.
-    head: String,
-    tail: String,
-    table_xml: String,
-    /// ` s="N"` (the style of LHDN's row-5 format) of each data column, or
-    /// nothing for the default style.
-    style_attrs: Vec<String>,
-    /// Column letters of each data column (B, C, …).
-    letters: Vec<String>,
-    last_letter: String,
+/// A sheet's part being written: compressed as it grows.
+struct SheetStream {
+    entry: String,
+    builder: ZipFileBuilder,
+    buffer: String,
+    declared: usize,
+    written: usize,
+    last_row: u32,
+    /// Layout columns in the template's column order, with their letter
+    /// and ` s="N"` style attribute; columns the template lacks are absent.
+    columns: Vec<(usize, String, String)>,
+    /// Layout columns the template lacks, with their header when they may
+    /// not hold data (a column LHDN added later is left out).
+    absent: Vec<(usize, Option<&'static str>)>,
+    name: &'static str,
 }
 
-impl XlsxWriter {
-    pub fn new(created: NaiveDateTime) -> Result<XlsxWriter> {
-        let base = base_workbook(created).context("building LHDN's template")?;
-        let mut archive = ZipArchive::new(Cursor::new(&base[..]))?;
-        let rels = workbook_relations(&mut archive)?;
+fn options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .unix_permissions(0o644)
+        // Fixed timestamps: the same input gives the same bytes.
+        .last_modified_time(zip::DateTime::default())
+}
+
+impl<'t> WorkbookWriter<'t> {
+    /// A workbook that will get `rows[sheet]` data rows in each layout
+    /// sheet (the dimension and ranges are written first, so the counts
+    /// are needed up front).
+    pub fn new(template: &'t TemplatePackage, rows: &[usize]) -> Result<WorkbookWriter<'t>> {
         let mut sheets = Vec::new();
-        for schema in &template().sheets {
-            let sheet_entry = rels
-                .get(&schema.name)
-                .cloned()
-                .ok_or_else(|| anyhow!("base workbook lacks sheet {}", schema.name))?;
-            let sheet_xml = read_entry(&mut archive, &sheet_entry)?;
-            let sheet_rels = read_entry(&mut archive, &sheet_rels_name(&sheet_entry))?;
-            let table_entry = format!(
-                "xl/{}",
-                between(&sheet_rels, "Target=\"../", "\"")
-                    .ok_or_else(|| anyhow!("no table for {}", schema.name))?
-            );
-            let table_xml = read_entry(&mut archive, &table_entry)?;
-            sheets.push(BaseSheet::from_xml(
-                schema,
-                sheet_entry,
-                table_entry,
-                &sheet_xml,
-                table_xml,
-            )?);
-        }
-        Ok(XlsxWriter { base, sheets })
-    }
-
-    /// The workbook for a batch.
-    pub fn workbook_bytes(&self, batch: &Batch) -> Result<Vec<u8>> {
-        let mut archive = ZipArchive::new(Cursor::new(&self.base[..]))?;
-        let mut changed: HashMap<&str, String> = HashMap::new();
-        for (base, data) in self.sheets.iter().zip(&batch.sheets) {
-            let last_row = (FIRST_DATA_ROW - 1) + data.rows.len() as u32;
-            let mut xml =
-                String::with_capacity(base.head.len() + base.tail.len() + data.rows.len() * 512);
-            xml.push_str(&base.head.replacen(
-                "<dimension ref=\"\"/>",
-                &format!(
-                    "<dimension ref=\"A1:{}{}\"/>",
-                    base.last_letter,
-                    last_row.max(5)
-                ),
-                1,
-            ));
-            for row in &data.rows {
-                write_row(&mut xml, base, row);
+        for (index, schema) in layout().sheets.iter().enumerate() {
+            let count = rows.get(index).copied().unwrap_or(0);
+            if count == 0 {
+                sheets.push(None);
+                continue;
             }
-            xml.push_str(&base.tail);
-            changed.insert(&base.sheet_entry, xml);
-            let range = format!(
-                "B{HEADER_ROW}:{}{}",
-                base.last_letter,
-                last_row.max(HEADER_ROW + 1)
-            );
-            changed.insert(
-                &base.table_entry,
-                base.table_xml.replace("B4:RANGE", &range),
-            );
-        }
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(2))
-            .unix_permissions(0o600)
-            .last_modified_time(zip::DateTime::default());
-        let mut out = ZipWriter::new(Cursor::new(Vec::with_capacity(self.base.len() * 2)));
-        for i in 0..archive.len() {
-            let name = archive.by_index_raw(i)?.name()?.to_string();
-            match changed.get(name.as_str()) {
-                Some(xml) => {
-                    out.start_file(name, options)?;
-                    out.write_all(xml.as_bytes())?;
-                }
-                None => out.raw_copy_file(archive.by_index_raw(i)?)?,
+            if count > MAX_DATA_ROWS {
+                bail!(
+                    "sheet {} would get {count} rows, more than the {MAX_DATA_ROWS} Excel allows \
+                     below LHDN's rows 1–5; write fewer invoices per workbook (--max-per-file)",
+                    schema.name
+                );
             }
-        }
-        Ok(out.finish()?.into_inner())
-    }
-}
-
-impl BaseSheet {
-    fn from_xml(
-        schema: &SheetTemplate,
-        sheet_entry: String,
-        table_entry: String,
-        sheet_xml: &str,
-        table_xml: String,
-    ) -> Result<BaseSheet> {
-        let name = &schema.name;
-        // The probe row 6 carries one formatted blank cell per data column.
-        let probe_start = sheet_xml
-            .find("<row r=\"6\"")
-            .ok_or_else(|| anyhow!("{name}: no probe row"))?;
-        let probe_end = probe_start
-            + sheet_xml[probe_start..]
-                .find("</row>")
-                .ok_or_else(|| anyhow!("{name}: bad probe row"))?
-            + 6;
-        let probe = &sheet_xml[probe_start..probe_end];
-        let letters: Vec<String> = (1..=schema.headers.len()).map(column_letter).collect();
-        let styles: Vec<String> = letters
-            .iter()
-            .map(|letter| {
-                let cell = format!("<c r=\"{letter}6\"");
-                probe
-                    .find(&cell)
-                    .and_then(|at| {
-                        let rest = &probe[at + cell.len()..];
-                        let end = rest.find('>')?;
-                        between(&rest[..end], "s=\"", "\"")
-                    })
-                    .map(str::to_owned)
-                    .unwrap_or_default()
-            })
-            .collect();
-        let without_probe = format!("{}{}", &sheet_xml[..probe_start], &sheet_xml[probe_end..]);
-        let dimension_start = without_probe
-            .find("<dimension ref=\"")
-            .ok_or_else(|| anyhow!("{name}: no dimension"))?;
-        let dimension_end = dimension_start
-            + without_probe[dimension_start..]
-                .find("/>")
-                .ok_or_else(|| anyhow!("{name}: bad dimension"))?
-            + 2;
-        let without_probe = format!(
-            "{}<dimension ref=\"\"/>{}",
-            &without_probe[..dimension_start],
-            &without_probe[dimension_end..]
-        );
-        let split = without_probe
-            .find("</sheetData>")
-            .ok_or_else(|| anyhow!("{name}: no sheetData"))?;
-        let last_letter = letters.last().cloned().unwrap_or_else(|| "B".into());
-        let base_range = format!("B{HEADER_ROW}:{last_letter}6");
-        if !table_xml.contains(&base_range) {
-            return Err(anyhow!("{name}: table does not span {base_range}"));
-        }
-        Ok(BaseSheet {
-            sheet_entry,
-            table_entry,
-            head: without_probe[..split].to_string(),
-            tail: without_probe[split..].to_string(),
-            table_xml: table_xml.replace(&base_range, "B4:RANGE"),
-            style_attrs: styles
-                .into_iter()
-                .map(|s: String| {
-                    if s.is_empty() || s == "0" {
-                        String::new()
-                    } else {
-                        format!(" s=\"{s}\"")
+            let Some(sheet) = template.sheet(index) else {
+                bail!(
+                    "{}: the template has no sheet {}, which these invoices fill",
+                    template.source,
+                    schema.name
+                );
+            };
+            let last_row = FIRST_DATA_ROW - 1 + count as u32;
+            let mut columns: Vec<(usize, String, String)> = Vec::new();
+            let mut absent = Vec::new();
+            for (column, position) in sheet.columns.iter().enumerate() {
+                match position {
+                    Some(position) => columns.push((
+                        column,
+                        column_letter(*position),
+                        sheet.styles[column]
+                            .map(|s| format!(" s=\"{s}\""))
+                            .unwrap_or_default(),
+                    )),
+                    None => {
+                        let header = schema.headers[column].trim();
+                        let dropped =
+                            ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header));
+                        absent.push((column, (!dropped).then_some(header)));
                     }
-                })
-                .collect(),
-            letters,
-            last_letter,
-        })
+                }
+            }
+            // Cells of a row go in column order.
+            columns.sort_by_key(|(column, _, _)| sheet.columns[*column]);
+            let mut builder = ZipFileBuilder::new(&sheet.entry, options())?;
+            let mut head = Vec::new();
+            sheet.located.head(last_row, &mut head)?;
+            builder.write_all(&head)?;
+            sheets.push(Some(SheetStream {
+                entry: sheet.entry.clone(),
+                builder,
+                buffer: String::with_capacity(FLUSH_AT + 4096),
+                declared: count,
+                written: 0,
+                last_row,
+                columns,
+                absent,
+                name: schema.name.as_str(),
+            }));
+        }
+        Ok(WorkbookWriter { template, sheets })
+    }
+
+    /// Data rows written so far, per layout sheet.
+    pub fn rows_written(&self) -> Vec<usize> {
+        self.sheets
+            .iter()
+            .map(|s| s.as_ref().map_or(0, |s| s.written))
+            .collect()
+    }
+
+    /// Appends a batch's rows after the rows already written.
+    pub fn append(&mut self, batch: &Batch) -> Result<()> {
+        for (index, data) in batch.sheets.iter().enumerate() {
+            if data.rows.is_empty() {
+                continue;
+            }
+            let Some(Some(sheet)) = self.sheets.get_mut(index) else {
+                bail!(
+                    "sheet {} gets rows it was not given room for",
+                    layout().sheets[index].name
+                );
+            };
+            for row in &data.rows {
+                if sheet.written == sheet.declared {
+                    bail!(
+                        "sheet {} gets more rows than it was given room for",
+                        sheet.name
+                    );
+                }
+                let number = FIRST_DATA_ROW + sheet.written as u32;
+                sheet.write_row(number, &row.cells, &self.template.source)?;
+                sheet.written += 1;
+                if sheet.buffer.len() >= FLUSH_AT {
+                    sheet.builder.write_all(sheet.buffer.as_bytes())?;
+                    sheet.buffer.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the workbook: the template's parts in their order, the filled
+    /// sheets and their tables in place of the template's.
+    pub fn finish<W: Write + Seek>(self, out: W) -> Result<W> {
+        let template = self.template;
+        let mut prepared = Vec::new();
+        let mut last_rows = vec![None; self.sheets.len()];
+        for (index, sheet) in self.sheets.into_iter().enumerate() {
+            let Some(mut sheet) = sheet else { continue };
+            if sheet.written != sheet.declared {
+                bail!(
+                    "sheet {} got {} rows of the {} it was given room for",
+                    sheet.name,
+                    sheet.written,
+                    sheet.declared
+                );
+            }
+            let mut tail = Vec::new();
+            template
+                .sheet(index)
+                .ok_or_else(|| anyhow!("no sheet {index}"))?
+                .located
+                .tail(sheet.last_row, &mut tail)?;
+            sheet.builder.write_all(sheet.buffer.as_bytes())?;
+            sheet.builder.write_all(&tail)?;
+            last_rows[index] = Some(sheet.last_row);
+            prepared.push((sheet.entry, sheet.builder.finish()?));
+        }
+        let filled = !prepared.is_empty();
+        let mut zip_in = ZipArchive::new(Cursor::new(template.bytes()))?;
+        let mut zip = ZipWriter::new(out);
+        for i in 0..zip_in.len() {
+            let name = zip_in.by_index_raw(i)?.name()?.to_string();
+            if let Some(at) = prepared.iter().position(|(entry, _)| *entry == name) {
+                let (_, file) = prepared.swap_remove(at);
+                zip.add_prepared_file(file)?;
+                continue;
+            }
+            if let Some((sheet, table)) = template.table(&name)
+                && let Some(last_row) = last_rows[*sheet]
+            {
+                zip.start_file(name.as_str(), options())?;
+                zip.write_all(&table.whole(last_row)?)?;
+                continue;
+            }
+            if filled
+                && let Some((entry, styles)) = template.styles()
+                && entry == name
+            {
+                zip.start_file(name.as_str(), options())?;
+                zip.write_all(styles)?;
+                continue;
+            }
+            zip.raw_copy_file(zip_in.by_index_raw(i)?)?;
+        }
+        if let Some((entry, _)) = prepared.first() {
+            bail!("the template lists no part {entry}");
+        }
+        Ok(zip.finish()?)
     }
 }
 
-fn write_row(xml: &mut String, base: &BaseSheet, row: &crate::batch::DataRow) {
-    let r = row.row;
-    let _ = write!(xml, "<row r=\"{r}\">");
-    for (index, cell) in row.cells.iter().enumerate() {
-        let letter = &base.letters[index];
-        let style = &base.style_attrs[index];
-        match cell {
-            Cell::Empty => {}
-            Cell::Text(text) => {
-                let preserve = if text.starts_with(char::is_whitespace)
-                    || text.ends_with(char::is_whitespace)
-                {
-                    " xml:space=\"preserve\""
-                } else {
-                    ""
-                };
-                let _ = write!(
-                    xml,
-                    "<c r=\"{letter}{r}\"{style} t=\"inlineStr\"><is><t{preserve}>"
-                );
-                escape_into(xml, text);
-                xml.push_str("</t></is></c>");
-            }
-            Cell::Number(value) => {
-                // The decimal's own text: no binary float between the model and the file.
-                let _ = write!(
-                    xml,
-                    "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
-                    value.normalize()
-                );
-            }
-            Cell::DateTime(value) => {
-                let _ = write!(
-                    xml,
-                    "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
-                    excel_serial(*value)
+impl SheetStream {
+    fn write_row(&mut self, r: u32, cells: &[Cell], template: &str) -> Result<()> {
+        for (column, header) in &self.absent {
+            if let Some(header) = header
+                && cells.get(*column).is_some_and(|c| !c.is_empty())
+            {
+                bail!(
+                    "{template}: sheet {} of the template has no column {header:?}, which these \
+                     invoices fill; use LHDN's batch-upload template with its row-4 headers as \
+                     they are",
+                    self.name
                 );
             }
         }
+        let xml = &mut self.buffer;
+        let _ = write!(xml, "<row r=\"{r}\">");
+        for (column, letter, style) in &self.columns {
+            match cells.get(*column).unwrap_or(&Cell::Empty) {
+                Cell::Empty => {}
+                Cell::Text(text) => {
+                    let preserve = if text.starts_with(char::is_whitespace)
+                        || text.ends_with(char::is_whitespace)
+                    {
+                        " xml:space=\"preserve\""
+                    } else {
+                        ""
+                    };
+                    let _ = write!(
+                        xml,
+                        "<c r=\"{letter}{r}\"{style} t=\"inlineStr\"><is><t{preserve}>"
+                    );
+                    escape_into(xml, text);
+                    xml.push_str("</t></is></c>");
+                }
+                Cell::Number(value) => {
+                    // The decimal's own text: no binary float between the model and the file.
+                    let _ = write!(
+                        xml,
+                        "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
+                        value.normalize()
+                    );
+                }
+                Cell::DateTime(value) => {
+                    let _ = write!(
+                        xml,
+                        "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
+                        excel_serial(*value)
+                    );
+                }
+            }
+        }
+        xml.push_str("</row>");
+        Ok(())
     }
-    xml.push_str("</row>");
+}
+
+/// A whole batch as one workbook, in memory.
+pub fn workbook_bytes(template: &TemplatePackage, batch: &Batch) -> Result<Vec<u8>> {
+    let counts: Vec<usize> = batch.sheets.iter().map(|s| s.rows.len()).collect();
+    let mut writer = WorkbookWriter::new(template, &counts)?;
+    writer.append(batch)?;
+    Ok(writer
+        .finish(Cursor::new(Vec::new()))
+        .context("writing the workbook")?
+        .into_inner())
 }
 
 /// XML text escaping; characters XML 1.0 cannot carry are dropped.
@@ -278,196 +319,99 @@ fn excel_serial(value: NaiveDateTime) -> String {
     (days as f64 + f64::from(seconds) / 86_400.0).to_string()
 }
 
-/// 1 → B … (0 = A).
-fn column_letter(index: usize) -> String {
-    let mut n = index + 1;
-    let mut letters = Vec::new();
-    while n > 0 {
-        let rem = (n - 1) % 26;
-        letters.push(char::from(b'A' + rem as u8));
-        n = (n - 1) / 26;
-    }
-    letters.iter().rev().collect()
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let to = from + text[from..].find(end)?;
-    Some(&text[from..to])
-}
-
-fn read_entry(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<String> {
-    let mut text = String::new();
-    archive
-        .by_name(name)
-        .with_context(|| format!("base workbook lacks {name}"))?
-        .read_to_string(&mut text)?;
-    Ok(text)
-}
-
-fn sheet_rels_name(sheet_entry: &str) -> String {
-    match sheet_entry.rsplit_once('/') {
-        Some((dir, file)) => format!("{dir}/_rels/{file}.rels"),
-        None => format!("_rels/{sheet_entry}.rels"),
-    }
-}
-
-/// Sheet name → zip entry of its XML, from the workbook and its relations.
-fn workbook_relations(archive: &mut ZipArchive<Cursor<&[u8]>>) -> Result<HashMap<String, String>> {
-    let workbook = read_entry(archive, "xl/workbook.xml")?;
-    let rels = read_entry(archive, "xl/_rels/workbook.xml.rels")?;
-    let mut targets = HashMap::new();
-    for relation in rels.split("<Relationship ").skip(1) {
-        if let (Some(id), Some(target)) = (
-            between(relation, "Id=\"", "\""),
-            between(relation, "Target=\"", "\""),
-        ) {
-            targets.insert(
-                id.to_string(),
-                format!("xl/{}", target.trim_start_matches("/xl/")),
-            );
-        }
-    }
-    let mut sheets = HashMap::new();
-    for sheet in workbook.split("<sheet ").skip(1) {
-        if let (Some(name), Some(id)) = (
-            between(sheet, "name=\"", "\""),
-            between(sheet, "r:id=\"", "\""),
-        ) && let Some(target) = targets.get(id)
-        {
-            sheets.insert(name.replace("&amp;", "&"), target.clone());
-        }
-    }
-    Ok(sheets)
-}
-
-/// LHDN's template rows with a probe row 6: one blank cell per data column in
-/// the column's row-5 format, so that each format has a style index to reuse.
-fn base_workbook(created: NaiveDateTime) -> Result<Vec<u8>> {
-    let mut workbook = Workbook::new();
-    let properties = DocProperties::new()
-        .set_author("selfbill")
-        .set_creation_datetime(&excel_datetime(created)?);
-    workbook.set_properties(&properties);
-    workbook.set_zip_compression_level(2);
-    let mut formats = Formats::default();
-    for schema in &template().sheets {
-        let sheet = workbook.add_worksheet();
-        sheet.set_name(&schema.name)?;
-        write_template(sheet, schema, &mut formats)
-            .with_context(|| format!("sheet {}", schema.name))?;
-    }
-    Ok(workbook.save_to_buffer()?)
-}
-
-#[derive(Default)]
-struct Formats {
-    by_code: HashMap<String, Format>,
-}
-
-impl Formats {
-    fn get(&mut self, code: &str) -> &Format {
-        self.by_code.entry(code.to_string()).or_insert_with(|| {
-            if code == "General" {
-                Format::new()
-            } else {
-                Format::new().set_num_format(code)
-            }
-        })
-    }
-}
-
-fn write_template(
-    sheet: &mut Worksheet,
-    schema: &SheetTemplate,
-    formats: &mut Formats,
-) -> Result<()> {
-    // LHDN's sample formulas carry no cached result; neither do ours.
-    sheet.set_formula_result_default("");
-    for (col, width) in schema.widths.iter().enumerate() {
-        if let Some(width) = width {
-            sheet.set_column_width(col as u16, *width)?;
-        }
-    }
-    for (r, cells) in schema.rows.iter().enumerate() {
-        let row = r as u32;
-        for cell in cells {
-            let format = formats.get(&cell.format).clone();
-            match cell.kind {
-                TemplateCellKind::Text => {
-                    sheet.write_string_with_format(row, cell.col, &cell.value, &format)?;
-                }
-                TemplateCellKind::Number => {
-                    let value: f64 = cell.value.parse().unwrap_or_default();
-                    sheet.write_number_with_format(row, cell.col, value, &format)?;
-                }
-                TemplateCellKind::Datetime => {
-                    // Excel's own serial, so the sample date is LHDN's to the last bit.
-                    let serial: f64 = cell.value.parse().unwrap_or_default();
-                    sheet.write_number_with_format(row, cell.col, serial, &format)?;
-                }
-                TemplateCellKind::Formula => {
-                    sheet.write_formula_with_format(
-                        row,
-                        cell.col,
-                        Formula::new(&cell.value),
-                        &format,
-                    )?;
-                }
-            }
-        }
-    }
-    let probe_row = FIRST_DATA_ROW - 1;
-    for (index, code) in schema.data_formats.iter().enumerate() {
-        let format = formats.get(code).clone();
-        sheet.write_blank(probe_row, index as u16 + 1, &format)?;
-    }
-    let columns: Vec<TableColumn> = schema
-        .headers
-        .iter()
-        .map(|h| TableColumn::new().set_header(h))
-        .collect();
-    let table = Table::new()
-        .set_name(&schema.table)
-        .set_style(TableStyle::Medium1)
-        .set_columns(&columns);
-    sheet.add_table(
-        HEADER_ROW - 1,
-        1,
-        probe_row,
-        schema.headers.len() as u16,
-        &table,
-    )?;
-    Ok(())
-}
-
-fn excel_datetime(value: NaiveDateTime) -> Result<ExcelDateTime> {
-    Ok(
-        ExcelDateTime::from_ymd(value.year() as u16, value.month() as u8, value.day() as u8)?
-            .and_hms(value.hour() as u16, value.minute() as u8, value.second())?,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
-    #[test]
-    fn column_letters() {
-        assert_eq!(column_letter(0), "A");
-        assert_eq!(column_letter(1), "B");
-        assert_eq!(column_letter(25), "Z");
-        assert_eq!(column_letter(26), "AA");
-        assert_eq!(column_letter(74), "BW");
+    fn part(bytes: &[u8], name: &str) -> String {
+        let mut zip = ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut text = String::new();
+        zip.by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
     }
 
     #[test]
-    fn serials_and_escaping() {
-        let at = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        assert_eq!(excel_serial(at.and_hms_opt(0, 0, 0).unwrap()), "46352");
-        assert_eq!(excel_serial(at.and_hms_opt(12, 0, 0).unwrap()), "46352.5");
-        let mut xml = String::new();
-        escape_into(&mut xml, "A&B <c> \u{1}ok");
-        assert_eq!(xml, "A&amp;B &lt;c&gt; ok");
+    fn rows_follow_the_sample_row_and_ranges_grow_over_them() {
+        let template = TemplatePackage::embedded().unwrap();
+        let batch = crate::testing::batch();
+        let bytes = workbook_bytes(&template, &batch).unwrap();
+        let lines = part(&bytes, "xl/worksheets/sheet3.xml");
+        assert!(lines.contains("<dimension ref=\"A1:M7\"/>"), "{lines}");
+        assert!(lines.contains("<row r=\"6\"><c r=\"B6\""));
+        assert!(lines.contains("sqref=\"F5:G7 I5:K7\""));
+        assert!(lines.contains("<conditionalFormatting sqref=\"B5:M7\">"));
+        let table = part(&bytes, "xl/tables/table3.xml");
+        assert!(table.contains("ref=\"B4:M7\""));
+        assert!(table.contains("<autoFilter ref=\"B4:M7\""));
+        // A sheet without rows is LHDN's, untouched.
+        assert_eq!(
+            part(&bytes, "xl/worksheets/sheet2.xml"),
+            part(super::super::template::EMBEDDED, "xl/worksheets/sheet2.xml")
+        );
+    }
+
+    #[test]
+    fn the_same_batch_gives_the_same_bytes() {
+        let template = TemplatePackage::embedded().unwrap();
+        let batch = crate::testing::batch();
+        assert_eq!(
+            workbook_bytes(&template, &batch).unwrap(),
+            workbook_bytes(&template, &batch).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_workbook_written_in_parts_is_the_workbook_written_at_once() {
+        let template = TemplatePackage::embedded().unwrap();
+        let mapped = crate::testing::map(
+            &[
+                crate::testing::order("A-1", &[("1.00", "2", "个")], "0", "0", "2"),
+                crate::testing::order(
+                    "A-2",
+                    &[("3.00", "1", "个"), ("1", "1", "个")],
+                    "0",
+                    "0",
+                    "4",
+                ),
+            ],
+            &crate::testing::config(),
+        );
+        let whole = crate::layout::lay_out("x.xlsx", &mapped.invoices);
+        let at_once = workbook_bytes(&template, &whole).unwrap();
+        let mut writer =
+            WorkbookWriter::new(&template, &crate::layout::row_counts(&mapped.invoices)).unwrap();
+        for invoice in mapped.invoices.chunks(1) {
+            let part = crate::layout::lay_out_after("x.xlsx", invoice, &writer.rows_written());
+            writer.append(&part).unwrap();
+        }
+        let in_parts = writer.finish(Cursor::new(Vec::new())).unwrap().into_inner();
+        assert_eq!(at_once, in_parts);
+    }
+
+    #[test]
+    fn a_sheet_past_excels_last_row_is_refused() {
+        let template = TemplatePackage::embedded().unwrap();
+        let mut rows = vec![0; layout().sheets.len()];
+        rows[0] = MAX_DATA_ROWS + 1;
+        let error = WorkbookWriter::new(&template, &rows).err().unwrap();
+        assert!(
+            error.to_string().contains("more than the 1048571"),
+            "{error}"
+        );
+        rows[0] = MAX_DATA_ROWS;
+        assert!(WorkbookWriter::new(&template, &rows).is_ok());
+    }
+
+    #[test]
+    fn serials_are_excels() {
+        let at = NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        assert_eq!(excel_serial(at), "46352.5");
     }
 }

@@ -81,8 +81,8 @@ fn run_pipeline(orders: &[selfbill::model::Order]) {
     );
     let batch = selfbill::layout::lay_out("fuzz.xlsx", &mapped.invoices);
     let _ = selfbill::check::check_batch(&batch, now);
-    let writer = selfbill::write::xlsx::XlsxWriter::new(now).unwrap();
-    writer.workbook_bytes(&batch).unwrap();
+    let template = selfbill::write::template::TemplatePackage::embedded().unwrap();
+    selfbill::write::xlsx::workbook_bytes(&template, &batch).unwrap();
     let _ = selfbill::write::csv::sheet_files(&batch).unwrap();
 }
 
