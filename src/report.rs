@@ -1,7 +1,7 @@
 //! Report: findings and counts → a summary table and a findings table, or one
 //! JSON object. Renders to strings; the CLI decides where they go.
 
-use comfy_table::{Cell, ContentArrangement, Table, presets};
+use comfy_table::{Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
 
 use crate::finding::{Counts, Finding};
@@ -137,41 +137,12 @@ impl Report {
         row("warnings", s.warnings.to_string());
         row("infos", s.infos.to_string());
         if let Some(outputs) = &s.outputs {
-            row(
-                "written",
-                if outputs.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    outputs.join("\n")
-                },
-            );
+            row("written", written(outputs));
         }
         out.push_str(&summary.to_string());
         out.push('\n');
         if !self.invoices.is_empty() {
-            let mut table = new_table(color, width);
-            table.set_header(vec![
-                "invoice",
-                "total",
-                "currency",
-                "rate (MYR per CNY)",
-                "rate date",
-                "total (MYR)",
-                "written to",
-            ]);
-            for invoice in self.invoices.iter().take(INVOICE_TABLE_ROWS) {
-                table.add_row(vec![
-                    invoice.invoice.clone(),
-                    invoice.total.clone(),
-                    invoice.currency.clone(),
-                    invoice.rate.clone().unwrap_or_default(),
-                    invoice.rate_date.clone().unwrap_or_else(|| "-".into()),
-                    invoice.total_myr.clone().unwrap_or_default(),
-                    invoice.output.clone(),
-                ]);
-            }
-            out.push_str(&table.to_string());
-            out.push('\n');
+            out.push_str(&invoice_table(&self.invoices, color, width));
             if self.invoices.len() > INVOICE_TABLE_ROWS {
                 out.push_str(&format!(
                     "… and {} more invoices; --json lists every invoice\n",
@@ -185,6 +156,74 @@ impl Report {
         }
         out
     }
+}
+
+/// The outputs, or the first and the last of many.
+fn written(outputs: &[String]) -> String {
+    match outputs {
+        [] => "nothing".to_string(),
+        [first, .., last] if outputs.len() > 3 => {
+            format!("{first}\n…\n{last}\n({} files)", outputs.len())
+        }
+        _ => outputs.join("\n"),
+    }
+}
+
+/// The first [`INVOICE_TABLE_ROWS`] invoices. Invoice numbers and amounts
+/// never wrap; columns that would say the same on every row go into a header
+/// (the currency) or are left out (the rate's date with a single rate, the
+/// MYR total of MYR invoices, the file with a single output).
+fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>) -> String {
+    type Column<'a> = (String, bool, fn(&InvoiceSummary) -> String);
+    let shown = &invoices[..invoices.len().min(INVOICE_TABLE_ROWS)];
+    let first = &invoices[0];
+    let one_currency = invoices.iter().all(|i| i.currency == first.currency);
+    let mut columns: Vec<Column> = vec![("invoice".into(), true, |i| i.invoice.clone())];
+    if one_currency {
+        columns.push((format!("total ({})", first.currency), true, |i| {
+            i.total.clone()
+        }));
+    } else {
+        columns.push(("total".into(), true, |i| i.total.clone()));
+        columns.push(("currency".into(), true, |i| i.currency.clone()));
+    }
+    columns.push(("rate (MYR per CNY)".into(), true, |i| {
+        i.rate.clone().unwrap_or_default()
+    }));
+    if invoices.iter().any(|i| i.rate_date.is_some()) {
+        columns.push(("rate date".into(), true, |i| {
+            i.rate_date.clone().unwrap_or_else(|| "-".into())
+        }));
+    }
+    if !(one_currency && first.currency == "MYR") {
+        columns.push(("total (MYR)".into(), true, |i| {
+            i.total_myr.clone().unwrap_or_default()
+        }));
+    }
+    if invoices.iter().any(|i| i.output != first.output) {
+        columns.push(("written to".into(), false, |i| i.output.clone()));
+    }
+    let mut table = new_table(color, width);
+    table.set_header(columns.iter().map(|(name, _, _)| name));
+    for invoice in shown {
+        table.add_row(columns.iter().map(|(_, _, cell)| cell(invoice)));
+    }
+    // A kept-whole column is at least as wide as its widest value and its
+    // header's longest word (the header may wrap between words), plus the
+    // padding comfy-table counts in.
+    for (column, (name, whole, cell)) in table.column_iter_mut().zip(&columns) {
+        if *whole {
+            let values = shown.iter().map(|i| display_width(&cell(i)));
+            let words = name.split(' ').map(display_width);
+            let least = values.chain(words).max().unwrap_or(0) + 2;
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+                u16::try_from(least).unwrap_or(u16::MAX),
+            )));
+        }
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    out
 }
 
 /// One finding the way rustc and ruff print them:
@@ -221,7 +260,12 @@ pub fn diagnostic(finding: &Finding, color: bool, width: Option<usize>) -> Strin
     }
     let place = place(finding);
     if !place.is_empty() {
-        push_wrapped(&mut out, "  --> ", &place, width);
+        // Each part of the location ("row 12", a file name with spaces)
+        // stays on one line: wrap after the commas only.
+        let parts: Vec<String> = place.iter().map(|p| p.replace(' ', NBSP)).collect();
+        let mut lines = String::new();
+        push_wrapped(&mut lines, "  --> ", &parts.join(", "), width);
+        out.push_str(&lines.replace(NBSP, " "));
     }
     if let Some(value) = &finding.value {
         push_wrapped(&mut out, "  = value: ", value, width);
@@ -231,6 +275,8 @@ pub fn diagnostic(finding: &Finding, color: bool, width: Option<usize>) -> Strin
     }
     out
 }
+
+const NBSP: &str = "\u{a0}";
 
 fn push_wrapped(out: &mut String, lead: &str, text: &str, width: usize) {
     let indent = lead.chars().count();
@@ -312,9 +358,9 @@ fn new_table(color: bool, width: Option<usize>) -> Table {
     table
 }
 
-/// `file, sheet Documents, row 6, column Supplier.TIN, invoice INV-1`, from
-/// the fields the finding has.
-fn place(finding: &Finding) -> String {
+/// `file`, `sheet Documents`, `row 6`, `column Supplier.TIN`, `invoice
+/// INV-1`: the parts of the location the finding has.
+fn place(finding: &Finding) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(file) = &finding.file {
         parts.push(file.clone());
@@ -331,5 +377,5 @@ fn place(finding: &Finding) -> String {
     if let Some(invoice) = &finding.invoice {
         parts.push(format!("invoice {invoice}"));
     }
-    parts.join(", ")
+    parts
 }
