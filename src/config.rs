@@ -25,6 +25,8 @@ pub struct Config {
     pub suppliers: Option<PathBuf>,
     #[serde(default)]
     pub output: OutputSettings,
+    #[serde(default)]
+    pub register: RegisterSettings,
 }
 
 /// `[output]`: how workbooks are written.
@@ -36,6 +38,26 @@ pub struct OutputSettings {
     /// public copy when absent.
     #[serde(default)]
     pub template: Option<PathBuf>,
+}
+
+/// `[register]`: where the register is, and how refunds after invoicing are documented.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterSettings {
+    /// The register file, relative to the config file [default: selfbill.db beside it].
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub refunds_as: RefundsAs,
+}
+
+/// The note written when an invoiced order is refunded: a self-billed
+/// refund note (14, money returned: the default) or credit note (12).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundsAs {
+    #[default]
+    Refund,
+    Credit,
 }
 
 /// Your company: the issuer of the self-billed e-invoice, the buyer on it.
@@ -447,6 +469,22 @@ country = "MYS"
             .unwrap_err()
             .to_string();
         assert!(err.contains("{order_no}"), "{err}");
+    }
+
+    #[test]
+    fn register_settings() {
+        let config = Config::parse(MINIMAL).unwrap();
+        assert_eq!(config.register.path, None);
+        assert_eq!(config.register.refunds_as, RefundsAs::Refund);
+        let text =
+            format!("{MINIMAL}\n[register]\npath = \"books/r.db\"\nrefunds_as = \"credit\"\n");
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.register.path, Some(PathBuf::from("books/r.db")));
+        assert_eq!(config.register.refunds_as, RefundsAs::Credit);
+        let err = Config::parse(&format!("{MINIMAL}\n[register]\nrefunds_as = \"debit\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("debit") || err.contains("refunds_as"), "{err}");
     }
 
     #[test]

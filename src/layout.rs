@@ -165,6 +165,22 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
             origin,
         );
     }
+    for reference in &invoice.references {
+        let serial = batch.sheets[DOCUMENT_REFERENCES].rows.len() as u32 + 1;
+        batch.push(
+            DOCUMENT_REFERENCES,
+            &[
+                ("SerialNo", Cell::Number(Decimal::from(serial))),
+                ("eInvoiceNumber", number()),
+                ("OriginaleInvoiceNumber", Cell::text(&reference.number)),
+                (
+                    "OriginaleInvoiceReferenceNumberUUID",
+                    Cell::text(&reference.uuid),
+                ),
+            ],
+            origin,
+        );
+    }
     if let Some(refs) = &invoice.customs_refs {
         let serial = batch.sheets[CUSTOMS_FORMS].rows.len() as u32 + 1;
         batch.push(

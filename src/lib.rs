@@ -25,6 +25,7 @@ pub mod parallel;
 pub mod pipeline;
 pub mod rates;
 pub mod read;
+pub mod register;
 pub mod report;
 pub mod rules;
 #[cfg(test)]

@@ -384,6 +384,7 @@ fn map_order(
         total_cny,
         order_no: order.order_no.clone(),
         source: order.source.clone(),
+        references: Vec::new(),
     })
 }
 
@@ -474,7 +475,7 @@ fn in_myr(
 
 /// The supplier: the directory's values where given, else LHDN's
 /// foreign-supplier conventions.
-fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
+pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
     let empty = SupplierEntry::default();
     let entry = entry.unwrap_or(&empty);
     let or = |value: &str, fallback: &str| {
@@ -512,7 +513,7 @@ fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
     }
 }
 
-fn buyer_party(config: &Config) -> Party {
+pub fn buyer_party(config: &Config) -> Party {
     let buyer = &config.buyer;
     let line = |i: usize| buyer.address.get(i).cloned().unwrap_or_default();
     Party {

@@ -7,6 +7,8 @@ use rust_decimal::Decimal;
 use std::fmt;
 
 pub const DOCUMENT_TYPE_SELF_BILLED: &str = "11";
+pub const DOCUMENT_TYPE_SELF_BILLED_CREDIT_NOTE: &str = "12";
+pub const DOCUMENT_TYPE_SELF_BILLED_REFUND_NOTE: &str = "14";
 pub const DOCUMENT_VERSION: &str = "1.1";
 
 /// One party: the supplier (the 1688 seller) or the buyer (your company).
@@ -123,6 +125,15 @@ pub struct Invoice {
     /// The 1688 order this invoice is for, and where it was read.
     pub order_no: String,
     pub source: Location,
+    /// For a credit or refund note: the e-invoices it adjusts (DocumentReferences).
+    pub references: Vec<DocumentReference>,
+}
+
+/// An e-invoice a note refers to: its eInvoiceNumber and LHDN's UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentReference {
+    pub number: String,
+    pub uuid: String,
 }
 
 /// Where something came from: a file, and within it a sheet and row when the

@@ -187,6 +187,33 @@ rules! {
         "Leave CurrencyExchangeRate empty for MYR invoices";
     SCENARIO_IMPORT_CLASSIFIED_009 = "scenario.import-classified-009", Warning, "an import from a foreign supplier classified 009",
         "Imports from a foreign supplier are self-billed with classification 034";
+    // The register: convert and `selfbill register uuids`.
+    REGISTER_ALREADY_INVOICED = "register.already-invoiced", Info, "an order already invoiced, unchanged: not written again",
+        "Nothing to do";
+    REGISTER_ORDER_CHANGED = "register.order-changed", Warning, "an invoiced order whose lines changed but not its amount",
+        "If that workbook was never uploaded, `--reissue ORDER` writes the invoice anew under its number; otherwise nothing to do";
+    REGISTER_STILL_HELD = "register.still-held", Warning, "an order held in an earlier run and absent from this run's exports",
+        "Find the order on 1688 (我的订单, search its number); once the refund is settled, export it and convert it with this month's export (a closed order needs no invoice)";
+    REGISTER_HOLD_SETTLED = "register.hold-settled", Info, "an order held in an earlier run that is now invoiced or closed",
+        "Nothing to do";
+    REGISTER_NOTE_ISSUED = "register.note-issued", Info, "a refund or credit note written for an order refunded after invoicing",
+        "Upload it with this run's invoices";
+    REGISTER_UUID_MISSING = "register.uuid-missing", Error, "a note is needed but the original invoice's UUID is not recorded",
+        "Download the list of submitted documents from the MyInvois portal (Internal ID and UUID columns) and run `selfbill register uuids FILE`, then convert again";
+    REGISTER_DEBIT_NOTE_NEEDED = "register.debit-note-needed", Error, "实付款 higher than what was invoiced",
+        "An increase after invoicing needs a self-billed debit note (type 13), which selfbill does not write: issue it in the MyInvois portal";
+    REGISTER_NOTE_NUMBER_TOO_LONG = "register.note-number-too-long", Error, "a note number longer than 50 characters",
+        "Issue this note in the MyInvois portal, and use a shorter [invoice] number pattern for new invoices";
+    REGISTER_REISSUE_REFUSED = "register.reissue-refused", Error, "--reissue for an order that cannot be reissued",
+        "Reissue only `written` invoices of orders in this run's exports";
+    REGISTER_UUID_UNKNOWN_INVOICE = "register.uuid-unknown-invoice", Error, "a UUID for an invoice number the register does not have",
+        "Remove the rows of documents selfbill did not write, or check the number (and that this is the right register)";
+    REGISTER_UUID_MALFORMED = "register.uuid-malformed", Error, "a UUID that is not 26 letters and digits",
+        "Copy the UUID from the MyInvois portal again";
+    REGISTER_UUID_CONFLICT = "register.uuid-conflict", Error, "a UUID that contradicts one recorded or given",
+        "Check the file against the MyInvois portal; a recorded UUID is never replaced";
+    REGISTER_UUID_NOT_VALID = "register.uuid-not-valid", Warning, "a document LHDN lists as not valid: no UUID recorded",
+        "Only valid documents count as validated; correct and submit the document again";
 }
 
 #[cfg(test)]
