@@ -11,8 +11,8 @@ use crate::model::Location;
 use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
 };
-use crate::model::{Order, export_columns as col};
-use crate::money::cents;
+use crate::model::{Order, OrderLine, export_columns as col};
+use crate::money::{self, MAX_AMOUNT, cents};
 use crate::rates::RateTable;
 use crate::rules;
 
@@ -24,8 +24,6 @@ pub const MSIC_NOT_APPLICABLE: &str = "00000";
 pub const STATE_NOT_APPLICABLE: &str = "17";
 pub const COUNTRY_CHINA: &str = "CHN";
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
-/// The most a line's rounding may move the document total.
-pub const ROUNDING_PER_LINE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 
 /// Everything mapping needs besides the orders.
 pub struct MapContext<'a> {
@@ -196,44 +194,175 @@ fn map_order(
     findings: &mut Vec<Finding>,
 ) -> Option<Invoice> {
     let config = ctx.config;
-    let at = &order.source;
     let (rate, rate_date) = order_rate(order, &number, ctx, findings)?;
+    let errors_before = findings.iter().filter(|f| f.is_error()).count();
+    refuse_negative_amounts(order, &number, findings);
+    let lines = order_lines(order, &number, config, findings);
+    let (charges, discounts) = adjustments(order);
+    let totals = lines
+        .as_ref()
+        .and_then(|lines| reconcile(order, &number, lines, &charges, &discounts, findings));
+    if findings.iter().filter(|f| f.is_error()).count() > errors_before {
+        return None;
+    }
+    let (lines, totals) = (lines?, totals?);
+    let total_cny = totals.payable;
+    let document = if config.invoice.currency == "MYR" {
+        in_myr(order, &number, lines, charges, discounts, rate, findings)?
+    } else {
+        if !totals.rounding.is_zero() {
+            let why = format!(
+                "line rounding so the total equals 实付款 {}",
+                totals.payable
+            );
+            findings.push(rounding_info(order, &number, totals.rounding, why));
+        }
+        Amounts {
+            currency: "CNY".into(),
+            exchange_rate: Some(rate),
+            lines,
+            charges,
+            discounts,
+            totals,
+        }
+    };
+    precision_warnings(order, &number, &document, findings);
+    let supplier = supplier(order, ctx, warned_sellers, findings);
+    Some(Invoice {
+        number,
+        type_code: DOCUMENT_TYPE_SELF_BILLED.into(),
+        version: DOCUMENT_VERSION.into(),
+        issued_at: ctx.issued_at,
+        currency: document.currency,
+        exchange_rate: document.exchange_rate,
+        supplier,
+        buyer: buyer_party(config),
+        lines: document.lines,
+        charges: document.charges,
+        discounts: document.discounts,
+        tax_type: config.invoice.tax_type.clone(),
+        totals: document.totals,
+        incoterms: config.invoice.incoterms.clone(),
+        customs_refs: ctx.customs.get(&order.order_no).cloned(),
+        rate,
+        rate_date,
+        total_cny,
+        order_no: order.order_no.clone(),
+        source: order.source.clone(),
+        references: Vec::new(),
+    })
+}
+
+/// An invoice's amounts in its currency.
+struct Amounts {
+    currency: String,
+    exchange_rate: Option<Decimal>,
+    lines: Vec<Line>,
+    charges: Vec<Adjustment>,
+    discounts: Vec<Adjustment>,
+    totals: Totals,
+}
+
+/// A self-billed invoice carries no negative amount: reductions after the
+/// sale are credit or refund notes (document types 12 and 14), and LHDN's
+/// rules allow no negative price, quantity, charge or payable amount on an
+/// invoice (reference/myinvois.md, Amount consistency). Each negative cell is
+/// an error at the cell; a discount larger than goods plus shipping too.
+fn refuse_negative_amounts(order: &Order, number: &str, findings: &mut Vec<Finding>) {
+    let at = &order.source;
+    let negative = |column: &str, value: Decimal, what: &str| {
+        Finding::new(
+            &rules::ORDER_NEGATIVE_AMOUNT,
+            format!(
+                "order {}: {what} {value} is negative; a self-billed invoice has no negative amounts",
+                order.order_no
+            ),
+        )
+        .hint(
+            "Correct the export; a refund after the sale is a refund note, not a negative invoice",
+        )
+        .column(column)
+        .invoice(number)
+        .value(value.to_string())
+    };
+    for (index, line) in order.lines.iter().enumerate() {
+        let line_at = at.with_row(line.row);
+        let what = format!("line {} ", index + 1);
+        if line.unit_price < Decimal::ZERO {
+            findings.push(
+                negative(col::UNIT_PRICE, line.unit_price, &format!("{what}单价")).at(&line_at),
+            );
+        }
+        if line.quantity < Decimal::ZERO {
+            findings
+                .push(negative(col::QUANTITY, line.quantity, &format!("{what}数量")).at(&line_at));
+        }
+    }
+    for (column, value, what) in [
+        (col::GOODS_TOTAL, order.goods_total, "货品总价"),
+        (col::SHIPPING, order.shipping, "运费"),
+    ] {
+        if value < Decimal::ZERO {
+            findings.push(negative(column, value, what).at(at));
+        }
+    }
+    let before_discount = order.goods_total.max(Decimal::ZERO) + order.shipping.max(Decimal::ZERO);
+    if order.adjustment < Decimal::ZERO && -order.adjustment > before_discount {
+        findings.push(
+            Finding::new(
+                &rules::ORDER_DISCOUNT_EXCEEDS_GOODS,
+                format!(
+                    "order {}: the discount {} is larger than goods and shipping {before_discount}",
+                    order.order_no, order.adjustment
+                ),
+            )
+            .at(at)
+            .column(col::ADJUSTMENT)
+            .invoice(number)
+            .value(order.adjustment.to_string()),
+        );
+    } else if order.paid < Decimal::ZERO {
+        findings.push(negative(col::PAID, order.paid, "实付款").at(at));
+    }
+}
+
+/// The invoice lines in CNY: description, unit, UnitPrice as exported,
+/// Subtotal = UnitPrice × Quantity to cents. `None` (with findings) when a
+/// title is empty once cleaned or a line total is beyond what selfbill writes.
+fn order_lines(
+    order: &Order,
+    number: &str,
+    config: &Config,
+    findings: &mut Vec<Finding>,
+) -> Option<Vec<Line>> {
     let mut lines = Vec::with_capacity(order.lines.len());
+    let mut complete = true;
     for (index, source) in order.lines.iter().enumerate() {
-        let line_at = at.with_row(source.row);
-        let mut description = source.title.clone();
-        if !source.model.is_empty() && !description.contains(&source.model) {
-            description.push(' ');
-            description.push_str(&source.model);
-        }
-        if description.chars().count() > MAX_DESCRIPTION_CHARS {
-            findings.push(
-                Finding::new(&rules::LINE_DESCRIPTION_CUT, format!(
-                        "the description of order {} line {} has {} characters; cut to {MAX_DESCRIPTION_CHARS}",
-                        order.order_no,
-                        index + 1,
-                        description.chars().count()
-                    )).hint("LHDN allows 300 characters; shorten 货品标题 or 型号 if the cut text matters")
-                .at(&line_at)
-                .column(col::TITLE)
-                .invoice(&number),
+        let line_at = order.source.with_row(source.row);
+        let description = description(order, number, index, findings);
+        let unit = line_unit(source, number, &line_at, config, findings);
+        let subtotal = source
+            .unit_price
+            .checked_mul(source.quantity)
+            .map(cents)
+            .filter(|total| total.abs() <= MAX_AMOUNT);
+        if subtotal.is_none() {
+            let what = format!(
+                "line {} total (单价 {} × 数量 {})",
+                index + 1,
+                source.unit_price,
+                source.quantity
             );
-            description = description.chars().take(MAX_DESCRIPTION_CHARS).collect();
-        }
-        let unit = config.unit_code(&source.unit).map(str::to_owned);
-        if unit.is_none() && !source.unit.is_empty() {
             findings.push(
-                Finding::new(&rules::LINE_UNKNOWN_UNIT, format!("unit {:?} has no LHDN unit code; UnitOfMeasurement left empty", source.unit)).hint(format!(
-                        "Add it under [units] in selfbill.toml, e.g. \"{}\" = \"H87\" (find codes with `selfbill codes unit`)",
-                        source.unit
-                    ))
-                .at(&line_at)
-                .column(col::UNIT)
-                .invoice(&number)
-                .value(&source.unit),
+                too_large(order, number, &what)
+                    .at(&line_at)
+                    .column(col::UNIT_PRICE),
             );
         }
-        let subtotal = cents(source.unit_price * source.quantity);
+        let (Some(description), Some(subtotal)) = (description, subtotal) else {
+            complete = false;
+            continue;
+        };
         lines.push(Line {
             id: index as u32 + 1,
             classification: config.invoice.classification.clone(),
@@ -248,7 +377,120 @@ fn map_order(
             source_row: source.row,
         });
     }
+    complete.then_some(lines)
+}
 
+/// 货品标题 plus 型号 (when not already in the title), cleaned of control
+/// characters as the writer would drop them, cut to 300 characters. `None`
+/// (an error at the title cell) when nothing printable is left, so that
+/// `convert` refuses what `check` would find empty in the written file.
+fn description(
+    order: &Order,
+    number: &str,
+    index: usize,
+    findings: &mut Vec<Finding>,
+) -> Option<String> {
+    let source = &order.lines[index];
+    let line_at = order.source.with_row(source.row);
+    let title = clean_text(&source.title);
+    let model = clean_text(&source.model);
+    if title.is_empty() {
+        findings.push(
+            Finding::new(
+                &rules::EXPORT_BAD_CELL,
+                format!(
+                    "货品标题 of order {} line {} has no printable characters ({:?})",
+                    order.order_no,
+                    index + 1,
+                    source.title
+                ),
+            )
+            .hint("Every order line needs its product title; export the order again")
+            .at(&line_at)
+            .column(col::TITLE)
+            .invoice(number)
+            .value(&source.title),
+        );
+        return None;
+    }
+    let mut description = title;
+    if !model.is_empty() && !description.contains(&model) {
+        description.push(' ');
+        description.push_str(&model);
+    }
+    let length = description.chars().count();
+    if length > MAX_DESCRIPTION_CHARS {
+        findings.push(
+            Finding::new(
+                &rules::LINE_DESCRIPTION_CUT,
+                format!(
+                    "the description of order {} line {} has {length} characters; cut to {MAX_DESCRIPTION_CHARS}",
+                    order.order_no,
+                    index + 1,
+                ),
+            )
+            .hint("LHDN allows 300 characters; shorten 货品标题 or 型号 if the cut text matters")
+            .at(&line_at)
+            .column(col::TITLE)
+            .invoice(number),
+        );
+        description = description.chars().take(MAX_DESCRIPTION_CHARS).collect();
+        description.truncate(description.trim_end().len());
+    }
+    Some(description)
+}
+
+/// Text as it can stand in an LHDN cell: tab, CR and LF become spaces; other
+/// control characters, zero-width characters and the non-characters U+FFFE
+/// and U+FFFF (which an xlsx cannot hold) are dropped; the ends are trimmed.
+pub fn clean_text(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(' '),
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' => None,
+            '\u{FFFE}' | '\u{FFFF}' => None,
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect();
+    cleaned.trim().to_string()
+}
+
+/// The line's LHDN unit code; an unknown unit is a warning and no code.
+fn line_unit(
+    source: &OrderLine,
+    number: &str,
+    line_at: &Location,
+    config: &Config,
+    findings: &mut Vec<Finding>,
+) -> Option<String> {
+    let unit = config.unit_code(&source.unit).map(str::to_owned);
+    if unit.is_none() && !source.unit.is_empty() {
+        findings.push(
+            Finding::new(
+                &rules::LINE_UNKNOWN_UNIT,
+                format!(
+                    "unit {:?} has no LHDN unit code; UnitOfMeasurement left empty",
+                    source.unit
+                ),
+            )
+            .hint(format!(
+                "Add it under [units] in selfbill.toml, e.g. \"{}\" = \"H87\" (find codes with `selfbill codes unit`)",
+                source.unit
+            ))
+            .at(line_at)
+            .column(col::UNIT)
+            .invoice(number)
+            .value(&source.unit),
+        );
+    }
+    unit
+}
+
+/// 运费 and a price increase as DocumentCharges, a discount as a
+/// DocumentDiscounts row, each to cents. (Negative 运费 is refused earlier.)
+fn adjustments(order: &Order) -> (Vec<Adjustment>, Vec<Adjustment>) {
     let mut charges = Vec::new();
     let mut discounts = Vec::new();
     if order.shipping > Decimal::ZERO {
@@ -268,56 +510,151 @@ fn map_order(
             amount: cents(-order.adjustment),
         });
     }
+    (charges, discounts)
+}
 
-    let Totals {
-        net,
-        discount,
-        charge,
-        excluding_tax,
-        ..
-    } = Totals::of(&lines, &charges, &discounts, Decimal::ZERO);
-    let paid = cents(order.paid);
-    let difference = paid - excluding_tax;
-    let tolerance = ROUNDING_PER_LINE * Decimal::from(lines.len() as u64);
-    if difference.abs() > tolerance {
-        let goods: Decimal = order.lines.iter().map(|l| l.unit_price * l.quantity).sum();
+/// The CNY totals, with TotalRoundingAmount = 实付款 − (lines − discount +
+/// charges). Rounding is accepted only up to what the rounded amounts
+/// themselves produce: Σ |round(单价 × 数量) − 单价 × 数量| over the lines
+/// (and the rounding of 运费, 涨价或折扣 and 实付款 when they have more than
+/// 2 decimals), in whole cents. 货品总价 must equal Σ line totals to the
+/// lines' own rounding. Anything more is an error naming the cell.
+fn reconcile(
+    order: &Order,
+    number: &str,
+    lines: &[Line],
+    charges: &[Adjustment],
+    discounts: &[Adjustment],
+    findings: &mut Vec<Finding>,
+) -> Option<Totals> {
+    let at = &order.source;
+    let unrounded = |exact: Decimal| (cents(exact) - exact).abs();
+    let line_rounding = order
+        .lines
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, line| {
+            sum.checked_add(unrounded(line.unit_price.checked_mul(line.quantity)?))
+        })
+        .map(money::up_to_cents);
+    let Some(line_rounding) = line_rounding else {
         findings.push(
-            Finding::new(&rules::ORDER_DOES_NOT_RECONCILE, format!(
-                    "order {} does not add up: lines {} − discount {} + charges {} = {}, but 实付款 is {} \
-                     (货品总价 {}, Σ 单价×数量 {}, 运费 {}, 涨价或折扣 {})",
-                    order.order_no,
-                    net,
-                    discount,
-                    charge,
-                    excluding_tax,
-                    order.paid,
-                    order.goods_total,
-                    goods,
-                    order.shipping,
-                    order.adjustment
-                )).hint("Check the order on 1688 (coupons, partial refunds) and correct the export; \
-                 this order is not converted")
-            .at(at)
-            .column(col::PAID)
-            .invoice(&number)
-            .value(order.paid.to_string()),
+            too_large(order, number, "Σ 单价 × 数量")
+                .at(at)
+                .column(col::GOODS_TOTAL),
         );
         return None;
-    }
-    if !difference.is_zero() {
+    };
+    let Some(totals) = Totals::of(lines, charges, discounts, Decimal::ZERO)
+        .filter(|t| t.excluding_tax.abs() <= MAX_AMOUNT && t.net.abs() <= MAX_AMOUNT)
+    else {
         findings.push(
-            Finding::new(&rules::ORDER_ROUNDING, format!(
-                    "order {}: {difference} of line rounding goes into TotalRoundingAmount so the total equals 实付款 {paid}",
-                    order.order_no
-                )).hint("Nothing to do")
+            too_large(order, number, "the invoice total")
+                .at(at)
+                .column(col::PAID),
+        );
+        return None;
+    };
+    let tolerance = money::up_to_cents(
+        line_rounding
+            + unrounded(order.shipping)
+            + unrounded(order.adjustment)
+            + unrounded(order.paid),
+    );
+    let goods = cents(order.goods_total);
+    let mut reconciles = true;
+    if (goods - totals.net).abs() > line_rounding {
+        reconciles = false;
+        findings.push(
+            Finding::new(
+                &rules::ORDER_GOODS_TOTAL_DIFFERS,
+                format!(
+                    "order {}: 货品总价 is {}, but its lines (单价 × 数量, to cents) add up to {} \
+                     (their rounding allows {line_rounding})",
+                    order.order_no, order.goods_total, totals.net
+                ),
+            )
+            .hint("Check the order on 1688 and correct the export; this order is not converted")
             .at(at)
-            .column(col::PAID)
-            .invoice(&number)
-            .value(difference.to_string()),
+            .column(col::GOODS_TOTAL)
+            .invoice(number)
+            .value(order.goods_total.to_string()),
         );
     }
-    let totals = Totals::of(&lines, &charges, &discounts, difference);
+    let paid = cents(order.paid);
+    let difference = paid - totals.excluding_tax;
+    if difference.abs() > tolerance {
+        reconciles = false;
+        findings.push(
+            Finding::new(
+                &rules::ORDER_DOES_NOT_RECONCILE,
+                format!(
+                    "order {} does not add up: lines {} − discount {} + charges {} = {}, but 实付款 is {} \
+                     (货品总价 {}, 运费 {}, 涨价或折扣 {}; the lines' rounding allows {tolerance})",
+                    order.order_no,
+                    totals.net,
+                    totals.discount,
+                    totals.charge,
+                    totals.excluding_tax,
+                    order.paid,
+                    order.goods_total,
+                    order.shipping,
+                    order.adjustment
+                ),
+            )
+            .hint(
+                "Check the order on 1688 (coupons, partial refunds) and correct the export; \
+                 this order is not converted",
+            )
+            .at(at)
+            .column(col::PAID)
+            .invoice(number)
+            .value(order.paid.to_string()),
+        );
+    }
+    if !reconciles {
+        return None;
+    }
+    Totals::of(lines, charges, discounts, difference)
+}
 
+/// An info: this much rounding went into TotalRoundingAmount.
+fn rounding_info(order: &Order, number: &str, rounding: Decimal, why: String) -> Finding {
+    Finding::new(
+        &rules::ORDER_ROUNDING,
+        format!(
+            "order {}: {rounding} of {why} goes into TotalRoundingAmount",
+            order.order_no
+        ),
+    )
+    .hint("Nothing to do")
+    .at(&order.source)
+    .column(col::PAID)
+    .invoice(number)
+    .value(rounding.to_string())
+}
+
+/// An amount beyond [`MAX_AMOUNT`], the largest selfbill writes (and reads
+/// back exactly): an error naming the order.
+fn too_large(order: &Order, number: &str, what: &str) -> Finding {
+    Finding::new(
+        &rules::ORDER_AMOUNT_TOO_LARGE,
+        format!(
+            "order {}: {what} is beyond {MAX_AMOUNT}, the largest amount an invoice can carry here",
+            order.order_no
+        ),
+    )
+    .hint("Check 单价 and 数量 of the order in the export; no 1688 order comes near this")
+    .invoice(number)
+}
+
+/// The seller as the invoice's supplier; a seller without address or phone
+/// in the directory is warned about once per run.
+fn supplier(
+    order: &Order,
+    ctx: &MapContext<'_>,
+    warned_sellers: &mut HashSet<String>,
+    findings: &mut Vec<Finding>,
+) -> Party {
     let entry = ctx.suppliers.get(&order.seller_member);
     let supplier = supplier_party(order, entry);
     let lacks_address = supplier.address[0] == NOT_APPLICABLE;
@@ -341,51 +678,12 @@ fn map_order(
                      the seller's address is on its 1688 page under 联系方式",
                 order.seller_member
             ))
-            .at(at)
+            .at(&order.source)
             .column(col::SELLER_MEMBER)
             .value(&order.seller_member),
         );
     }
-
-    let total_cny = totals.payable;
-    let (currency, exchange_rate, lines, charges, discounts, totals) = if config.invoice.currency
-        == "MYR"
-    {
-        let (lines, charges, discounts, totals) = in_myr(lines, charges, discounts, &totals, rate);
-        ("MYR".to_string(), None, lines, charges, discounts, totals)
-    } else {
-        (
-            "CNY".to_string(),
-            Some(rate),
-            lines,
-            charges,
-            discounts,
-            totals,
-        )
-    };
-    Some(Invoice {
-        number,
-        type_code: DOCUMENT_TYPE_SELF_BILLED.into(),
-        version: DOCUMENT_VERSION.into(),
-        issued_at: ctx.issued_at,
-        currency,
-        exchange_rate,
-        supplier,
-        buyer: buyer_party(config),
-        lines,
-        charges,
-        discounts,
-        tax_type: config.invoice.tax_type.clone(),
-        totals,
-        incoterms: config.invoice.incoterms.clone(),
-        customs_refs: ctx.customs.get(&order.order_no).cloned(),
-        rate,
-        rate_date,
-        total_cny,
-        order_no: order.order_no.clone(),
-        source: order.source.clone(),
-        references: Vec::new(),
-    })
+    supplier
 }
 
 /// The order's MYR-per-CNY rate and, from a table, the date it is of.
@@ -436,41 +734,118 @@ fn order_rate(
     }
 }
 
-/// The invoice in MYR: unit prices converted to 4 places, line totals to
-/// cents from them, charges and discounts to cents, document totals as sums.
-/// The order was reconciled with 实付款 in CNY before this.
+/// The invoice in MYR, each amount converted once at its own level: a line
+/// total is its CNY line total × rate, to cents; a charge or discount its
+/// CNY amount × rate; the document totals are sums of those; and
+/// TotalRoundingAmount takes whatever cents remain between them and
+/// 实付款 × rate, so TotalPayableAmount is 实付款 × rate to the cent.
+/// UnitPrice is the MYR price with as many decimals as UnitPrice × Quantity
+/// needs to give the line total (at least 4, never zero for a price that is
+/// not zero). The order was reconciled in CNY before this.
 fn in_myr(
+    order: &Order,
+    number: &str,
     lines: Vec<Line>,
     charges: Vec<Adjustment>,
     discounts: Vec<Adjustment>,
-    totals: &Totals,
     rate: Decimal,
-) -> (Vec<Line>, Vec<Adjustment>, Vec<Adjustment>, Totals) {
-    let lines: Vec<Line> = lines
-        .into_iter()
-        .map(|line| {
-            let unit_price = crate::money::round(line.unit_price * rate, 4);
-            let subtotal = cents(unit_price * line.quantity);
-            Line {
-                unit_price,
-                subtotal,
-                total_excluding_tax: subtotal,
-                ..line
-            }
-        })
-        .collect();
-    let convert = |items: Vec<Adjustment>| -> Vec<Adjustment> {
+    findings: &mut Vec<Finding>,
+) -> Option<Amounts> {
+    let at = &order.source;
+    let convert = |amount: Decimal| amount.checked_mul(rate).map(cents);
+    let overflow = |findings: &mut Vec<Finding>| {
+        findings.push(
+            too_large(order, number, &format!("the invoice in MYR at rate {rate}"))
+                .at(at)
+                .column(col::PAID),
+        );
+        None
+    };
+    let mut converted = Vec::with_capacity(lines.len());
+    for line in lines {
+        let Some(total) = convert(line.total_excluding_tax) else {
+            return overflow(findings);
+        };
+        let Some(unit_price) = money::unit_price_for(line.unit_price, line.quantity, total, rate)
+        else {
+            return overflow(findings);
+        };
+        converted.push(Line {
+            unit_price,
+            subtotal: total,
+            total_excluding_tax: total,
+            ..line
+        });
+    }
+    let convert_all = |items: Vec<Adjustment>| -> Option<Vec<Adjustment>> {
         items
             .into_iter()
-            .map(|a| Adjustment {
-                amount: cents(a.amount * rate),
-                ..a
+            .map(|a| {
+                Some(Adjustment {
+                    amount: convert(a.amount)?,
+                    ..a
+                })
             })
             .collect()
     };
-    let (charges, discounts) = (convert(charges), convert(discounts));
-    let totals = Totals::of(&lines, &charges, &discounts, cents(totals.rounding * rate));
-    (lines, charges, discounts, totals)
+    let (Some(charges), Some(discounts)) = (convert_all(charges), convert_all(discounts)) else {
+        return overflow(findings);
+    };
+    let (Some(payable), Some(sums)) = (
+        convert(cents(order.paid)),
+        Totals::of(&converted, &charges, &discounts, Decimal::ZERO),
+    ) else {
+        return overflow(findings);
+    };
+    if payable.abs() > MAX_AMOUNT || sums.net.abs() > MAX_AMOUNT {
+        return overflow(findings);
+    }
+    let rounding = payable - sums.excluding_tax;
+    if !rounding.is_zero() {
+        let why = format!(
+            "line and conversion rounding (MYR) so the total equals 实付款 {} × {rate} = {payable} MYR",
+            cents(order.paid)
+        );
+        findings.push(rounding_info(order, number, rounding, why));
+    }
+    let totals = Totals::of(&converted, &charges, &discounts, rounding)?;
+    Some(Amounts {
+        currency: "MYR".into(),
+        exchange_rate: None,
+        lines: converted,
+        charges,
+        discounts,
+        totals,
+    })
+}
+
+/// A warning for each UnitPrice with more decimals than LHDN's template
+/// shows (its amounts are formatted to 5 places; LHDN publishes no limit).
+fn precision_warnings(order: &Order, number: &str, amounts: &Amounts, findings: &mut Vec<Finding>) {
+    for line in &amounts.lines {
+        let price = line.unit_price.normalize();
+        if price.scale() <= money::UNIT_PRICE_DECIMALS_SHOWN {
+            continue;
+        }
+        findings.push(
+            Finding::new(
+                &rules::LINE_UNIT_PRICE_PRECISION,
+                format!(
+                    "order {} line {}: UnitPrice {price} {} needs {} decimals for UnitPrice × \
+                     Quantity to give the line total {}; it is written in full, never rounded to zero",
+                    order.order_no,
+                    line.id,
+                    amounts.currency,
+                    price.scale(),
+                    line.subtotal
+                ),
+            )
+            .at(&order.source.with_row(line.source_row))
+            .column(col::UNIT_PRICE)
+            .invoice(number)
+            .value(price.to_string()),
+        );
+    }
 }
 
 /// The supplier: the directory's values where given, else LHDN's
@@ -479,10 +854,11 @@ pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
     let empty = SupplierEntry::default();
     let entry = entry.unwrap_or(&empty);
     let or = |value: &str, fallback: &str| {
-        if value.trim().is_empty() {
-            fallback.to_string()
+        let value = clean_text(value);
+        if value.is_empty() {
+            clean_text(fallback)
         } else {
-            value.trim().to_string()
+            value
         }
     };
     let company = if order.seller_company.is_empty() {
@@ -497,15 +873,15 @@ pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
         id_no: or(&entry.id_no, NOT_APPLICABLE),
         sst_no: or(&entry.sst_no, NOT_APPLICABLE),
         ttx_no: Some(NOT_APPLICABLE.into()),
-        email: entry.email.trim().to_string(),
+        email: clean_text(&entry.email),
         msic: Some(MSIC_NOT_APPLICABLE.into()),
         business_activity: Some(NOT_APPLICABLE.into()),
         address: [
             or(&entry.address0, NOT_APPLICABLE),
-            entry.address1.trim().to_string(),
-            entry.address2.trim().to_string(),
+            clean_text(&entry.address1),
+            clean_text(&entry.address2),
         ],
-        postcode: entry.postcode.trim().to_string(),
+        postcode: clean_text(&entry.postcode),
         city: or(&entry.city, NOT_APPLICABLE),
         state: or(&entry.state, STATE_NOT_APPLICABLE),
         country: or(&entry.country, COUNTRY_CHINA),
@@ -515,23 +891,23 @@ pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
 
 pub fn buyer_party(config: &Config) -> Party {
     let buyer = &config.buyer;
-    let line = |i: usize| buyer.address.get(i).cloned().unwrap_or_default();
+    let line = |i: usize| clean_text(buyer.address.get(i).map_or("", String::as_str));
     Party {
-        tin: buyer.tin.clone(),
-        name: buyer.name.clone(),
-        id_type: buyer.id_type.clone(),
-        id_no: buyer.id_no.clone(),
-        sst_no: buyer.sst_no.clone(),
+        tin: clean_text(&buyer.tin),
+        name: clean_text(&buyer.name),
+        id_type: clean_text(&buyer.id_type),
+        id_no: clean_text(&buyer.id_no),
+        sst_no: clean_text(&buyer.sst_no),
         ttx_no: None,
-        email: buyer.email.clone().unwrap_or_default(),
+        email: clean_text(buyer.email.as_deref().unwrap_or_default()),
         msic: None,
         business_activity: None,
         address: [line(0), line(1), line(2)],
-        postcode: buyer.postcode.clone(),
-        city: buyer.city.clone(),
-        state: buyer.state.clone(),
-        country: buyer.country.clone(),
-        phone: buyer.phone.clone(),
+        postcode: clean_text(&buyer.postcode),
+        city: clean_text(&buyer.city),
+        state: clean_text(&buyer.state),
+        country: clean_text(&buyer.country),
+        phone: clean_text(&buyer.phone),
     }
 }
 
@@ -666,5 +1042,190 @@ mod tests {
         assert_eq!(invoice.charges[0].amount, d("9.15"));
         assert_eq!(invoice.totals.payable, d("314.00"));
         assert_eq!(invoice.total_cny, d("515.00"));
+    }
+
+    fn myr() -> crate::config::Config {
+        let mut config = config();
+        config.invoice.currency = "MYR".into();
+        config
+    }
+
+    /// Σ line totals − discounts + charges + rounding = payable.
+    fn adds_up(invoice: &crate::model::Invoice) -> bool {
+        let t = &invoice.totals;
+        let lines: rust_decimal::Decimal =
+            invoice.lines.iter().map(|l| l.total_excluding_tax).sum();
+        let charges: rust_decimal::Decimal = invoice.charges.iter().map(|c| c.amount).sum();
+        let discounts: rust_decimal::Decimal = invoice.discounts.iter().map(|c| c.amount).sum();
+        lines - discounts + charges + t.rounding == t.payable
+            && invoice
+                .lines
+                .iter()
+                .all(|l| crate::money::cents(l.unit_price * l.quantity) == l.subtotal)
+    }
+
+    #[test]
+    fn myr_invoices_equal_what_was_paid_times_the_rate() {
+        // 0.0125 × 100,000 = 1250 CNY → 762.13 MYR (not 760.00 from a price cut to 0.0076).
+        let mapped = map(
+            &[order("1", &[("0.0125", "100000", "个")], "0", "0", "1250")],
+            &myr(),
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.totals.payable, d("762.13"));
+        assert_eq!(invoice.lines[0].subtotal, d("762.13"));
+        assert_eq!(invoice.lines[0].unit_price, d("0.0076213"));
+        assert!(adds_up(invoice));
+        assert!(rules(&mapped).contains(&"line.unit-price-precision"));
+        // 0.00004 × 10,000,000 = 400 CNY → 243.88 MYR; the unit price is never 0.
+        let mapped = map(
+            &[order(
+                "2",
+                &[("0.00004", "10000000", "个")],
+                "0",
+                "0",
+                "400",
+            )],
+            &myr(),
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(invoice.totals.payable, d("243.88"));
+        assert_eq!(invoice.lines[0].unit_price, d("0.000024388"));
+        assert!(adds_up(invoice));
+    }
+
+    #[test]
+    fn many_line_myr_invoices_do_not_drift_from_paid_times_rate() {
+        for count in [40, 73, 100] {
+            let lines: Vec<(String, String)> = (0..count)
+                .map(|i| {
+                    (
+                        format!("{}.{:02}", 1 + i % 7, (i * 37) % 100),
+                        format!("{}", 1 + i % 13),
+                    )
+                })
+                .collect();
+            let borrowed: Vec<(&str, &str, &str)> = lines
+                .iter()
+                .map(|(p, q)| (p.as_str(), q.as_str(), "个"))
+                .collect();
+            let goods: rust_decimal::Decimal = borrowed.iter().map(|(p, q, _)| d(p) * d(q)).sum();
+            let paid = goods + d("12.34");
+            let mapped = map(
+                &[order("1", &borrowed, "12.34", "0", &paid.to_string())],
+                &myr(),
+            );
+            let invoice = &mapped.invoices[0];
+            assert_eq!(
+                invoice.totals.payable,
+                crate::money::cents(paid * d("0.6097")),
+                "{count} lines"
+            );
+            assert!(adds_up(invoice), "{count} lines");
+        }
+    }
+
+    #[test]
+    fn only_the_rounding_the_lines_produce_is_tolerated() {
+        // 500 lines of 1.00 × 1 have no rounding: 495.00 paid is 5.00 short, an error.
+        let lines = vec![("1.00", "1", "个"); 500];
+        let mut short = order("1", &lines, "0", "0", "495");
+        short.goods_total = d("500");
+        let mapped = map(&[short], &config());
+        assert!(mapped.invoices.is_empty());
+        assert_eq!(rules(&mapped), ["order.does-not-reconcile"]);
+        // A negative 运费 is an error at its cell, never a cent of rounding.
+        let mapped = map(
+            &[order("2", &[("10", "1", "个")], "-0.01", "0", "9.99")],
+            &config(),
+        );
+        assert!(mapped.invoices.is_empty());
+        let finding = &mapped.findings[0];
+        assert_eq!(finding.rule.id, "order.negative-amount");
+        assert_eq!(finding.column.as_deref(), Some("运费(元)"));
+        assert_eq!(finding.value.as_deref(), Some("-0.01"));
+    }
+
+    #[test]
+    fn goods_total_is_compared_with_the_lines() {
+        let mut o = order("1", &[("12.50", "40", "个")], "0", "0", "500");
+        o.goods_total = d("520");
+        let mapped = map(&[o], &config());
+        assert!(mapped.invoices.is_empty());
+        assert_eq!(rules(&mapped), ["order.goods-total-differs"]);
+        assert_eq!(mapped.findings[0].column.as_deref(), Some("货品总价(元)"));
+    }
+
+    #[test]
+    fn negative_prices_quantities_and_oversized_discounts_are_errors_at_their_cells() {
+        let mapped = map(
+            &[
+                order("1", &[("-2", "1", "个"), ("7", "1", "个")], "0", "0", "5"),
+                order("2", &[("2", "-1", "个"), ("7", "1", "个")], "0", "0", "5"),
+                order("3", &[("10", "1", "个")], "0", "-15", "-5"),
+            ],
+            &config(),
+        );
+        assert!(mapped.invoices.is_empty());
+        let found: Vec<(&str, Option<&str>, Option<u32>)> = mapped
+            .findings
+            .iter()
+            .filter(|f| f.is_error())
+            .map(|f| (f.rule.id, f.column.as_deref(), f.row))
+            .collect();
+        assert!(
+            found.contains(&("order.negative-amount", Some("单价(元)"), Some(2))),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("order.negative-amount", Some("数量"), Some(2))),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                "order.discount-exceeds-goods",
+                Some("涨价或折扣(元)"),
+                Some(2)
+            )),
+            "{found:?}"
+        );
+        assert!(mapped.findings.iter().all(|f| f.invoice.is_some()));
+    }
+
+    #[test]
+    fn amounts_beyond_what_an_invoice_carries_are_errors_not_panics() {
+        let big = ("999999999999", "999999999999", "个");
+        let mapped = map(
+            &[order("1", &[big, big, big], "0", "0", "999999999999")],
+            &config(),
+        );
+        assert!(mapped.invoices.is_empty());
+        assert!(
+            rules(&mapped)
+                .iter()
+                .all(|r| *r == "order.amount-too-large"),
+            "{:?}",
+            rules(&mapped)
+        );
+        // Beyond what a decimal holds at all (only a library caller can build this).
+        let huge = ("9000000000000000", "90000000000000", "个");
+        let mapped = map(&[order("2", &[huge; 3], "0", "0", "1")], &myr());
+        assert!(mapped.invoices.is_empty());
+        assert!(rules(&mapped).contains(&"order.amount-too-large"));
+    }
+
+    #[test]
+    fn a_title_of_control_characters_only_is_an_error_when_converting() {
+        let mut o = order("1", &[("1", "2", "个")], "0", "0", "2");
+        o.lines[0].title = "\u{1}\u{2}\u{7f}\t".into();
+        let mapped = map(&[o], &config());
+        assert!(mapped.invoices.is_empty());
+        assert_eq!(rules(&mapped), ["export.bad-cell"]);
+        assert_eq!(mapped.findings[0].column.as_deref(), Some("货品标题"));
+        // Control characters inside a title go; the rest stays.
+        let mut o = order("2", &[("1", "2", "个")], "0", "0", "2");
+        o.lines[0].title = "保温杯\u{0}\u{1b} 500ml\r\n".into();
+        let mapped = map(&[o], &config());
+        assert_eq!(mapped.invoices[0].lines[0].description, "保温杯 500ml");
     }
 }

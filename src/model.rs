@@ -73,18 +73,19 @@ pub struct Totals {
 
 impl Totals {
     /// The document totals of these lines, charges and discounts, with no
-    /// tax (tax types 06 and E) and the given rounding.
+    /// tax (tax types 06 and E) and the given rounding; `None` when a sum
+    /// overflows.
     pub fn of(
         lines: &[Line],
         charges: &[Adjustment],
         discounts: &[Adjustment],
         rounding: Decimal,
-    ) -> Totals {
-        let net: Decimal = lines.iter().map(|l| l.total_excluding_tax).sum();
-        let charge: Decimal = charges.iter().map(|c| c.amount).sum();
-        let discount: Decimal = discounts.iter().map(|d| d.amount).sum();
-        let excluding_tax = net - discount + charge;
-        Totals {
+    ) -> Option<Totals> {
+        let net = checked_sum(lines.iter().map(|l| l.total_excluding_tax))?;
+        let charge = checked_sum(charges.iter().map(|c| c.amount))?;
+        let discount = checked_sum(discounts.iter().map(|d| d.amount))?;
+        let excluding_tax = net.checked_sub(discount)?.checked_add(charge)?;
+        Some(Totals {
             net,
             discount,
             charge,
@@ -92,9 +93,14 @@ impl Totals {
             tax: Decimal::ZERO,
             including_tax: excluding_tax,
             rounding,
-            payable: excluding_tax + rounding,
-        }
+            payable: excluding_tax.checked_add(rounding)?,
+        })
     }
+}
+
+/// Σ of the amounts; `None` when the sum overflows.
+pub fn checked_sum(mut amounts: impl Iterator<Item = Decimal>) -> Option<Decimal> {
+    amounts.try_fold(Decimal::ZERO, |sum, amount| sum.checked_add(amount))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,50 @@ pub fn cents(value: Decimal) -> Decimal {
     rounded
 }
 
+/// Rounds up (away from zero) to whole cents: 0.001 → 0.01.
+pub fn up_to_cents(value: Decimal) -> Decimal {
+    let mut rounded = value.round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);
+    rounded.rescale(2);
+    rounded
+}
+
+/// Decimals of a UnitPrice that LHDN's template shows: its amounts are
+/// formatted `0.00000`. LHDN publishes no limit (reference/myinvois.md).
+pub const UNIT_PRICE_DECIMALS_SHOWN: u32 = 5;
+
+/// The most decimals a converted UnitPrice is given; `Decimal` holds 28.
+const MAX_UNIT_PRICE_DECIMALS: u32 = 20;
+
+/// The unit price, in the currency a line total was converted to at `rate`,
+/// that states that line total honestly: the price from `price × rate` (else
+/// from `total ÷ quantity`) with the fewest decimals, at least 4, such that
+/// UnitPrice × Quantity rounds to `total` to the cent; never zero when
+/// `price` is not. `None` only when no such price fits in a decimal.
+pub fn unit_price_for(
+    price: Decimal,
+    quantity: Decimal,
+    total: Decimal,
+    rate: Decimal,
+) -> Option<Decimal> {
+    let exact = price.checked_mul(rate)?;
+    let per_unit = if quantity.is_zero() {
+        exact
+    } else {
+        total.checked_div(quantity)?
+    };
+    (4..=MAX_UNIT_PRICE_DECIMALS).find_map(|dp| {
+        [round(exact, dp), round(per_unit, dp)]
+            .into_iter()
+            .find(|candidate| {
+                (price.is_zero() || !candidate.is_zero())
+                    && candidate
+                        .checked_mul(quantity)
+                        .is_some_and(|product| cents(product) == total)
+            })
+            .map(|candidate| candidate.normalize())
+    })
+}
+
 /// Why a piece of text is not an amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AmountError {
@@ -115,6 +159,37 @@ mod tests {
         assert_eq!(cents(d("2.675")), d("2.68"));
         assert_eq!(cents(d("25")).to_string(), "25.00");
         assert_eq!(round(d("0.60975"), 4), d("0.6098"));
+    }
+
+    #[test]
+    fn rounds_up_to_whole_cents() {
+        assert_eq!(up_to_cents(d("0.001")), d("0.01"));
+        assert_eq!(up_to_cents(d("0.015")), d("0.02"));
+        assert_eq!(up_to_cents(d("0.02")), d("0.02"));
+        assert_eq!(up_to_cents(d("0")).to_string(), "0.00");
+    }
+
+    #[test]
+    fn converted_unit_prices_give_their_line_total_and_are_never_zero() {
+        // 12.50 CNY × 40 at 0.6097: line 304.85 MYR; 7.6213 × 40 = 304.852.
+        assert_eq!(
+            unit_price_for(d("12.50"), d("40"), d("304.85"), d("0.6097")),
+            Some(d("7.6213"))
+        );
+        // 0.0125 × 100,000: line 762.13 MYR needs 0.0076213, not 0.0076 (760.00).
+        assert_eq!(
+            unit_price_for(d("0.0125"), d("100000"), d("762.13"), d("0.6097")),
+            Some(d("0.0076213"))
+        );
+        // 0.00004 × 10,000,000: line 243.88 MYR; never UnitPrice 0.
+        assert_eq!(
+            unit_price_for(d("0.00004"), d("10000000"), d("243.88"), d("0.6097")),
+            Some(d("0.000024388"))
+        );
+        // A line worth less than half a cent keeps a price that is not zero.
+        let price = unit_price_for(d("0.001"), d("1"), d("0.00"), d("0.6097")).unwrap();
+        assert!(!price.is_zero());
+        assert_eq!(cents(price), d("0.00"));
     }
 
     #[test]

@@ -81,9 +81,9 @@ rules! {
         "Use the newer export only, or remove the order from one of them";
     ORDER_DUPLICATE_INVOICE_NUMBER = "order.duplicate-invoice-number", Error, "two orders given the same invoice number",
         "Put {order_no} into [invoice] number in selfbill.toml";
-    ORDER_DOES_NOT_RECONCILE = "order.does-not-reconcile", Error, "an order whose total does not equal 实付款",
+    ORDER_DOES_NOT_RECONCILE = "order.does-not-reconcile", Error, "an order whose total does not equal 实付款 beyond the rounding its amounts produce",
         "Check the order on 1688; correct the export or leave the order out";
-    ORDER_ROUNDING = "order.rounding", Info, "line rounding put into TotalRoundingAmount",
+    ORDER_ROUNDING = "order.rounding", Info, "line (and MYR conversion) rounding put into TotalRoundingAmount",
         "Nothing to do: LHDN's TotalRoundingAmount is there for this";
     LINE_DESCRIPTION_CUT = "line.description-cut", Warning, "a description cut to 300 characters",
         "Shorten the title if the cut loses something that matters";
@@ -98,6 +98,17 @@ rules! {
     // The template convert fills (`--template`).
     TEMPLATE_UNKNOWN_COLUMN = "template.unknown-column", Info, "a template column or sheet selfbill does not fill, left empty",
         "Nothing to do, unless your invoices need it: fill it in Excel";
+    // Money: amounts an invoice may carry, reconciliation, MYR conversion.
+    ORDER_NEGATIVE_AMOUNT = "order.negative-amount", Error, "a negative 单价, 数量, 货品总价, 运费 or 实付款",
+        "Correct the export; a refund after the sale is a refund note, not a negative invoice";
+    ORDER_DISCOUNT_EXCEEDS_GOODS = "order.discount-exceeds-goods", Error, "a discount (涨价或折扣 < 0) larger than goods and shipping",
+        "Check the order on 1688 and correct 涨价或折扣; an invoice cannot be negative";
+    ORDER_GOODS_TOTAL_DIFFERS = "order.goods-total-differs", Error, "货品总价 ≠ Σ 单价 × 数量 beyond the lines' own rounding",
+        "Check the order on 1688 and correct the export; this order is not converted";
+    ORDER_AMOUNT_TOO_LARGE = "order.amount-too-large", Error, "a line or invoice total beyond 1,000,000,000,000",
+        "Check 单价 and 数量 of the order in the export";
+    LINE_UNIT_PRICE_PRECISION = "line.unit-price-precision", Warning, "a UnitPrice that needs more than 5 decimals to give its line total",
+        "The price is written in full; if LHDN refuses it, invoice the goods per larger unit (e.g. per 1000 pieces)";
     // LHDN's rules, for check and convert.
     STRUCTURE_MISSING_SHEET = "structure.missing-sheet", Error, "a sheet of LHDN's template is missing",
         "Start from LHDN's batch-upload template and keep all of its sheets";

@@ -33,11 +33,19 @@ pub fn order(
     adjustment: &str,
     paid: &str,
 ) -> Order {
+    // 货品总价 as 1688 states it: Σ 单价 × 数量, to cents.
+    let goods_total = crate::model::checked_sum(
+        lines
+            .iter()
+            .map(|(p, q, _)| d(p).checked_mul(d(q)).unwrap_or_default()),
+    )
+    .map(crate::money::cents)
+    .unwrap_or_default();
     Order {
         order_no: no.into(),
         seller_company: "义乌市示例日用品有限公司".into(),
         seller_member: "yiwushili2019".into(),
-        goods_total: Decimal::ZERO,
+        goods_total,
         shipping: d(shipping),
         adjustment: d(adjustment),
         paid: d(paid),

@@ -562,7 +562,9 @@ impl Note<'_> {
             country_of_origin: map::COUNTRY_CHINA.into(),
             source_row: order.source.row.unwrap_or_default(),
         };
-        let totals = Totals::of(std::slice::from_ref(&line), &[], &[], Decimal::ZERO);
+        // One line of an amount read from the register: no sum to overflow.
+        let totals =
+            Totals::of(std::slice::from_ref(&line), &[], &[], Decimal::ZERO).unwrap_or_default();
         Invoice {
             number: number.to_string(),
             type_code: kind.type_code().into(),

@@ -7,5 +7,6 @@ mod check;
 mod convert;
 mod files;
 mod fuzz;
+mod money;
 mod rates;
 mod workflow;

@@ -187,15 +187,20 @@ fn myr_invoices_pass_check() {
     let first = documents.data_rows()[0].clone();
     assert_eq!(text(&first[documents.col("CurrencyCode")]), "MYR");
     assert_eq!(text(&first[documents.col("CurrencyExchangeRate")]), "");
-    // O1: 12.50 × 0.6097 = 7.62125 → 7.6213 per unit; × 40 = 304.85; 1.85 → 1.1279 × 40 = 45.12;
-    // shipping 15.00 → 9.15: payable 359.12.
+    // O1, each amount converted once: lines 500.00 → 304.85 and 74.00 → 45.12 (UnitPrice
+    // 7.6213 and 1.1279, which × 40 give them), shipping 15.00 → 9.15; 实付款 589.00 → 359.11,
+    // so TotalRoundingAmount −0.01.
     assert_eq!(
         decimal(&first[documents.col("TotalNetAmount")]),
         dec("349.97")
     );
     assert_eq!(
         decimal(&first[documents.col("TotalPayableAmount")]),
-        dec("359.12")
+        dec("359.11")
+    );
+    assert_eq!(
+        decimal(&first[documents.col("TotalRoundingAmount")]),
+        dec("-0.01")
     );
     let lines = read_sheet(&out, "DocumentLineItems");
     assert_eq!(
