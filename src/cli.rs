@@ -440,7 +440,7 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
             ),
         }
     };
-    let now = now();
+    let now = now()?;
     let issued_at = match args.issued_at {
         Some(text) => parse_issued_at(&text)?,
         None => now,
@@ -472,16 +472,22 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
 }
 
 fn check(args: CheckArgs, ui: &Ui) -> Result<i32> {
-    let report = ui.with_spinner("checking", || pipeline::check_files(&args.files, now()))?;
+    let now = now()?;
+    let report = ui.with_spinner("checking", || pipeline::check_files(&args.files, now))?;
     print_report(&report, args.report.json, ui)
 }
 
-/// This moment, UTC, to the second.
-fn now() -> NaiveDateTime {
-    Utc::now()
-        .naive_utc()
-        .with_nanosecond(0)
-        .unwrap_or_default()
+/// This moment, UTC, to the second; or `$SELFBILL_NOW` (RFC 3339), the
+/// clock to judge IssuanceDateTime by, for reports that can be reproduced.
+fn now() -> Result<NaiveDateTime> {
+    match std::env::var("SELFBILL_NOW") {
+        Ok(text) if !text.is_empty() => parse_date_time(&text)
+            .with_context(|| format!("SELFBILL_NOW={text:?}: expected an RFC 3339 date-time")),
+        _ => Ok(Utc::now()
+            .naive_utc()
+            .with_nanosecond(0)
+            .unwrap_or_default()),
+    }
 }
 
 fn init(args: InitArgs, ui: &Ui) -> Result<i32> {
@@ -689,9 +695,14 @@ fn parse_month(text: &str) -> Result<(i32, u32)> {
 }
 
 fn parse_issued_at(text: &str) -> Result<NaiveDateTime> {
-    let parsed = DateTime::parse_from_rfc3339(text.trim()).with_context(|| {
+    parse_date_time(text).with_context(|| {
         format!("--issued-at {text:?}: expected an RFC 3339 date-time such as 2026-11-26T08:00:00+08:00 or 2026-11-26T00:00:00Z")
-    })?;
+    })
+}
+
+/// An RFC 3339 date-time as UTC, to the second.
+fn parse_date_time(text: &str) -> Result<NaiveDateTime> {
+    let parsed = DateTime::parse_from_rfc3339(text.trim())?;
     Ok(parsed.naive_utc().with_nanosecond(0).unwrap_or_default())
 }
 

@@ -9,4 +9,5 @@ mod files;
 mod fuzz;
 mod money;
 mod rates;
+mod snapshots;
 mod workflow;
