@@ -44,7 +44,7 @@ enum Command {
     /// Convert 1688 buyer order exports into LHDN's batch-upload workbook.
     #[command(after_help = "Examples:\n  \
         selfbill convert orders-2026-10.xlsx -o einvoices-2026-10.xlsx --rate 0.6097\n  \
-        selfbill convert sep.xlsx oct.xlsx -o q3.xlsx --config selfbill.toml --suppliers suppliers.csv\n  \
+        selfbill convert sep.xlsx oct.xlsx -o q3.xlsx --rates bnm-q3.json\n  \
         selfbill convert orders.xlsx -o out/ --format csv --json")]
     Convert(ConvertArgs),
     /// Check batch-upload workbooks (or CSV folders) against LHDN's rules.
