@@ -18,6 +18,8 @@ use selfbill::rates::RateTable;
 use selfbill::read::sheet::TextEncoding;
 use selfbill::report::Report;
 
+mod register;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "selfbill",
@@ -71,6 +73,9 @@ enum Command {
     /// Exchange rates from Bank Negara Malaysia.
     #[command(subcommand)]
     Rates(RatesCommand),
+    /// The register of invoices, notes and held orders that convert keeps (selfbill.db).
+    #[command(subcommand)]
+    Register(RegisterCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  selfbill completions bash > /etc/bash_completion.d/selfbill"
@@ -129,7 +134,105 @@ struct ConvertArgs {
     #[arg(long)]
     force: bool,
     #[command(flatten)]
+    register: RegisterArgs,
+    /// Orders whose `written` invoice (never uploaded) is written again under its number.
+    #[arg(long, value_name = "ORDER", num_args = 1.., conflicts_with = "no_register")]
+    reissue: Vec<String>,
+    /// A one-off run: the register is neither read nor written.
+    #[arg(long, conflicts_with = "register")]
+    no_register: bool,
+    #[command(flatten)]
     report: ReportArgs,
+}
+
+/// Where the register is, for convert and the register commands.
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    /// The register [default: `path` under [register] in the config, else selfbill.db beside
+    /// the config file].
+    #[arg(long, value_name = "FILE")]
+    register: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegisterCommand {
+    /// Record LHDN's UUIDs of written invoices and notes, which become `validated`.
+    #[command(
+        after_help = "FILE is a CSV or XLSX with a header row holding an eInvoiceNumber (or Internal ID)\n\
+        column and a UUID column, such as the MyInvois portal's list of submitted documents.\n\
+        Every row is checked first; with any error nothing is recorded.\n\
+        Example:\n  selfbill register uuids myinvois-documents-2026-10.csv"
+    )]
+    Uuids(UuidsArgs),
+    /// List the register's invoices, notes and open holds.
+    #[command(after_help = "Examples:\n  selfbill register list --month 2026-10\n  \
+        selfbill register list --state held\n  selfbill register list --state written --json")]
+    List(ListArgs),
+    /// Write the register as a workbook for the accountant.
+    #[command(
+        after_help = "Sheet Invoices: every invoice and note by month, with the MYR total of each month\n\
+        (notes count negative); sheet Holds: the orders still held.\n\
+        Example:\n  selfbill register export -o register.xlsx"
+    )]
+    Export(ExportArgs),
+}
+
+/// Finding the register without running convert: --register, else the config's.
+#[derive(Debug, Args)]
+struct RegisterLocation {
+    #[command(flatten)]
+    register: RegisterArgs,
+    /// Config file, to find the register [default: $SELFBILL_CONFIG, else ./selfbill.toml].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct UuidsArgs {
+    /// CSV or XLSX with eInvoiceNumber (or Internal ID) and UUID columns.
+    file: PathBuf,
+    #[command(flatten)]
+    location: RegisterLocation,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only documents issued, and holds made, in this month (YYYY-MM).
+    #[arg(long, value_name = "YYYY-MM")]
+    month: Option<String>,
+    /// Only documents in this state, or the open holds.
+    #[arg(long, value_enum)]
+    state: Option<StateArg>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    location: RegisterLocation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StateArg {
+    Written,
+    Validated,
+    Held,
+    Refunded,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The workbook to write (.xlsx).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    location: RegisterLocation,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +441,7 @@ fn execute(cli: Cli) -> Result<i32> {
             let ui = ui(None, args.quiet);
             rates_fetch(args, &ui)
         }
+        Command::Register(command) => register::run(command, &ui(None, false)),
         Command::Completions(args) => {
             clap_complete::generate(
                 args.shell,
@@ -449,6 +553,13 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         Some(path) => pipeline::read_customs(&path)?,
         None => Default::default(),
     };
+    let register = (!args.no_register).then(|| {
+        selfbill::register::locate(
+            args.register.register.as_deref(),
+            Some(&config_path),
+            config.register.path.as_deref(),
+        )
+    });
     let options = ConvertOptions {
         exports: args.exports,
         output: args.output,
@@ -466,6 +577,8 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         encoding: args.encoding.map(TextEncoding::from),
         skip_invalid: args.skip_invalid,
         force: args.force,
+        register,
+        reissue: args.reissue,
     };
     let report = ui.with_spinner("converting", || pipeline::convert(options))?;
     print_report(&report, args.report.json, ui)
@@ -500,7 +613,9 @@ fn init(args: InitArgs, ui: &Ui) -> Result<i32> {
         writeln!(
             stdout,
             "next: fill in [buyer] in selfbill.toml, then `selfbill suppliers EXPORT` \
-             and `selfbill convert EXPORT -o OUT.xlsx --rate R`"
+             and `selfbill convert EXPORT -o OUT.xlsx --rate R`\n\
+             convert keeps a register, selfbill.db beside selfbill.toml, so that no order \
+             is invoiced twice: back it up with your books"
         )?;
     }
     Ok(0)

@@ -40,6 +40,12 @@ currency = "CNY"
 # invoice = ["交易成功", "已收货", "等待买家确认收货", "已发货", "卖家已发货", "等待卖家发货", "买家已付款"]
 # hold = ["退款中"]
 # skip = ["交易关闭", "等待买家付款"]
+
+[register]                    # what each run invoiced and held, kept for the next run
+# path = "selfbill.db"        # the register (SQLite), beside this file; convert
+                              # --no-register for one-off runs
+# refunds_as = "refund"       # orders refunded after invoicing: "refund" note (14)
+                              # or "credit" note (12)
 "#;
 
 /// Writes `selfbill.toml` and `suppliers.csv` into `dir`, creating it when
@@ -78,5 +84,7 @@ mod tests {
         assert_eq!(config.invoice.number, "{order_no}");
         assert_eq!(config.invoice.classification, "034");
         assert!(config.units.is_empty());
+        assert_eq!(config.register.path, None);
+        assert!(STARTER_CONFIG.contains("[register]"));
     }
 }

@@ -18,21 +18,23 @@ pub fn lay_out(file: impl Into<String>, invoices: &[Invoice]) -> Batch {
 
 /// LHDN's sheets for these invoices, continuing a workbook written in parts
 /// that already has `rows_before[sheet]` data rows in each sheet: row
-/// numbers and customs-form serial numbers carry on from there.
+/// numbers and the serial numbers of customs forms and document references
+/// carry on from there.
 pub fn lay_out_after(
     file: impl Into<String>,
     invoices: &[Invoice],
     rows_before: &[usize],
 ) -> Batch {
     let mut batch = lay_out(file, invoices);
-    let serial = template().sheets[sheets::CUSTOMS_FORMS].column("SerialNo");
     for (sheet, data) in batch.sheets.iter_mut().enumerate() {
         let before = rows_before.get(sheet).copied().unwrap_or(0);
+        let serial = [sheets::CUSTOMS_FORMS, sheets::DOCUMENT_REFERENCES]
+            .contains(&sheet)
+            .then(|| template().sheets[sheet].column("SerialNo"))
+            .flatten();
         for row in &mut data.rows {
             row.row += before as u32;
-            if sheet == sheets::CUSTOMS_FORMS
-                && let Some(Cell::Number(n)) = serial.and_then(|c| row.cells.get_mut(c))
-            {
+            if let Some(Cell::Number(n)) = serial.and_then(|c| row.cells.get_mut(c)) {
                 *n += Decimal::from(before);
             }
         }
@@ -53,6 +55,7 @@ pub fn row_counts(invoices: &[Invoice]) -> Vec<usize> {
         counts[DOCUMENT_DISCOUNTS] += invoice.discounts.len();
         counts[DOCUMENT_CHARGES] += invoice.charges.len();
         counts[CUSTOMS_FORMS] += usize::from(invoice.customs_refs.is_some());
+        counts[DOCUMENT_REFERENCES] += invoice.references.len();
     }
     counts
 }

@@ -18,6 +18,8 @@ use crate::money::cents;
 use crate::rates::RateTable;
 use crate::read::sheet::TextEncoding;
 use crate::read::{export, workbook};
+use crate::register::reconcile::{self, Triage};
+use crate::register::{self, Register};
 use crate::report::{InvoiceSummary, Report, Summary};
 use crate::rules;
 use crate::write;
@@ -54,6 +56,11 @@ pub struct ConvertOptions {
     pub encoding: Option<TextEncoding>,
     pub skip_invalid: bool,
     pub force: bool,
+    /// The register (`--register`, `[register] path`, `selfbill.db`
+    /// beside the config); `None` with `--no-register`.
+    pub register: Option<PathBuf>,
+    /// `--reissue`: orders whose `written` invoice is written again.
+    pub reissue: Vec<String>,
 }
 
 pub fn convert(options: ConvertOptions) -> Result<Report> {
@@ -108,10 +115,42 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         orders.extend(export.orders);
     }
     let unreadable = orders_seen - orders.len();
+    let distinct = orders
+        .iter()
+        .map(|o| o.order_no.as_str())
+        .collect::<HashSet<_>>()
+        .len();
+
+    // The register: what earlier runs wrote and held. Its lock is held from
+    // here until this run is recorded (or fails), so a second run waits.
+    let mut register = match &options.register {
+        Some(path) => {
+            let mut register = Register::open(path, true, register::DEFAULT_WAIT)?;
+            register.lock()?;
+            Some(register)
+        }
+        None if !options.reissue.is_empty() => {
+            bail!("--reissue needs the register; leave out --no-register")
+        }
+        None => None,
+    };
+    let mut triage = match &register {
+        Some(register) => Triage::new(
+            register,
+            orders,
+            &reconcile::Settings {
+                config: &options.config,
+                suppliers: &options.suppliers,
+                issued_at: options.issued_at,
+                reissue: &options.reissue,
+            },
+        )?,
+        None => Triage::without_register(orders),
+    };
 
     // Map.
     let mapped = map::map_orders(
-        &orders,
+        &triage.to_map,
         &MapContext {
             config: &options.config,
             suppliers: &options.suppliers,
@@ -121,7 +160,14 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         },
     );
     findings.extend(mapped.findings);
+    findings.append(&mut triage.findings);
     let mut invoices = mapped.invoices;
+    for invoice in &mut invoices {
+        if let Some(number) = triage.reissue_number(&invoice.order_no) {
+            invoice.number = number.to_string();
+        }
+    }
+    invoices.append(&mut triage.notes);
 
     // Check the invoices in the chunks that will be written, building each
     // chunk's files on the way (workbooks as temporary files beside their
@@ -133,9 +179,15 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
 
     // What the orders make, whether or not it is written: --skip-invalid
     // changes what is written, not what was read and invoiced.
-    let invoiced = invoices.len();
-    let total: Decimal = invoices.iter().map(|i| i.total_cny).sum();
-    let total_myr: Decimal = invoices.iter().map(myr).sum();
+    let is_note = |i: &&Invoice| !i.references.is_empty();
+    let invoiced = invoices.len() - invoices.iter().filter(is_note).count();
+    let notes = invoices.iter().filter(is_note).count();
+    let total: Decimal = invoices
+        .iter()
+        .filter(|i| !is_note(i))
+        .map(|i| i.total_cny)
+        .sum();
+    let total_myr: Decimal = invoices.iter().filter(|i| !is_note(i)).map(myr).sum();
 
     let has_errors = findings.iter().any(Finding::is_error);
     if has_errors && options.skip_invalid {
@@ -150,16 +202,23 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             rendered = render_chunks(&options, template.as_ref(), &invoices, false)?;
         }
     }
-    let write_anything = (!has_errors || options.skip_invalid) && !invoices.is_empty();
+    let completes = !has_errors || options.skip_invalid;
+    let write_anything = completes && !invoices.is_empty();
+    triage.follow_up_holds(if write_anything { &invoices } else { &[] });
+    findings.append(&mut triage.findings);
 
     let mut summary = Summary {
         files: options.exports.len(),
-        orders: Some(mapped.orders + unreadable),
+        orders: Some(distinct + unreadable),
         invoiced: Some(invoiced),
-        held: Some(mapped.held),
+        held: Some(mapped.held + triage.held),
         skipped: Some(mapped.skipped),
         outputs: Some(Vec::new()),
         rate_source: options.rate_source.clone(),
+        register: register.as_ref().map(|r| r.path().display().to_string()),
+        already_invoiced: register.as_ref().map(|_| triage.already_invoiced),
+        notes: register.as_ref().map(|_| notes),
+        still_held: register.as_ref().map(|_| triage.still_held),
         ..Summary::default()
     };
     if invoices.is_empty() && !has_errors {
@@ -176,16 +235,36 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         );
     }
     let mut summaries = Vec::new();
+    let mut written: Vec<(&Invoice, String)> = Vec::new();
     if write_anything {
         for (chunk, invoices) in rendered
             .iter()
             .zip(invoices.chunks(chunk_size(&options, &invoices)))
         {
             summaries.extend(invoices.iter().map(|i| invoice_summary(i, &chunk.output)));
+            written.extend(invoices.iter().map(|i| (i, chunk.output.clone())));
         }
         let files = write_rendered(&options, rendered)?;
         summary.invoices = invoices.len();
         summary.outputs = Some(files);
+    }
+    // Only now that the outputs are in place: one transaction records them.
+    if let Some(register) = &mut register
+        && completes
+    {
+        let written: Vec<(&Invoice, &str)> =
+            written.iter().map(|(i, o)| (*i, o.as_str())).collect();
+        let run = triage.record(
+            &written,
+            options.issued_at,
+            options
+                .exports
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            summary.outputs.clone().unwrap_or_default(),
+        );
+        register.record_run(&run)?;
     }
     summary.total_cny = Some(format!("{total:.2}"));
     summary.total_myr = Some(format!("{total_myr:.2}"));

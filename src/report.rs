@@ -45,6 +45,23 @@ pub struct Summary {
     pub total_myr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_source: Option<String>,
+    /// The register's file; absent with `--no-register`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register: Option<String>,
+    /// Orders the register had already invoiced (or refunded), not written again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_invoiced: Option<usize>,
+    /// Refund or credit notes written for orders refunded after invoicing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<usize>,
+    /// Orders held in earlier runs and absent from this run's exports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_held: Option<usize>,
+    /// `register uuids`: UUIDs recorded by this run, and those recorded before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validated: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_validated: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +133,16 @@ impl Report {
         if let Some(skipped) = s.skipped {
             row("orders skipped", skipped.to_string());
         }
+        // The register's counts, when there is something to count.
+        for (name, count) in [
+            ("already invoiced", s.already_invoiced),
+            ("still held (earlier)", s.still_held),
+            ("notes written", s.notes),
+        ] {
+            if let Some(count) = count.filter(|c| *c > 0) {
+                row(name, count.to_string());
+            }
+        }
         row(
             if s.outputs.is_some() {
                 "invoices written"
@@ -138,6 +165,15 @@ impl Report {
         row("infos", s.infos.to_string());
         if let Some(outputs) = &s.outputs {
             row("written", written(outputs));
+        }
+        if let Some(validated) = s.validated {
+            row("UUIDs recorded", validated.to_string());
+        }
+        if let Some(already) = s.already_validated {
+            row("UUIDs recorded before", already.to_string());
+        }
+        if let Some(register) = &s.register {
+            row("register", register.clone());
         }
         out.push_str(&summary.to_string());
         out.push('\n');

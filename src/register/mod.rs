@@ -818,8 +818,10 @@ fn parse_time(text: &str) -> Result<NaiveDateTime> {
         .with_context(|| format!("the register holds {text:?} where a time belongs"))
 }
 
-/// For the crash tests only: with `SELFBILL_TEST_PAUSE=STAGE:FILE`, a run
-/// reaching STAGE writes FILE and waits there to be killed.
+/// For the crash and concurrency tests only: with
+/// `SELFBILL_TEST_PAUSE=STAGE:FILE`, a run reaching STAGE creates FILE and
+/// waits there (to be killed) for as long as FILE exists. The one stage is
+/// `record`: outputs in place, the run's rows inserted, not yet committed.
 pub(crate) fn pause_for_tests(stage: &str) {
     let Some(setting) = std::env::var_os("SELFBILL_TEST_PAUSE") else {
         return;
@@ -827,10 +829,10 @@ pub(crate) fn pause_for_tests(stage: &str) {
     let setting = setting.to_string_lossy();
     if let Some((wanted, marker)) = setting.split_once(':')
         && wanted == stage
+        && std::fs::write(marker, std::process::id().to_string()).is_ok()
     {
-        let _ = std::fs::write(marker, std::process::id().to_string());
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
+        while Path::new(marker).exists() {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -9,5 +9,6 @@ mod files;
 mod fuzz;
 mod money;
 mod rates;
+mod register;
 mod snapshots;
 mod workflow;

@@ -24,7 +24,7 @@ fn convert_with_rates(
             "--issued-at",
             ISSUED_AT,
         ])
-        .args(["--rates", SYNTHETIC])
+        .args(["--rates", SYNTHETIC, "--no-register"])
         .args(extra)
         .assert()
 }
@@ -109,6 +109,7 @@ fn a_rates_file_without_cny_cannot_run() {
         .args([
             "convert",
             SAMPLE,
+            "--no-register",
             "--config",
             "fixtures/selfbill.toml",
             "--rates",
@@ -133,6 +134,7 @@ fn csv_rates_work_too() {
         .args([
             "convert",
             SAMPLE,
+            "--no-register",
             "--config",
             "fixtures/selfbill.toml",
             "--json",

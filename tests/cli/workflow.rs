@@ -162,6 +162,7 @@ fn output_through_a_pipe_has_no_colour_or_progress() {
         .args([
             "convert",
             SAMPLE,
+            "--no-register",
             "--config",
             "fixtures/selfbill.toml",
             "--rate",

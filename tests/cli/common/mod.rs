@@ -24,7 +24,8 @@ pub fn selfbill() -> Command {
     cmd
 }
 
-/// `selfbill convert EXPORT… -o OUT` with the fixture config, directory and rate.
+/// `selfbill convert EXPORT… -o OUT` with the fixture config, directory and
+/// rate; without the register (tests run side by side), unless `extra` names one.
 pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
     let mut cmd = selfbill();
     cmd.arg("convert").args(exports).arg("-o").arg(out).args([
@@ -38,6 +39,9 @@ pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> assert_cmd::ass
         ISSUED_AT,
     ]);
     cmd.args(extra);
+    if !extra.contains(&"--register") {
+        cmd.arg("--no-register");
+    }
     cmd.assert()
 }
 
