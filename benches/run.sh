@@ -7,9 +7,9 @@ lines="${1:-100000}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cargo build --release --quiet --example gen_export --bin selfbill
-target/release/examples/gen_export "$lines" "$work/export.xlsx"
+target/release/examples/gen_export "$lines" "$work/export.xlsx" "$work/suppliers.csv"
 bin=target/release/selfbill
-args=(--config fixtures/selfbill.toml --rate 0.6097 --issued-at 2026-11-26T00:00:00Z --json)
+args=(--config fixtures/selfbill.toml --suppliers "$work/suppliers.csv" --rate 0.6097 --issued-at 2026-11-26T00:00:00Z --json)
 
 # Prints wall time and the child's peak resident memory.
 measure() {

@@ -1,6 +1,7 @@
-//! Writes a synthetic 1688 buyer order export with N lines, for the benchmark.
+//! Writes a synthetic 1688 buyer order export with N lines, for the benchmark,
+//! and with a third argument the supplier directory of its 200 sellers.
 //!
-//!     cargo run --release --example gen_export -- 100000 /tmp/export.xlsx
+//!     cargo run --release --example gen_export -- 100000 /tmp/export.xlsx /tmp/suppliers.csv
 //!
 //! Orders have 1 to 3 lines; every order reconciles (Σ 单价×数量 + 运费 +
 //! 涨价或折扣 = 实付款). Amounts are computed in integer cents.
@@ -83,7 +84,26 @@ fn main() -> Result<(), XlsxError> {
     let path = args.next().unwrap_or_else(|| "export.xlsx".into());
     let orders = write_export(lines, &path)?;
     eprintln!("{path}: {lines} lines, {orders} orders");
+    if let Some(suppliers) = args.next() {
+        write_suppliers(&suppliers).map_err(XlsxError::IoError)?;
+        eprintln!("{suppliers}: {SELLERS} sellers");
+    }
     Ok(())
+}
+
+/// The sellers the export names: seller0, seller1, ….
+const SELLERS: u64 = 200;
+
+/// Writes a supplier directory (`suppliers.csv`) with a phone and an address
+/// for each of the export's sellers.
+pub fn write_suppliers(path: &str) -> std::io::Result<()> {
+    let mut text = String::from("member_id,name,phone,address0,city,state,country\n");
+    for seller in 0..SELLERS {
+        text.push_str(&format!(
+            "seller{seller},示例供应商{seller}有限公司,+86579855{seller:05},No. {seller} Example Road,Yiwu,Zhejiang,CHN\n"
+        ));
+    }
+    std::fs::write(path, text)
 }
 
 /// Writes the export and returns how many orders it holds. Also used by the
@@ -122,8 +142,8 @@ pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
                 sheet.write_string(r, 0, format!("{}", 2_410_000_000_000_000_000u64 + order))?;
                 sheet.write_string(r, 1, "Contoh Niaga Sdn Bhd")?;
                 sheet.write_string(r, 2, "contohniaga2024")?;
-                sheet.write_string(r, 3, format!("示例供应商{}有限公司", order % 200))?;
-                sheet.write_string(r, 4, format!("seller{}", order % 200))?;
+                sheet.write_string(r, 3, format!("示例供应商{}有限公司", order % SELLERS))?;
+                sheet.write_string(r, 4, format!("seller{}", order % SELLERS))?;
                 sheet.write_number(r, 5, money(goods))?;
                 sheet.write_number(r, 6, money(shipping))?;
                 sheet.write_number(r, 7, money(adjustment))?;

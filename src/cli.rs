@@ -109,9 +109,17 @@ struct ConvertArgs {
     /// IssuanceDateTime for every invoice, RFC 3339 (e.g. 2026-11-26T08:00:00+08:00) [default: now].
     #[arg(long, value_name = "RFC3339")]
     issued_at: Option<String>,
-    /// CSV `order_no,customs_ref` filling ReferenceNumberCustomsForms.
+    /// Customs file, CSV or XLSX: order_no,customs_ref,cleared_on,concession (the last two may
+    /// be left out). The references fill ReferenceNumberCustomsForms; the clearance date sets
+    /// each invoice's deadline (the end of the second month after clearance); concession e-PAM
+    /// or LCL stands for a reference.
     #[arg(long, value_name = "FILE")]
     customs: Option<PathBuf>,
+    /// Write the invoices past their deadline as version SVDP 1.2, a voluntary disclosure under
+    /// LHDN's SVDP (7 Jul 2026 - 31 Dec 2027). Needs LHDN's newest template (--template), which
+    /// offers SVDP 1.2.
+    #[arg(long)]
+    svdp: bool,
     /// Output format: xlsx, LHDN's workbook; csv, a folder with one CSV per sheet [default: xlsx
     /// for a .xlsx name, csv for an existing folder].
     #[arg(long, value_enum)]
@@ -549,10 +557,10 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         Some(text) => parse_issued_at(&text)?,
         None => now,
     };
-    let customs = match args.customs {
-        Some(path) => pipeline::read_customs(&path)?,
-        None => Default::default(),
-    };
+    let customs = args
+        .customs
+        .map(|path| selfbill::read::customs::read_customs(&path))
+        .transpose()?;
     let register = (!args.no_register).then(|| {
         selfbill::register::locate(
             args.register.register.as_deref(),
@@ -572,6 +580,7 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         issued_at,
         now,
         customs,
+        svdp: args.svdp,
         max_per_file: args.max_per_file,
         template,
         encoding: args.encoding.map(TextEncoding::from),

@@ -136,8 +136,9 @@ fn loaded() -> &'static [Loaded] {
 
 /// ID types LHDN accepts for parties.
 pub const ID_TYPES: [&str; 4] = ["NRIC", "BRN", "PASSPORT", "ARMY"];
-/// Document type versions the template offers.
-pub const VERSIONS: [&str; 2] = ["1.0", "1.1"];
+/// Document versions LHDN accepts: 1.0 and 1.1, and for voluntary
+/// disclosures SVDP 1.2 (unsigned) and SVDP 1.3 (signed) (SG §17.5; RN 8 Jul 2026).
+pub const VERSIONS: [&str; 4] = ["1.0", "1.1", "SVDP 1.2", "SVDP 1.3"];
 
 #[cfg(test)]
 mod tests {

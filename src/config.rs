@@ -3,8 +3,9 @@
 //! expected.
 
 use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,8 @@ pub struct Buyer {
     pub tin: String,
     pub id_type: String,
     pub id_no: String,
+    /// `NA` unless SST-registered.
+    #[serde(default = "not_applicable")]
     pub sst_no: String,
     #[serde(default)]
     pub email: Option<String>,
@@ -77,7 +80,45 @@ pub struct Buyer {
     pub city: String,
     pub state: String,
     pub country: String,
+    /// The date e-invoicing became mandatory for the buyer: goods cleared
+    /// before it need no self-billed e-invoice (LHDN FAQ 108).
+    #[serde(default, deserialize_with = "optional_date")]
+    pub einvoice_from: Option<NaiveDate>,
 }
+
+fn not_applicable() -> String {
+    "NA".into()
+}
+
+/// A date as `"YYYY-MM-DD"` text or a TOML date.
+fn optional_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<NaiveDate>, D::Error> {
+    let text = match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => text,
+        toml::Value::Datetime(date) => date.to_string(),
+        other => other.to_string(),
+    };
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "einvoice_from = {text:?}: expected the date e-invoicing became mandatory for \
+                 you, as \"YYYY-MM-DD\" (e.g. \"2026-01-01\")"
+            ))
+        })
+}
+
+/// The values `selfbill init` writes into `[buyer]`, by key: refused, so an
+/// untouched starter config never produces invoices.
+pub const INIT_PLACEHOLDERS: [(&str, &str); 6] = [
+    ("name", "Your Company Sdn Bhd"),
+    ("tin", "C0000000000"),
+    ("id_no", "000000000000"),
+    ("phone", "+60300000000"),
+    ("address", "Address line 1"),
+    ("postcode", "00000"),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,16 +160,18 @@ pub enum StatusAction {
     Skip,
 }
 
-pub const DEFAULT_INVOICE_STATUSES: [&str; 7] = [
+pub const DEFAULT_INVOICE_STATUSES: [&str; 5] = [
     "交易成功",
     "已收货",
     "等待买家确认收货",
     "已发货",
     "卖家已发货",
-    "等待卖家发货",
-    "买家已付款",
 ];
-pub const DEFAULT_HOLD_STATUSES: [&str; 1] = ["退款中"];
+/// Held by default: a refund under way, and orders not yet shipped (nothing
+/// shipped or cleared: the invoice follows customs clearance).
+pub const DEFAULT_HOLD_STATUSES: [&str; 3] = ["退款中", "等待卖家发货", "买家已付款"];
+/// The statuses of orders paid for but not yet shipped.
+pub const UNSHIPPED_STATUSES: [&str; 2] = ["等待卖家发货", "买家已付款"];
 pub const DEFAULT_SKIP_STATUSES: [&str; 2] = ["交易关闭", "等待买家付款"];
 
 /// 1688 unit text → LHDN unit code.
@@ -174,35 +217,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        let buyer = &self.buyer;
-        if !(1..=3).contains(&buyer.address.len()) {
-            bail!(
-                "[buyer] address has {} lines; give 1 to 3 lines, e.g. address = [\"No. 1, Jalan Contoh\"]",
-                buyer.address.len()
-            );
-        }
-        if !["NRIC", "BRN", "PASSPORT", "ARMY"].contains(&buyer.id_type.as_str()) {
-            bail!(
-                "[buyer] id_type = {:?}; expected one of NRIC, BRN, PASSPORT, ARMY",
-                buyer.id_type
-            );
-        }
-        for (key, value) in [
-            ("name", &buyer.name),
-            ("tin", &buyer.tin),
-            ("id_no", &buyer.id_no),
-            ("sst_no", &buyer.sst_no),
-            ("phone", &buyer.phone),
-            ("city", &buyer.city),
-            ("state", &buyer.state),
-            ("country", &buyer.country),
-        ] {
-            if value.trim().is_empty() {
-                bail!(
-                    "[buyer] {key} is empty; fill it in (sst_no = \"NA\" when not SST-registered)"
-                );
-            }
-        }
+        self.buyer.validate()?;
         let currency = self.invoice.currency.as_str();
         if currency != "CNY" && currency != "MYR" {
             bail!("[invoice] currency = {currency:?}; expected \"CNY\" or \"MYR\"");
@@ -255,6 +270,146 @@ impl Config {
     /// The invoice number for an order.
     pub fn invoice_number(&self, order_no: &str) -> String {
         self.invoice.number.replace("{order_no}", order_no)
+    }
+}
+
+impl Buyer {
+    /// Your company's details against LHDN's field rules, once, when the
+    /// config loads: the error names the key and the value.
+    fn validate(&self) -> Result<()> {
+        use crate::check::formats;
+        use crate::codes::{ID_TYPES, Table};
+        if !(1..=3).contains(&self.address.len()) {
+            bail!(
+                "[buyer] address has {} lines; give 1 to 3 lines, e.g. address = [\"No. 1, Jalan Contoh\"]",
+                self.address.len()
+            );
+        }
+        for (key, value) in [
+            ("name", &self.name),
+            ("tin", &self.tin),
+            ("id_no", &self.id_no),
+            ("sst_no", &self.sst_no),
+            ("phone", &self.phone),
+            ("address", &self.address[0]),
+            ("city", &self.city),
+            ("state", &self.state),
+            ("country", &self.country),
+        ] {
+            if value.trim().is_empty() {
+                bail!(
+                    "[buyer] {key} is empty; fill it in (sst_no = \"NA\" when not SST-registered)"
+                );
+            }
+        }
+        for (key, placeholder) in INIT_PLACEHOLDERS {
+            let value = match key {
+                "name" => &self.name,
+                "tin" => &self.tin,
+                "id_no" => &self.id_no,
+                "phone" => &self.phone,
+                "address" => &self.address[0],
+                _ => &self.postcode,
+            };
+            if value.trim() == placeholder {
+                bail!(
+                    "[buyer] {key} = {value:?} is the example `selfbill init` wrote; fill in your \
+                     company's own {key} (an untouched config never produces invoices)"
+                );
+            }
+        }
+        let bad = |key: &str, value: &str, why: String| -> Result<()> {
+            bail!("[buyer] {key} = {value:?}: {why}")
+        };
+        for (key, value, max) in [("name", &self.name, 300), ("city", &self.city, 50)]
+            .into_iter()
+            .chain(self.address.iter().map(|line| ("address", line, 150)))
+        {
+            let len = value.chars().count();
+            if len > max {
+                bad(key, value, format!("{len} characters; LHDN allows {max}"))?;
+            }
+        }
+        if formats::GENERAL_TINS.contains(&self.tin.as_str()) {
+            bad(
+                "tin",
+                &self.tin,
+                "a general TIN; the buyer of a self-billed e-invoice is its issuer, your company: \
+                 write your own TIN from MyTax"
+                    .into(),
+            )?;
+        }
+        if let Err(why) = formats::tin(&self.tin) {
+            bad("tin", &self.tin, why)?;
+        }
+        if !ID_TYPES.contains(&self.id_type.as_str()) {
+            bad(
+                "id_type",
+                &self.id_type,
+                "expected one of NRIC, BRN, PASSPORT, ARMY".into(),
+            )?;
+        }
+        if let Err(why) = formats::id_number(&self.id_type, &self.id_no) {
+            bad("id_no", &self.id_no, why)?;
+        }
+        if self.id_no.trim() == "NA" || self.id_no.chars().all(|c| c == '0') {
+            bad(
+                "id_no",
+                &self.id_no,
+                "give your company's registration number (BRN: the 12-digit SSM number)".into(),
+            )?;
+        }
+        if let Err(why) = formats::sst(&self.sst_no) {
+            bad("sst_no", &self.sst_no, why)?;
+        }
+        if let Some(email) = self.email.as_deref().filter(|e| !e.trim().is_empty())
+            && let Err(why) = formats::email(email)
+        {
+            bad("email", email, why)?;
+        }
+        if self.phone.trim() == "NA" {
+            bad(
+                "phone",
+                &self.phone,
+                "NA is only for the buyer of a consolidated e-invoice; give your company's phone"
+                    .into(),
+            )?;
+        }
+        if let Err(why) = formats::phone(&self.phone) {
+            bad("phone", &self.phone, why)?;
+        }
+        if !Table::Country.contains(&self.country) {
+            bad(
+                "country",
+                &self.country,
+                "not in LHDN's country table; Malaysia is MYS".into(),
+            )?;
+        }
+        if self.country == "MYS" {
+            if let Err(why) = formats::malaysian_postcode(&self.postcode) {
+                bad(
+                    "postcode",
+                    &self.postcode,
+                    format!("{why}; give your 5-digit postcode"),
+                )?;
+            } else if self.postcode.len() != 5 {
+                bad(
+                    "postcode",
+                    &self.postcode,
+                    "Malaysian postcodes have 5 digits (a leading zero lost?)".into(),
+                )?;
+            }
+            if !Table::State.contains(&self.state) || self.state == "17" {
+                bad(
+                    "state",
+                    &self.state,
+                    "expected your state's LHDN code, 01 to 16 (`selfbill codes state`); 17 is only \
+                     for consolidated invoices and addresses outside Malaysia"
+                        .into(),
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -405,9 +560,11 @@ country = "MYS"
             config.status_action("交易成功"),
             Some(StatusAction::Invoice)
         );
+        // Paid for but not shipped: held until shipped.
+        assert_eq!(config.status_action("买家已付款"), Some(StatusAction::Hold));
         assert_eq!(
-            config.status_action("买家已付款"),
-            Some(StatusAction::Invoice)
+            config.status_action("等待卖家发货"),
+            Some(StatusAction::Hold)
         );
         assert_eq!(config.status_action("退款中"), Some(StatusAction::Hold));
         assert_eq!(config.status_action("交易关闭"), Some(StatusAction::Skip));
@@ -485,6 +642,103 @@ country = "MYS"
             .unwrap_err()
             .to_string();
         assert!(err.contains("debit") || err.contains("refunds_as"), "{err}");
+    }
+
+    #[test]
+    fn your_company_is_checked_when_the_config_loads() {
+        // sst_no defaults to NA; einvoice_from reads as text or a TOML date.
+        let config = Config::parse(&MINIMAL.replace("sst_no = \"NA\"\n", "")).unwrap();
+        assert_eq!(config.buyer.sst_no, "NA");
+        let with_date = |value: &str| {
+            MINIMAL.replace(
+                "country = \"MYS\"",
+                &format!("country = \"MYS\"\neinvoice_from = {value}"),
+            )
+        };
+        let expected = NaiveDate::from_ymd_opt(2026, 1, 1);
+        for value in ["\"2026-01-01\"", "2026-01-01"] {
+            let config = Config::parse(&with_date(value)).unwrap();
+            assert_eq!(config.buyer.einvoice_from, expected, "{value}");
+        }
+        let err = Config::parse(&with_date("\"1 Jan 2026\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("einvoice_from = \"1 Jan 2026\""), "{err}");
+
+        // Each bad value: one error naming the key and the value.
+        let cases = [
+            (
+                "tin = \"C1234567890\"",
+                "tin = \"C01234567890\"",
+                "[buyer] tin = \"C01234567890\"",
+            ),
+            (
+                "tin = \"C1234567890\"",
+                "tin = \"EI00000000010\"",
+                "general TIN",
+            ),
+            ("state = \"14\"", "state = \"17\"", "[buyer] state = \"17\""),
+            ("state = \"14\"", "state = \"99\"", "[buyer] state = \"99\""),
+            (
+                "phone = \"+60312345678\"",
+                "phone = \"03-1234 5678\"",
+                "[buyer] phone = \"03-1234 5678\"",
+            ),
+            (
+                "phone = \"+60312345678\"",
+                "phone = \"NA\"",
+                "[buyer] phone = \"NA\"",
+            ),
+            (
+                "id_no = \"202001012345\"",
+                "id_no = \"NA\"",
+                "[buyer] id_no = \"NA\"",
+            ),
+            (
+                "id_type = \"BRN\"",
+                "id_type = \"NRIC\"\nemail = \"x\"",
+                "[buyer] email = \"x\"",
+            ),
+            (
+                "id_type = \"BRN\"\nid_no = \"202001012345\"",
+                "id_type = \"NRIC\"\nid_no = \"770625-01-5324\"",
+                "[buyer] id_no = \"770625-01-5324\"",
+            ),
+            (
+                "postcode = \"50450\"",
+                "postcode = \"5045\"",
+                "[buyer] postcode = \"5045\"",
+            ),
+            (
+                "sst_no = \"NA\"",
+                "sst_no = \"A01 2345\"",
+                "[buyer] sst_no = \"A01 2345\"",
+            ),
+            (
+                "country = \"MYS\"",
+                "country = \"Malaysia\"",
+                "[buyer] country = \"Malaysia\"",
+            ),
+        ];
+        for (good, bad, expected) in cases {
+            assert!(MINIMAL.contains(good), "{good}");
+            let err = Config::parse(&MINIMAL.replace(good, bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_is_named_with_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("selfbill.toml");
+        std::fs::write(&path, MINIMAL.replace("+60312345678", "+60300000000")).unwrap();
+        let err = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(
+            err.contains("selfbill.toml") && err.contains("[buyer] phone = \"+60300000000\""),
+            "{err}"
+        );
     }
 
     #[test]

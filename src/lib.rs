@@ -16,6 +16,7 @@ pub mod codes;
 pub mod config;
 pub mod directory;
 pub mod finding;
+pub mod imports;
 pub mod init;
 pub mod layout;
 pub mod map;

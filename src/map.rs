@@ -5,8 +5,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
-use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry};
+use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry, UNSHIPPED_STATUSES};
 use crate::finding::Finding;
+use crate::imports::{self, Timing, TimingContext};
 use crate::model::Location;
 use crate::model::{
     Adjustment, DOCUMENT_TYPE_SELF_BILLED, DOCUMENT_VERSION, Invoice, Line, Party, Totals,
@@ -14,6 +15,7 @@ use crate::model::{
 use crate::model::{Order, OrderLine, export_columns as col};
 use crate::money::{self, MAX_AMOUNT, cents};
 use crate::rates::RateTable;
+use crate::read::customs::Customs;
 use crate::rules;
 
 /// LHDN's general TIN for a foreign supplier without a Malaysian TIN.
@@ -32,8 +34,10 @@ pub struct MapContext<'a> {
     /// Where each order's MYR-per-CNY rate comes from.
     pub rates: RateSource<'a>,
     pub issued_at: NaiveDateTime,
-    /// order number → customs form references.
-    pub customs: &'a HashMap<String, String>,
+    /// The `--customs` file: each order's references, clearance date and concession.
+    pub customs: Option<&'a Customs>,
+    /// `--svdp`: invoices past their deadline are written as SVDP 1.2.
+    pub svdp: bool,
 }
 
 /// One rate for every order (`--rate`, `[invoice] rate`), or a table by date (`--rates`).
@@ -66,10 +70,7 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
             Some(StatusAction::Invoice) => None,
             Some(StatusAction::Hold) => {
                 mapped.held += 1;
-                Some(Finding::new(&rules::ORDER_HELD, format!(
-                        "order {} is {}; not invoiced this run",
-                        order.order_no, order.status
-                    )).hint("Convert it again once the refund is settled; invoice what was finally paid"))
+                Some(held(order))
             }
             Some(StatusAction::Skip) => {
                 mapped.skipped += 1;
@@ -118,18 +119,72 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
             );
             continue;
         }
-        if let Some(invoice) = map_order(
+        let clearance = ctx.customs.and_then(|c| c.get(&order.order_no));
+        let (version, late) = match imports::timing(
+            order,
+            clearance,
+            &number,
+            TimingContext {
+                issued_at: ctx.issued_at,
+                einvoice_from: ctx.config.buyer.einvoice_from,
+                svdp: ctx.svdp,
+            },
+        ) {
+            Timing::NotNeeded(finding) => {
+                mapped.skipped += 1;
+                mapped.findings.push(finding);
+                continue;
+            }
+            Timing::Due { version, finding } => (version, finding),
+        };
+        if let Some(mut invoice) = map_order(
             order,
             number.clone(),
             ctx,
             &mut warned_sellers,
             &mut mapped.findings,
         ) {
+            invoice.version = version.into();
+            mapped.findings.extend(late);
+            mapped.findings.extend(imports::customs_missing(
+                order,
+                clearance,
+                &ctx.config.invoice.classification,
+                &number,
+                ctx.customs.map(|c| c.file.as_str()),
+            ));
             numbers.insert(number, at.clone());
             mapped.invoices.push(invoice);
         }
     }
     mapped
+}
+
+/// The warning for an order the status policy holds: a refund under way, or
+/// goods not shipped yet (the invoice follows customs clearance).
+fn held(order: &Order) -> Finding {
+    if UNSHIPPED_STATUSES.contains(&order.status.as_str()) {
+        Finding::new(
+            &rules::ORDER_HELD,
+            format!(
+                "order {} is {}: nothing shipped or cleared by customs yet; invoice once shipped",
+                order.order_no, order.status
+            ),
+        )
+        .hint(
+            "Convert it again once it has shipped (its deadline runs from customs clearance), \
+             or list the status under [statuses] invoice in selfbill.toml to invoice it now",
+        )
+    } else {
+        Finding::new(
+            &rules::ORDER_HELD,
+            format!(
+                "order {} is {}; not invoiced this run",
+                order.order_no, order.status
+            ),
+        )
+        .hint("Convert it again once the refund is settled; invoice what was finally paid")
+    }
 }
 
 /// Orders seen more than once (the same order in two exports, or twice in
@@ -227,7 +282,7 @@ fn map_order(
         }
     };
     precision_warnings(order, &number, &document, findings);
-    let supplier = supplier(order, ctx, warned_sellers, findings);
+    let supplier = supplier(order, &number, ctx, warned_sellers, findings);
     Some(Invoice {
         number,
         type_code: DOCUMENT_TYPE_SELF_BILLED.into(),
@@ -243,7 +298,10 @@ fn map_order(
         tax_type: config.invoice.tax_type.clone(),
         totals: document.totals,
         incoterms: config.invoice.incoterms.clone(),
-        customs_refs: ctx.customs.get(&order.order_no).cloned(),
+        customs_refs: ctx
+            .customs
+            .and_then(|c| c.get(&order.order_no))
+            .and_then(|c| c.refs_joined()),
         rate,
         rate_date,
         total_cny,
@@ -647,43 +705,73 @@ fn too_large(order: &Order, number: &str, what: &str) -> Finding {
     .invoice(number)
 }
 
-/// The seller as the invoice's supplier; a seller without address or phone
-/// in the directory is warned about once per run.
+/// The seller as the invoice's supplier, with the findings on its contact
+/// details.
 fn supplier(
     order: &Order,
+    number: &str,
     ctx: &MapContext<'_>,
     warned_sellers: &mut HashSet<String>,
     findings: &mut Vec<Finding>,
 ) -> Party {
     let entry = ctx.suppliers.get(&order.seller_member);
     let supplier = supplier_party(order, entry);
-    let lacks_address = supplier.address[0] == NOT_APPLICABLE;
-    let lacks_phone = supplier.phone == NOT_APPLICABLE;
-    if (lacks_address || lacks_phone) && warned_sellers.insert(order.seller_member.clone()) {
-        let missing = match (lacks_address, lacks_phone) {
-            (true, true) => "address and phone",
-            (true, false) => "address",
-            _ => "phone",
-        };
+    findings.extend(supplier_contacts(order, &supplier, number, warned_sellers));
+    supplier
+}
+
+/// The seller's contact details: no phone is an error on every invoice (LHDN
+/// takes 8-20 characters; NA only for a consolidated invoice's buyer), an
+/// unknown address a warning once per seller.
+fn supplier_contacts(
+    order: &Order,
+    supplier: &Party,
+    number: &str,
+    warned_sellers: &mut HashSet<String>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let member = &order.seller_member;
+    if supplier.phone == NOT_APPLICABLE {
+        findings.push(
+            Finding::new(
+                &rules::SUPPLIER_PHONE_MISSING,
+                format!(
+                    "seller {member} ({}) has no phone number in the supplier directory, and LHDN \
+                     needs the supplier's contact number",
+                    supplier.name
+                ),
+            )
+            .hint(format!(
+                "Fill in phone for {member} in suppliers.csv (`selfbill suppliers` adds the row): \
+                 the number is on the seller's 1688 page under 联系方式, written with its country \
+                 code and no spaces, e.g. +8657985550101"
+            ))
+            .at(&order.source)
+            .column(col::SELLER_MEMBER)
+            .invoice(number)
+            .value(member),
+        );
+    }
+    if supplier.address[0] == NOT_APPLICABLE && warned_sellers.insert(member.clone()) {
         findings.push(
             Finding::new(
                 &rules::SUPPLIER_DETAILS_MISSING,
                 format!(
-                    "seller {} ({}) has no {missing} in the supplier directory; NA is used",
-                    order.seller_member, supplier.name
+                    "seller {member} ({}) has no address in the supplier directory; written as \
+                     LHDN's template asks: NA, state {}, country {}",
+                    supplier.name, supplier.state, supplier.country
                 ),
             )
             .hint(format!(
-                "Fill in {missing} for {} in suppliers.csv (`selfbill suppliers` adds the row); \
-                     the seller's address is on its 1688 page under 联系方式",
-                order.seller_member
+                "Fill in the address of {member} in suppliers.csv (`selfbill suppliers` adds the \
+                 row); the seller's address is on its 1688 page under 联系方式"
             ))
             .at(&order.source)
             .column(col::SELLER_MEMBER)
-            .value(&order.seller_member),
+            .value(member),
         );
     }
-    supplier
+    findings
 }
 
 /// The order's MYR-per-CNY rate and, from a table, the date it is of.
@@ -849,7 +937,9 @@ fn precision_warnings(order: &Order, number: &str, amounts: &Amounts, findings: 
 }
 
 /// The supplier: the directory's values where given, else LHDN's
-/// foreign-supplier conventions.
+/// foreign-supplier conventions. An unknown address is written as LHDN's
+/// template comment asks: `NA` as line 0 and, of the other address fields,
+/// only the state (`17` unless given) and the country (`CHN` unless given).
 pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
     let empty = SupplierEntry::default();
     let entry = entry.unwrap_or(&empty);
@@ -866,6 +956,14 @@ pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
     } else {
         &order.seller_company
     };
+    let known_address = !clean_text(&entry.address0).is_empty();
+    let if_known = |value: &str, fallback: &str| {
+        if known_address {
+            or(value, fallback)
+        } else {
+            String::new()
+        }
+    };
     Party {
         tin: or(&entry.tin, FOREIGN_SUPPLIER_TIN),
         name: or(&entry.name, company),
@@ -878,11 +976,11 @@ pub fn supplier_party(order: &Order, entry: Option<&SupplierEntry>) -> Party {
         business_activity: Some(NOT_APPLICABLE.into()),
         address: [
             or(&entry.address0, NOT_APPLICABLE),
-            clean_text(&entry.address1),
-            clean_text(&entry.address2),
+            if_known(&entry.address1, ""),
+            if_known(&entry.address2, ""),
         ],
-        postcode: clean_text(&entry.postcode),
-        city: or(&entry.city, NOT_APPLICABLE),
+        postcode: if_known(&entry.postcode, ""),
+        city: if_known(&entry.city, NOT_APPLICABLE),
         state: or(&entry.state, STATE_NOT_APPLICABLE),
         country: or(&entry.country, COUNTRY_CHINA),
         phone: or(&entry.phone, NOT_APPLICABLE),
@@ -913,7 +1011,9 @@ pub fn buyer_party(config: &Config) -> Party {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{config, d, map, order};
+    use crate::config::SupplierDirectory;
+    use crate::rules;
+    use crate::testing::{config, d, map, map_with, order};
 
     fn rules(mapped: &super::Mapped) -> Vec<&'static str> {
         mapped.findings.iter().map(|f| f.rule.id).collect()
@@ -956,10 +1056,7 @@ mod tests {
         let invoice = &mapped.invoices[0];
         assert_eq!(invoice.totals.rounding, d("-0.01"));
         assert_eq!(invoice.totals.payable, d("0.38"));
-        assert_eq!(
-            rules(&mapped),
-            ["order.rounding", "supplier.details-missing"]
-        );
+        assert_eq!(rules(&mapped), ["order.rounding", "customs.missing"]);
         // Beyond a cent per line it is an error and no invoice.
         let mapped = map(&[order("2", &lines, "0", "0", "0.35")], &config());
         assert!(mapped.invoices.is_empty());
@@ -992,19 +1089,20 @@ mod tests {
             [
                 "line.description-cut",
                 "line.unknown-unit",
-                "supplier.details-missing"
+                "customs.missing"
             ]
         );
     }
 
     #[test]
     fn sellers_not_in_the_directory_take_lhdns_foreign_supplier_values() {
-        let mapped = map(
+        let mapped = map_with(
             &[
                 order("1", &[("1", "1", "个")], "0", "0", "1"),
                 order("2", &[("1", "1", "个")], "0", "0", "1"),
             ],
             &config(),
+            &SupplierDirectory::default(),
         );
         let supplier = &mapped.invoices[0].supplier;
         assert_eq!(supplier.tin, "EI00000000030");
@@ -1022,8 +1120,146 @@ mod tests {
             (supplier.address[0].as_str(), supplier.phone.as_str()),
             ("NA", "NA")
         );
-        // One warning per seller, not per order.
-        assert_eq!(rules(&mapped), ["supplier.details-missing"]);
+        // The address as LHDN's template comment asks: after NA, only the state (and country).
+        assert_eq!(supplier.city, "");
+        assert_eq!(supplier.postcode, "");
+        // No phone: an error on each invoice; no address: one warning per seller.
+        assert_eq!(
+            rules(&mapped),
+            [
+                "supplier.phone-missing",
+                "supplier.details-missing",
+                "customs.missing",
+                "supplier.phone-missing",
+                "customs.missing"
+            ]
+        );
+    }
+
+    #[test]
+    fn unshipped_orders_are_held_until_shipped() {
+        let mut unshipped = order("1", &[("1", "1", "个")], "0", "0", "1");
+        unshipped.status = "等待卖家发货".into();
+        let mut paid = order("2", &[("1", "1", "个")], "0", "0", "1");
+        paid.status = "买家已付款".into();
+        let mapped = map(&[unshipped, paid], &config());
+        assert!(mapped.invoices.is_empty());
+        assert_eq!(mapped.held, 2);
+        assert_eq!(rules(&mapped), ["order.held", "order.held"]);
+        let finding = &mapped.findings[0];
+        assert!(
+            finding.message.contains("invoice once shipped"),
+            "{}",
+            finding.message
+        );
+        assert_eq!(finding.column.as_deref(), Some("订单状态"));
+        assert_eq!(finding.value.as_deref(), Some("等待卖家发货"));
+    }
+
+    #[test]
+    fn a_seller_without_a_phone_is_an_error_on_each_invoice_at_its_export_row() {
+        let directory = SupplierDirectory::parse(
+            "member_id,name,phone,address0,city,state\n\
+             yiwushili2019,Yiwu Shili,,,Yiwu,Zhejiang\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        let mapped = map_with(
+            &[order("1", &[("1", "1", "个")], "0", "0", "1")],
+            &config(),
+            &directory,
+        );
+        let phone = &mapped.findings[0];
+        assert_eq!(phone.rule, &rules::SUPPLIER_PHONE_MISSING);
+        assert!(phone.hint.contains("suppliers.csv") && phone.hint.contains("联系方式"));
+        assert_eq!(phone.row, Some(2));
+        assert_eq!(phone.column.as_deref(), Some("卖家会员名"));
+        assert_eq!(phone.invoice.as_deref(), Some("1"));
+        assert_eq!(phone.value.as_deref(), Some("yiwushili2019"));
+        // No address line: NA, the directory's state, nothing else.
+        let supplier = &mapped.invoices[0].supplier;
+        assert_eq!(supplier.address[0], "NA");
+        assert_eq!(supplier.city, "");
+        assert_eq!(supplier.state, "Zhejiang");
+        assert_eq!(supplier.country, "CHN");
+        assert_eq!(mapped.findings[1].rule, &rules::SUPPLIER_DETAILS_MISSING);
+    }
+
+    #[test]
+    fn customs_clearance_sets_references_deadline_and_version() {
+        use crate::model::{Clearance, Concession, Location};
+        use crate::read::customs::Customs;
+        let date = |t: &str| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").unwrap();
+        let at = |row| Location::new("customs.csv", None, Some(row));
+        let customs = Customs::new(
+            "customs.csv",
+            vec![
+                (
+                    "late".into(),
+                    Clearance {
+                        refs: vec!["E1".into(), "E2".into()],
+                        cleared_on: Some(date("2026-08-14")),
+                        concession: None,
+                        source: at(2),
+                    },
+                ),
+                (
+                    "in-time".into(),
+                    Clearance {
+                        refs: Vec::new(),
+                        cleared_on: Some(date("2026-10-02")),
+                        concession: Some(Concession::EPam),
+                        source: at(3),
+                    },
+                ),
+                (
+                    "before".into(),
+                    Clearance {
+                        cleared_on: Some(date("2025-12-31")),
+                        source: at(4),
+                        ..Clearance::default()
+                    },
+                ),
+            ],
+        );
+        let mut config = config();
+        config.buyer.einvoice_from = Some(date("2026-01-01"));
+        let orders = [
+            order("late", &[("1", "1", "个")], "0", "0", "1"),
+            order("in-time", &[("1", "1", "个")], "0", "0", "1"),
+            order("before", &[("1", "1", "个")], "0", "0", "1"),
+        ];
+        let suppliers = crate::testing::suppliers();
+        let run = |svdp| {
+            super::map_orders(
+                &orders,
+                &super::MapContext {
+                    config: &config,
+                    suppliers: &suppliers,
+                    rates: super::RateSource::Fixed(d("0.6097")),
+                    issued_at: crate::testing::now(),
+                    customs: Some(&customs),
+                    svdp,
+                },
+            )
+        };
+        let mapped = run(false);
+        assert_eq!(
+            rules(&mapped),
+            ["deadline.passed", "order.before-einvoicing"]
+        );
+        assert_eq!(mapped.skipped, 1);
+        assert_eq!(mapped.invoices.len(), 2);
+        let late = &mapped.invoices[0];
+        assert_eq!(late.customs_refs.as_deref(), Some("E1,E2"));
+        assert_eq!(late.version, "1.1");
+        assert_eq!(mapped.findings[0].invoice.as_deref(), Some("late"));
+        // A concession excuses the reference.
+        assert_eq!(mapped.invoices[1].customs_refs, None);
+        let mapped = run(true);
+        assert_eq!(rules(&mapped), ["deadline.svdp", "order.before-einvoicing"]);
+        assert_eq!(mapped.invoices[0].version, "SVDP 1.2");
+        assert_eq!(mapped.invoices[1].version, "1.1");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! read, and the self-billed e-invoice as selfbill builds it (typed,
 //! decimal, one per order). `batch` lays invoices out in LHDN's sheets.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::fmt;
 
@@ -10,6 +10,61 @@ pub const DOCUMENT_TYPE_SELF_BILLED: &str = "11";
 pub const DOCUMENT_TYPE_SELF_BILLED_CREDIT_NOTE: &str = "12";
 pub const DOCUMENT_TYPE_SELF_BILLED_REFUND_NOTE: &str = "14";
 pub const DOCUMENT_VERSION: &str = "1.1";
+/// The version of an e-invoice disclosed late under LHDN's Special Voluntary
+/// Disclosure Programme, without digital signature (SG §17.5).
+pub const DOCUMENT_VERSION_SVDP: &str = "SVDP 1.2";
+
+/// A customs concession under which an importation invoice may leave out the
+/// Customs Form No.1/9 reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concession {
+    /// Low-value goods declared under the electronic Pre-Alert Manifest (FAQ 83).
+    EPam,
+    /// Goods shipped in a shared container, less than container load (FAQ 84).
+    Lcl,
+}
+
+impl Concession {
+    /// `e-PAM` or `LCL`, in any case, with or without the dash.
+    pub fn parse(text: &str) -> Option<Concession> {
+        match text
+            .trim()
+            .to_ascii_uppercase()
+            .replace(['-', ' '], "")
+            .as_str()
+        {
+            "EPAM" => Some(Concession::EPam),
+            "LCL" => Some(Concession::Lcl),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concession::EPam => "e-PAM",
+            Concession::Lcl => "LCL",
+        }
+    }
+}
+
+/// What the customs file says about one order's importation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Clearance {
+    /// Customs Form No.1/9 numbers, in file order, without duplicates.
+    pub refs: Vec<String>,
+    /// The date customs cleared the goods (the earliest, over several rows).
+    pub cleared_on: Option<NaiveDate>,
+    pub concession: Option<Concession>,
+    /// The customs file and the row the order is first on.
+    pub source: Location,
+}
+
+impl Clearance {
+    /// The references as LHDN wants them: comma-joined, no spaces.
+    pub fn refs_joined(&self) -> Option<String> {
+        (!self.refs.is_empty()).then(|| self.refs.join(","))
+    }
+}
 
 /// One party: the supplier (the 1688 seller) or the buyer (your company).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -16,6 +16,7 @@ use crate::map::{self, MapContext, RateSource};
 use crate::model::Invoice;
 use crate::money::cents;
 use crate::rates::RateTable;
+use crate::read::customs::Customs;
 use crate::read::sheet::TextEncoding;
 use crate::read::{export, workbook};
 use crate::register::reconcile::{self, Triage};
@@ -47,7 +48,10 @@ pub struct ConvertOptions {
     pub issued_at: NaiveDateTime,
     /// The moment the rules judge IssuanceDateTime against.
     pub now: NaiveDateTime,
-    pub customs: HashMap<String, String>,
+    /// `--customs FILE`, read.
+    pub customs: Option<Customs>,
+    /// `--svdp`: write invoices past their deadline as SVDP 1.2.
+    pub svdp: bool,
     pub max_per_file: usize,
     /// LHDN's template to fill (`--template`, `[output] template`); the
     /// embedded public copy when `None`.
@@ -101,6 +105,19 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         (OutputFormat::Xlsx, None) => Some(TemplatePackage::embedded()?),
     };
 
+    if options.svdp {
+        // Only a template the user gave can offer SVDP 1.2; the embedded copy does not.
+        let given = template
+            .as_ref()
+            .filter(|_| options.template.is_some())
+            .map(|t| (t.source.as_str(), t.bytes()));
+        crate::imports::check_svdp(
+            options.issued_at,
+            options.format == OutputFormat::Xlsx,
+            given,
+        )?;
+    }
+
     // Read.
     let mut findings = template
         .as_ref()
@@ -115,6 +132,10 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         orders.extend(export.orders);
     }
     let unreadable = orders_seen - orders.len();
+    if let Some(customs) = &options.customs {
+        let known: HashSet<&str> = orders.iter().map(|o| o.order_no.as_str()).collect();
+        findings.extend(customs.unknown_orders(|order| known.contains(order)));
+    }
     let distinct = orders
         .iter()
         .map(|o| o.order_no.as_str())
@@ -156,7 +177,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             suppliers: &options.suppliers,
             rates,
             issued_at: options.issued_at,
-            customs: &options.customs,
+            customs: options.customs.as_ref(),
+            svdp: options.svdp,
         },
     );
     findings.extend(mapped.findings);
@@ -485,34 +507,4 @@ pub fn check_files(paths: &[PathBuf], now: NaiveDateTime) -> Result<Report> {
 /// millions of small strings, and freeing them would hold up the report.
 fn drop_in_background<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
-}
-
-/// `order_no,customs_ref` rows; several references of one order are joined
-/// with commas, as LHDN wants them.
-pub fn read_customs(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("{}: customs file cannot be read", path.display()))?;
-    let text = crate::read::sheet::decode_text(&bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut refs: HashMap<String, Vec<String>> = HashMap::new();
-    for (index, record) in reader.records().enumerate() {
-        let record = record
-            .with_context(|| format!("{}: line {}: cannot be read", path.display(), index + 2))?;
-        let order = record.get(0).unwrap_or("").to_string();
-        if order.is_empty() {
-            continue;
-        }
-        for reference in record.iter().skip(1).flat_map(|r| r.split(',')) {
-            let reference = reference.trim();
-            if !reference.is_empty() {
-                refs.entry(order.clone())
-                    .or_default()
-                    .push(reference.to_string());
-            }
-        }
-    }
-    Ok(refs.into_iter().map(|(k, v)| (k, v.join(","))).collect())
 }

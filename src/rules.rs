@@ -71,8 +71,8 @@ rules! {
         "Export again from 1688, or format the column as Text before typing order numbers";
     ORDER_UNKNOWN_STATUS = "order.unknown-status", Error, "a status the status policy does not know",
         "Add the status to invoice, hold or skip under [statuses] in selfbill.toml";
-    ORDER_HELD = "order.held", Warning, "an order held by the status policy (退款中)",
-        "Convert the order again once the refund settles";
+    ORDER_HELD = "order.held", Warning, "an order held by the status policy (退款中; 等待卖家发货 and 买家已付款 until shipped)",
+        "Convert the order again once the refund settles, or once it has shipped";
     ORDER_SKIPPED = "order.skipped", Info, "an order skipped by the status policy (交易关闭, 等待买家付款)",
         "Closed and unpaid orders need no e-invoice";
     ORDER_DUPLICATE_IDENTICAL = "order.duplicate-identical", Info, "an order seen twice with the same content",
@@ -89,8 +89,8 @@ rules! {
         "Shorten the title if the cut loses something that matters";
     LINE_UNKNOWN_UNIT = "line.unknown-unit", Warning, "a 1688 unit with no LHDN unit code",
         "Map the unit under [units] in selfbill.toml; `selfbill codes unit QUERY` finds LHDN's code";
-    SUPPLIER_DETAILS_MISSING = "supplier.details-missing", Warning, "a seller without address or phone in the directory",
-        "Add the seller to suppliers.csv; its address and phone are on its 1688 page under 联系方式";
+    SUPPLIER_DETAILS_MISSING = "supplier.details-missing", Warning, "a seller without an address in the directory; NA, state 17, CHN written",
+        "Add the seller's address to suppliers.csv; it is on the seller's 1688 page under 联系方式";
     CONVERT_NOTHING_TO_WRITE = "convert.nothing-to-write", Info, "no invoices to write",
         "Nothing is written when there is nothing to invoice";
     RATE_MISSING = "rate.missing", Error, "no exchange rate for an order's payment date",
@@ -130,13 +130,13 @@ rules! {
         "Write 8 to 20 digits with an optional leading +, no spaces, e.g. +60312345678";
     FORMAT_EMAIL = "format.email", Error, "an e-mail that is not one valid address",
         "Write one e-mail address, e.g. accounts@example.com";
-    FORMAT_POSTCODE = "format.postcode", Error, "a Malaysian postcode that is not 5 digits",
+    FORMAT_POSTCODE = "format.postcode", Error, "a Malaysian postcode that is not at most 5 digits",
         "Write the Malaysian postcode as its 5 digits, as text so a leading zero is kept";
     FORMAT_SST = "format.sst", Error, "an SST registration number in the wrong form",
         "Write NA when not SST-registered, else the SST number (two at most, separated by ;)";
     FORMAT_TTX = "format.ttx", Error, "a tourism tax registration number in the wrong form",
         "Write NA when not registered for tourism tax";
-    FORMAT_DATE = "format.date", Error, "a date that is not yyyy-mm-dd",
+    FORMAT_DATE = "format.date", Warning, "a date that is not yyyy-mm-dd (enforcement postponed by LHDN)",
         "Write the date as yyyy-mm-dd";
     FORMAT_ISSUANCE_DATETIME = "format.issuance-datetime", Error, "IssuanceDateTime not a UTC yyyy-MM-ddTHH:mm:ssZ",
         "Write the time in UTC as yyyy-MM-ddTHH:mm:ssZ";
@@ -225,6 +225,58 @@ rules! {
         "Check the file against the MyInvois portal; a recorded UUID is never replaced";
     REGISTER_UUID_NOT_VALID = "register.uuid-not-valid", Warning, "a document LHDN lists as not valid: no UUID recorded",
         "Only valid documents count as validated; correct and submit the document again";
+    // Customs clearance, deadlines, SVDP and seller contacts (convert).
+    CUSTOMS_MISSING = "customs.missing", Warning, "an importation (034) invoice with no customs reference and no concession",
+        "Give the order's Customs Form No.1/9 number, or its concession (e-PAM, LCL), in the --customs file";
+    CUSTOMS_UNKNOWN_ORDER = "customs.unknown-order", Warning, "a customs file row for an order no export contains",
+        "Check the order number, or convert the export that holds the order";
+    DEADLINE_PASSED = "deadline.passed", Error, "an import invoice issued after the end of the second month after customs clearance",
+        "Disclose it under LHDN's SVDP with --svdp (SVDP 1.2, until 31 Dec 2027)";
+    DEADLINE_AT_RISK = "deadline.at-risk", Warning, "clearance date unknown, and late if customs cleared the goods when they were paid for",
+        "Add the clearance date (cleared_on) to the --customs file";
+    DEADLINE_SVDP = "deadline.svdp", Warning, "a late invoice written as version SVDP 1.2, a voluntary disclosure",
+        "Upload it with LHDN's newest template during the SVDP (7 Jul 2026 – 31 Dec 2027)";
+    ORDER_BEFORE_EINVOICING = "order.before-einvoicing", Info, "an order cleared (or paid) before [buyer] einvoice_from: no self-billed e-invoice needed",
+        "Nothing to do: goods cleared before your e-invoicing start date need none";
+    SUPPLIER_PHONE_MISSING = "supplier.phone-missing", Error, "a seller without a phone number (NA is only for a consolidated invoice's buyer)",
+        "Add the seller's phone to suppliers.csv; it is on the seller's 1688 page under 联系方式";
+    // LHDN's validations of 2025-2026 (check and convert).
+    CODE_STATE_17_IN_MALAYSIA = "code.state-17-in-malaysia", Error, "state 17 (not applicable) on a Malaysian address of a non-consolidated invoice",
+        "Use the address's own state code 01-16; 17 is for consolidated invoices and addresses outside Malaysia";
+    CODE_UNKNOWN_UNIT = "code.unknown-unit", Warning, "a unit of measurement not in LHDN's unit table (enforcement postponed by LHDN)",
+        "Look the unit up with `selfbill codes unit QUERY`";
+    TIN_GENERAL_BUYER_SELF_BILLED = "tin.general-buyer-self-billed", Error, "a general TIN as Buyer.TIN of a self-billed document (types 11-14)",
+        "The buyer of a self-billed document is its issuer: write your company's own TIN";
+    TIN_FOREIGN_SUPPLIER_IN_MALAYSIA = "tin.foreign-supplier-in-malaysia", Error, "EI00000000030 (foreign supplier) on a supplier with a Malaysian address",
+        "Give the Malaysian supplier's own TIN, or its real foreign address";
+    CURRENCY_RATE_ZERO = "currency.rate-zero", Error, "a CurrencyExchangeRate of 0 or below",
+        "Write the MYR value of 1 unit of the currency, e.g. 0.6097 for CNY";
+    CURRENCY_RATE_IMPLAUSIBLE = "currency.rate-implausible", Warning, "a CurrencyExchangeRate outside a plausible band for its currency",
+        "Check the rate: MYR per 1 unit of the currency, not the other way round";
+    FORMAT_ID_NUMBER = "format.id-number", Error, "an ID number longer than its type allows (NRIC, PASSPORT, ARMY 12; BRN 20)",
+        "Check the ID type and number";
+    FORMAT_INCOTERMS = "format.incoterms", Error, "Incoterms with special characters",
+        "Write the three-letter Incoterm, e.g. EXW, FOB, CIF";
+    FORMAT_TARIFF_CODE = "format.tariff-code", Error, "a ProductTariffCode with special characters other than .",
+        "Write the HS code with digits and dots only, e.g. 9617.00.1000";
+    FORMAT_EXEMPTION_DETAILS = "format.exemption-details", Error, "DetailsTaxExemption with special characters other than . - , ( )",
+        "Use letters, digits, spaces and . - , ( ) only";
+    FORMAT_CUSTOMS_REF = "format.customs-ref", Error, "a customs form reference with a space",
+        "Join several references with commas and no spaces, e.g. E12345678912,E23456789123";
+    FORMAT_POSTCODE_SHORT = "format.postcode-short", Warning, "a Malaysian postcode of fewer than 5 digits: a leading zero lost?",
+        "Format the column as Text and write the postcode's 5 digits, e.g. 01000";
+    FORMAT_UUID = "format.uuid", Error, "an original e-invoice UUID that is not 26 letters and digits",
+        "Copy the UUID LHDN gave the original e-invoice (26 characters), or NA when it predates e-invoicing";
+    TAX_RATE_MISSING = "tax.rate-missing", Error, "a LineItemsTaxes row of a type other than E with neither TaxRate nor PerUnitAmount",
+        "Write the TaxRate (0 for tax type 06)";
+    TAX_TAXABLE_AMOUNT_MISSING = "tax.taxable-amount-missing", Error, "a LineItemsTaxes row of a type other than E without TaxableAmount",
+        "Write the line's taxable amount (its TotalExcludingTax)";
+    TAX_BASE_UNIT_MISSING = "tax.base-unit-missing", Error, "a PerUnitAmount without its BaseUnitMeasure",
+        "Give the base unit the per-unit tax is charged on";
+    REF_ORIGINAL_MISSING = "ref.original-missing", Error, "a credit, debit or refund note (02-04, 12-14) without a DocumentReferences row",
+        "Add a DocumentReferences row with the original e-invoice's number and UUID";
+    STRUCTURE_MISSING_OPTIONAL_HEADER = "structure.missing-optional-header", Info, "an optional row-4 header of LHDN's template is missing",
+        "Nothing to do unless you need the column; LHDN's template has it";
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use crate::batch::Batch;
@@ -67,17 +66,28 @@ pub fn order(
     }
 }
 
+/// The supplier directory of `fixtures/suppliers.csv`: the test orders'
+/// seller (yiwushili2019) is in it with its address and phone.
+pub fn suppliers() -> SupplierDirectory {
+    SupplierDirectory::parse(include_bytes!("../fixtures/suppliers.csv"))
+        .expect("the fixture directory parses")
+}
+
 pub fn map(orders: &[Order], config: &Config) -> Mapped {
-    let suppliers = SupplierDirectory::default();
-    let customs = HashMap::new();
+    map_with(orders, config, &suppliers())
+}
+
+/// Maps with the given supplier directory.
+pub fn map_with(orders: &[Order], config: &Config, suppliers: &SupplierDirectory) -> Mapped {
     map_orders(
         orders,
         &MapContext {
             config,
-            suppliers: &suppliers,
+            suppliers,
             rates: RateSource::Fixed(d("0.6097")),
             issued_at: now(),
-            customs: &customs,
+            customs: None,
+            svdp: false,
         },
     )
 }

@@ -114,13 +114,100 @@ pub fn email(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Malaysian postcodes are 5 digits.
+/// A Malaysian postcode: LHDN takes at most 5 digits (SDK FAQ, field
+/// validation). Malaysia's own postcodes have 5; see [`postcode_lost_zero`].
 pub fn malaysian_postcode(value: &str) -> Result<(), String> {
-    if value.len() == 5 && value.chars().all(|c| c.is_ascii_digit()) {
+    if (1..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
         Err(format!(
-            "postcode {value:?} is not a 5-digit Malaysian postcode"
+            "postcode {value:?} is not a Malaysian postcode (at most 5 digits)"
+        ))
+    }
+}
+
+/// A Malaysian postcode LHDN accepts but Malaysia does not have: fewer than
+/// 5 digits, most likely a leading zero lost to a number cell (01000 → 1000).
+pub fn postcode_lost_zero(value: &str) -> bool {
+    malaysian_postcode(value).is_ok() && value.len() < 5
+}
+
+/// The longest ID number of each ID type (SDK document tables: BRN 20;
+/// NRIC, PASSPORT and ARMY 12 characters).
+pub fn id_number(id_type: &str, value: &str) -> Result<(), String> {
+    let max = match id_type {
+        "NRIC" | "PASSPORT" | "ARMY" => 12,
+        "BRN" => 20,
+        _ => return Ok(()),
+    };
+    let len = value.chars().count();
+    if len > max {
+        return Err(format!(
+            "{id_type} number {value:?} has {len} characters; LHDN allows {max}"
+        ));
+    }
+    Ok(())
+}
+
+/// Incoterms: no special characters (SDK: "The input of special characters
+/// is not allowed").
+pub fn incoterms(value: &str) -> Result<(), String> {
+    if value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Incoterms {value:?} holds special characters, which LHDN does not allow"
+        ))
+    }
+}
+
+/// Product tariff code: no special characters except `.` (SDK).
+pub fn tariff_code(value: &str) -> Result<(), String> {
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+        Ok(())
+    } else {
+        Err(format!(
+            "ProductTariffCode {value:?} holds special characters; LHDN allows only ."
+        ))
+    }
+}
+
+/// Details of tax exemption: special characters limited to `. - , ( )` (SDK).
+pub fn exemption_details(value: &str) -> Result<(), String> {
+    let bad: String = value
+        .chars()
+        .filter(|c| !(c.is_alphanumeric() || c.is_whitespace() || ".-,()".contains(*c)))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "DetailsTaxExemption {value:?} holds {bad:?}; LHDN allows only the special characters . - , ( )"
+        ))
+    }
+}
+
+/// Customs form references: several separated by commas without spaces
+/// (SDK; template row 3).
+pub fn customs_refs(value: &str) -> Result<(), String> {
+    if value.contains(char::is_whitespace) {
+        Err(format!(
+            "customs reference {value:?} holds a space; LHDN joins several with commas and no spaces"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An original e-invoice's UUID: LHDN's 26 letters and digits, or `NA` when
+/// the original predates e-invoicing (FAQ 45).
+pub fn uuid(value: &str) -> Result<(), String> {
+    if value == "NA" || (value.len() == 26 && value.chars().all(|c| c.is_ascii_alphanumeric())) {
+        Ok(())
+    } else {
+        Err(format!(
+            "UUID {value:?} is not LHDN's 26 letters and digits ({} characters)",
+            value.chars().count()
         ))
     }
 }
@@ -211,8 +298,12 @@ mod tests {
     #[test]
     fn postcodes_sst_ttx() {
         assert_eq!(malaysian_postcode("50450"), Ok(()));
-        assert!(malaysian_postcode("5045").is_err());
+        assert_eq!(malaysian_postcode("1000"), Ok(()));
+        assert!(postcode_lost_zero("1000"));
+        assert!(!postcode_lost_zero("01000"));
+        assert!(malaysian_postcode("504500").is_err());
         assert!(malaysian_postcode("50450A").is_err());
+        assert!(malaysian_postcode("").is_err());
         assert_eq!(sst("NA"), Ok(()));
         assert_eq!(sst("W10-1808-32000142"), Ok(()));
         assert_eq!(sst("A01-2345-12345678;B01-2345-12345678"), Ok(()));
@@ -220,5 +311,45 @@ mod tests {
         assert!(sst("A01 2345").is_err());
         assert_eq!(ttx("123-4567-12345678"), Ok(()));
         assert!(ttx("123-4567-123456789").is_err());
+    }
+
+    #[test]
+    fn id_numbers_by_type() {
+        assert_eq!(id_number("NRIC", "770625015324"), Ok(()));
+        assert!(
+            id_number("NRIC", "770625-01-5324")
+                .unwrap_err()
+                .contains("12")
+        );
+        assert!(id_number("PASSPORT", "A1234567890123").is_err());
+        assert!(id_number("ARMY", "1234567890123").is_err());
+        assert_eq!(id_number("BRN", "202001012345"), Ok(()));
+        assert_eq!(id_number("BRN", "12345678901234567890"), Ok(()));
+        assert!(id_number("BRN", "123456789012345678901").is_err());
+    }
+
+    #[test]
+    fn special_characters() {
+        assert_eq!(incoterms("EXW"), Ok(()));
+        assert!(incoterms("C&F").is_err());
+        assert_eq!(tariff_code("9617.00.1000"), Ok(()));
+        assert!(tariff_code("9617-00").is_err());
+        assert_eq!(
+            exemption_details(
+                "Exempted under Sales Tax (Persons Exempted) Order 2018, item 1.2 - A"
+            ),
+            Ok(())
+        );
+        assert!(exemption_details("Ref: ABC/12").unwrap_err().contains(":/"));
+        assert_eq!(customs_refs("E12345678912,E23456789123"), Ok(()));
+        assert!(customs_refs("E12345678912, E23456789123").is_err());
+        assert_eq!(uuid("F9D425P6DS7D8IU9QWE0RTY1UI"), Ok(()));
+        assert_eq!(uuid("NA"), Ok(()));
+        assert!(
+            uuid("F9D425P6DS7D8IU9QWE0RTY1U")
+                .unwrap_err()
+                .contains("25")
+        );
+        assert!(uuid("F9D425P6-S7D8IU9QWE0RTY1UI").is_err());
     }
 }

@@ -146,6 +146,7 @@ pub(super) fn check_invoices(engine: &mut Engine<'_>) {
         total_tax_rows: index_total_tax(engine, &index),
     };
     check_customs_and_references(engine, &index);
+    check_notes_name_their_originals(engine, &index);
     for line in 0..index.line_rows.len() {
         check_line(engine, &index, &line_sums, line);
     }
@@ -342,6 +343,38 @@ fn check_customs_and_references<'a>(engine: &mut Engine<'a>, index: &Index<'a>) 
                 Some(_) => {}
             }
         }
+    }
+}
+
+/// Credit, debit and refund notes (02-04, self-billed 12-14) name the
+/// e-invoice they adjust on DocumentReferences: its number and UUID (SDK note
+/// tables, "Original e-Invoice Reference Number"; FAQ 42-45).
+fn check_notes_name_their_originals<'a>(engine: &mut Engine<'a>, index: &Index<'a>) {
+    let column = Cols {
+        sheet: sheets::DOCUMENT_REFERENCES,
+    }
+    .of("eInvoiceNumber");
+    let mut referenced = vec![false; index.doc_rows.len()];
+    for row in &engine.batch.sheets[sheets::DOCUMENT_REFERENCES].rows {
+        if let Some(&doc) = index.documents.get(&text(row, column)) {
+            referenced[doc as usize] = true;
+        }
+    }
+    let type_col = DOCS.of("eInvoiceTypeCode");
+    for (doc, row) in index.doc_rows.iter().enumerate() {
+        let type_code = super::code_text(row.get(type_col));
+        if referenced[doc] || !["02", "03", "04", "12", "13", "14"].contains(&type_code.as_str()) {
+            continue;
+        }
+        let number = text(row, DOCS.of("eInvoiceNumber"));
+        engine.report(
+            &rules::REF_ORIGINAL_MISSING,
+            sheets::DOCUMENTS,
+            row,
+            Some(type_col),
+            format!("{number} is a note (type {type_code}) with no DocumentReferences row naming the e-invoice it adjusts"),
+            "Add a DocumentReferences row with OriginaleInvoiceNumber and OriginaleInvoiceReferenceNumberUUID (NA when the original predates e-invoicing)",
+        );
     }
 }
 
@@ -684,6 +717,32 @@ fn taxable_or_zero(row: &DataRow, column: usize) -> Decimal {
     amount(row.get(column)).unwrap_or_default()
 }
 
+/// A plausible band of MYR per 1 unit of a currency: wide (about half to
+/// twice the rates of 2015-2026), to catch a rate typed upside down, per
+/// 100 units as BNM quotes some currencies, or a digit off.
+pub(crate) fn plausible_rate(currency: &str) -> Option<(Decimal, Decimal)> {
+    let band = |low: &str, high: &str| -> Option<(Decimal, Decimal)> {
+        Some((low.parse().ok()?, high.parse().ok()?))
+    };
+    match currency {
+        "CNY" | "CNH" => band("0.3", "1.2"),
+        "USD" => band("2.5", "7"),
+        "EUR" => band("3", "8"),
+        "GBP" => band("3.5", "9"),
+        "SGD" => band("2", "5"),
+        "HKD" => band("0.3", "1"),
+        "AUD" => band("2", "5"),
+        "JPY" => band("0.015", "0.07"),
+        "THB" => band("0.07", "0.25"),
+        "TWD" => band("0.08", "0.25"),
+        "KRW" => band("0.002", "0.006"),
+        "INR" => band("0.03", "0.1"),
+        "IDR" => band("0.00015", "0.0006"),
+        "VND" => band("0.0001", "0.0003"),
+        _ => None,
+    }
+}
+
 fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
     let currency = text(row, DOCS.of("CurrencyCode"));
     let rate_col = DOCS.of("CurrencyExchangeRate");
@@ -699,6 +758,37 @@ fn check_currency(engine: &mut Engine<'_>, row: &DataRow) {
         );
     } else if !currency.is_empty() && currency != "MYR" && rate.is_empty() {
         engine.report(&rules::CURRENCY_RATE_MISSING, sheets::DOCUMENTS, row, Some(rate_col), format!("a {currency} invoice needs CurrencyExchangeRate (MYR per 1 {currency})"), "Fill in the exchange rate, e.g. BNM's middle rate of the day (selfbill convert --rate)");
+    } else if currency != "MYR"
+        && let Some(value) = amount(rate)
+    {
+        check_rate_value(engine, row, &currency, value);
+    }
+}
+
+/// A foreign-currency rate above 0 (RN 1 and 9 Aug 2025: MYR per 1 unit),
+/// and within a plausible band (a warning: any rate may be used, SG §13.4).
+fn check_rate_value(engine: &mut Engine<'_>, row: &DataRow, currency: &str, value: Decimal) {
+    let rate_col = DOCS.of("CurrencyExchangeRate");
+    if value <= Decimal::ZERO {
+        engine.report(
+            &rules::CURRENCY_RATE_ZERO,
+            sheets::DOCUMENTS,
+            row,
+            Some(rate_col),
+            format!("CurrencyExchangeRate {value} is not a rate: MYR per 1 {currency} is above 0"),
+            "Write the MYR value of 1 unit of the currency, e.g. 0.6097 for CNY",
+        );
+    } else if let Some((low, high)) = plausible_rate(currency)
+        && !(low..=high).contains(&value)
+    {
+        engine.report(
+            &rules::CURRENCY_RATE_IMPLAUSIBLE,
+            sheets::DOCUMENTS,
+            row,
+            Some(rate_col),
+            format!("CurrencyExchangeRate {value} MYR per 1 {currency} is outside the plausible band {low} to {high}"),
+            &format!("Check the rate: MYR per 1 {currency} (not {currency} per MYR, nor per 100 {currency})"),
+        );
     }
 }
 

@@ -4,11 +4,12 @@
 
 pub mod formats;
 mod invoices;
+mod rows;
 
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
 
-use crate::batch::{Batch, Cell, DataRow, sheets, template};
+use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
 use crate::finding::Finding;
 use crate::money::{self, AmountError};
@@ -36,6 +37,15 @@ enum Kind {
     Postcode {
         country: &'static str,
     },
+    /// An ID number; its type is in `id_type`.
+    IdNumber {
+        id_type: &'static str,
+    },
+    Incoterms,
+    TariffCode,
+    ExemptionDetails,
+    CustomsRefs,
+    Uuid,
 }
 
 fn column_kind(sheet: usize, header: &str, length_or_type: &str) -> Kind {
@@ -78,6 +88,23 @@ fn column_kind(sheet: usize, header: &str, length_or_type: &str) -> Kind {
         (sheets::DOCUMENTS, h) if h.ends_with("Address.PostalZone") => Kind::Postcode {
             country: party_country(prefix),
         },
+        (sheets::DOCUMENTS, "Supplier.IDNo") => Kind::IdNumber {
+            id_type: "Supplier.IDType",
+        },
+        (sheets::DOCUMENTS, "Buyer.IDNo") => Kind::IdNumber {
+            id_type: "Buyer.IDType",
+        },
+        (sheets::DOCUMENTS, "ShippingRecipientRegistrationNumber.Number") => Kind::IdNumber {
+            id_type: "ShippingRecipientRegistrationNumber.Type",
+        },
+        (sheets::DOCUMENTS, "Incoterms") => Kind::Incoterms,
+        (sheets::DOCUMENTS, "ReferenceNumberCustomsFormNo2")
+        | (sheets::CUSTOMS_FORMS, "ReferenceNumberofCustomsFormNo1or9") => Kind::CustomsRefs,
+        (sheets::LINE_ITEMS, "ProductTariffCode") => Kind::TariffCode,
+        (sheets::LINE_TAXES | sheets::DOCUMENT_TOTAL_TAX, "DetailsTaxExemption") => {
+            Kind::ExemptionDetails
+        }
+        (sheets::DOCUMENT_REFERENCES, "OriginaleInvoiceReferenceNumberUUID") => Kind::Uuid,
         (sheets::LINE_ITEMS, "Classification") => Kind::Code(Table::Classification),
         (sheets::LINE_ITEMS, "UnitOfMeasurement") => Kind::Code(Table::Unit),
         (sheets::LINE_ITEMS, "CountryofOrigin") => Kind::Code(Table::Country),
@@ -91,6 +118,16 @@ fn column_kind(sheet: usize, header: &str, length_or_type: &str) -> Kind {
 
 fn is_mandatory(requirement: &str) -> bool {
     matches!(requirement, "Mandatory" | "Mandatory for every row added")
+}
+
+/// The rule for a template column a file lacks: an error when LHDN's row 1
+/// marks it Mandatory, an info otherwise (the column may stay empty anyway).
+pub fn missing_header_rule(schema: &SheetTemplate, index: usize) -> &'static Rule {
+    if is_mandatory(schema.requirement(index)) {
+        &rules::STRUCTURE_MISSING_HEADER
+    } else {
+        &rules::STRUCTURE_MISSING_OPTIONAL_HEADER
+    }
 }
 
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
@@ -180,7 +217,7 @@ impl<'a> Engine<'a> {
             for (column, (kind, mandatory, max_length)) in columns.iter().enumerate() {
                 let cell = row.get(column);
                 if cell.is_empty() {
-                    if *mandatory {
+                    if *mandatory && !rows::address_not_given(sheet, row, column) {
                         self.report(
                             &rules::FIELD_MANDATORY,
                             sheet,
@@ -203,6 +240,7 @@ impl<'a> Engine<'a> {
                 };
                 self.check_cell(at, (*kind, *max_length), now);
             }
+            rows::check_row(self, sheet, row, &data.missing_columns);
         }
     }
 
@@ -262,13 +300,32 @@ impl<'a> Engine<'a> {
             }
             Kind::Postcode { country } => {
                 if self.sibling_text(at.sheet, at.row, country) == "MYS" {
-                    formats::malaysian_postcode(at.text).err().map(|why| {
-                        Violation::new(&rules::FORMAT_POSTCODE, why, "Malaysian postcodes have 5 digits, e.g. 50450")
-                    })
+                    malaysian_postcode(&at)
                 } else {
                     None
                 }
             }
+            Kind::IdNumber { id_type } => {
+                let id_type = self.sibling_text(at.sheet, at.row, id_type);
+                formats::id_number(&id_type, at.text).err().map(|why| {
+                    Violation::new(&rules::FORMAT_ID_NUMBER, why, "NRIC, passport and army numbers have at most 12 characters (no dashes), BRN at most 20")
+                })
+            }
+            Kind::Incoterms => formats::incoterms(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_INCOTERMS, why, "Write the Incoterm's three letters, e.g. EXW, FOB, CIF")
+            }),
+            Kind::TariffCode => formats::tariff_code(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_TARIFF_CODE, why, "Write the HS code with digits and dots only, e.g. 9617.00.1000")
+            }),
+            Kind::ExemptionDetails => formats::exemption_details(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_EXEMPTION_DETAILS, why, "Use letters, digits, spaces and . - , ( ) only")
+            }),
+            Kind::CustomsRefs => formats::customs_refs(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_CUSTOMS_REF, why, "Join several references with commas and no spaces, e.g. E12345678912,E23456789123")
+            }),
+            Kind::Uuid => formats::uuid(at.text).err().map(|why| {
+                Violation::new(&rules::FORMAT_UUID, why, "Copy the UUID LHDN gave the original e-invoice (26 characters), or NA when it predates e-invoicing")
+            }),
         });
         if let Some(v) = violation {
             self.report(
@@ -311,6 +368,13 @@ impl<'a> Engine<'a> {
         }
         if at.sheet == sheets::DOCUMENTS && table == Table::State && code == "00" {
             return None;
+        }
+        if table == Table::Unit {
+            return Some(Violation::new(
+                &rules::CODE_UNKNOWN_UNIT,
+                format!("{} {code:?} is not in LHDN's unit code table", at.header),
+                "Find the unit's code with `selfbill codes unit WORDS`; LHDN has postponed enforcing the table, and may reject the code later",
+            ));
         }
         Some(Violation::new(
             &rules::CODE_UNKNOWN,
@@ -356,11 +420,13 @@ impl Violation {
     }
 }
 
-/// Text longer than row 2 allows (a TIN's length is its format rule's business).
+/// Text longer than row 2 allows (the length of a TIN, a version or a UUID
+/// is its own rule's business: `SVDP 1.2` is longer than row 2's 5).
 fn too_long(at: &CellAt<'_>, kind: Kind, max_length: Option<usize>) -> Option<Violation> {
     let max = max_length?;
     let len = at.text.chars().count();
-    (matches!(at.cell, Cell::Text(_)) && len > max && kind != Kind::Tin).then(|| {
+    let own_rule = matches!(kind, Kind::Tin | Kind::Version | Kind::Uuid);
+    (matches!(at.cell, Cell::Text(_)) && len > max && !own_rule).then(|| {
         Violation::new(
             &rules::FIELD_TOO_LONG,
             format!("{} has {len} characters; LHDN allows {max}", at.header),
@@ -406,10 +472,43 @@ fn unknown_version(at: &CellAt<'_>) -> Option<Violation> {
         _ => at.text.to_string(),
     };
     (!VERSIONS.contains(&version.as_str())).then(|| {
+        let hint = if version.ends_with("1.2") || version.ends_with("1.3") {
+            "Versions 1.2 and 1.3 exist only as SVDP 1.2 (unsigned) and SVDP 1.3 (signed), for \
+             voluntary disclosures; otherwise write 1.1 (or 1.0) as text"
+        } else {
+            "Write 1.1 (or 1.0) as text; SVDP 1.2 or SVDP 1.3 only for a voluntary disclosure"
+        };
         Violation::new(
             &rules::CODE_UNKNOWN,
-            format!("eInvoiceVersion {:?} is not a document version", at.text),
-            "Use 1.1 (or 1.0), as text",
+            format!(
+                "eInvoiceVersion {:?} is not a document version (1.0, 1.1, SVDP 1.2, SVDP 1.3)",
+                at.text
+            ),
+            hint,
+        )
+    })
+}
+
+/// A Malaysian postcode: at most 5 digits (LHDN), and fewer than 5 most
+/// likely lost a leading zero.
+fn malaysian_postcode(at: &CellAt<'_>) -> Option<Violation> {
+    let text = at.text;
+    if let Err(why) = formats::malaysian_postcode(text) {
+        return Some(Violation::new(
+            &rules::FORMAT_POSTCODE,
+            why,
+            "Malaysian postcodes have 5 digits, e.g. 50450",
+        ));
+    }
+    formats::postcode_lost_zero(text).then(|| {
+        Violation::new(
+            &rules::FORMAT_POSTCODE_SHORT,
+            format!(
+                "{} {text:?} has {} digits; Malaysian postcodes have 5: a leading zero lost?",
+                at.header,
+                text.len()
+            ),
+            format!("Format the column as Text and write the postcode with its leading zero ({text:0>5}?)"),
         )
     })
 }
@@ -486,7 +585,7 @@ mod tests {
     use crate::batch::{Cell, DataRow, sheets};
     use crate::testing::{batch, d, now};
 
-    fn set(batch: &mut Batch, sheet: usize, row: usize, header: &str, cell: Cell) {
+    pub(super) fn set(batch: &mut Batch, sheet: usize, row: usize, header: &str, cell: Cell) {
         let column = template().sheets[sheet].column(header).expect("a header");
         batch.sheets[sheet].rows[row].cells[column] = cell;
     }
@@ -496,7 +595,7 @@ mod tests {
     }
 
     /// The findings as (rule, sheet, row, column).
-    fn fired(batch: &Batch) -> Vec<(&'static Rule, String, u32, String)> {
+    pub(super) fn fired(batch: &Batch) -> Vec<(&'static Rule, String, u32, String)> {
         check_batch(batch, now())
             .into_iter()
             .map(|f| {
@@ -510,7 +609,7 @@ mod tests {
             .collect()
     }
 
-    fn assert_fires(batch: &Batch, rule: &Rule, sheet: &str, row: u32, column: &str) {
+    pub(super) fn assert_fires(batch: &Batch, rule: &Rule, sheet: &str, row: u32, column: &str) {
         let fired = fired(batch);
         assert!(
             fired
@@ -539,7 +638,7 @@ mod tests {
             ("Buyer.Email", text("a@b"), &rules::FORMAT_EMAIL),
             (
                 "Buyer.Address.PostalZone",
-                text("504"),
+                text("504500"),
                 &rules::FORMAT_POSTCODE,
             ),
             ("Buyer.SST.No", text("A;B;C"), &rules::FORMAT_SST),

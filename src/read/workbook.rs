@@ -267,7 +267,7 @@ fn map_headers(
             }
             findings.push(
                 Finding::new(
-                    &rules::STRUCTURE_MISSING_HEADER,
+                    crate::check::missing_header_rule(schema, index),
                     format!(
                         "sheet {} has no column {:?} in row {header_row}",
                         schema.name,

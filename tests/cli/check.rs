@@ -61,7 +61,6 @@ fn every_planted_mistake_is_an_error_at_its_sheet_row_and_column() {
         ),
         ("code.unknown", "Documents", 15, "eInvoiceTypeCode"),
         ("code.unknown", "DocumentLineItems", 15, "Classification"),
-        ("code.unknown", "DocumentLineItems", 16, "UnitOfMeasurement"),
         ("math.subtotal", "DocumentLineItems", 17, "Subtotal"),
         (
             "field.too-long",
@@ -92,6 +91,19 @@ fn every_planted_mistake_is_an_error_at_its_sheet_row_and_column() {
             "missing {rule} at {sheet} row {row} {column}; found: {found:#?}"
         );
     }
+    // LHDN postponed enforcing its unit table (RN 10 Dec 2025): a warning.
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "code.unknown-unit"
+                && f["severity"] == "warning"
+                && f["sheet"] == "DocumentLineItems"
+                && f["row"] == 16
+                && f["column"] == "UnitOfMeasurement"),
+        "{report:#}"
+    );
     // The correct first rows raise nothing.
     assert!(
         !found

@@ -4,13 +4,13 @@ use crate::common::*;
 use calamine::Data;
 use std::path::Path;
 
-/// The sample export's invoiced orders and their 实付款 (7 of 10: one held, two closed).
-const PAID: [(&str, &str); 7] = [
+/// The sample export's invoiced orders and their 实付款 (6 of 10: two held,
+/// one refunding and one not yet shipped; two closed).
+const PAID: [(&str, &str); 6] = [
     ("2420101234567540001", "589.00"),
     ("2420151234567540002", "738.00"),
     ("2420221234567540003", "170.00"),
     ("2420281234567540006", "220.50"),
-    ("2421051234567540008", "105.00"),
     ("2421111234567540009", "166.00"),
     ("2421181234567540010", "84.00"),
 ];
@@ -110,11 +110,11 @@ fn writes_lhdns_workbook_for_the_sample_export() {
     let total_tax = read_sheet(&out, "DocumentTotalTax");
     assert_eq!(
         lines.data_rows().len(),
-        12,
-        "15 export lines less 3 on orders not invoiced"
+        11,
+        "15 export lines less 4 on orders not invoiced"
     );
-    assert_eq!(taxes.data_rows().len(), 12);
-    assert_eq!(total_tax.data_rows().len(), 7);
+    assert_eq!(taxes.data_rows().len(), 11);
+    assert_eq!(total_tax.data_rows().len(), 6);
     for row in taxes.data_rows() {
         assert_eq!(text(&row[taxes.col("TaxType")]), "06");
         assert_eq!(decimal(&row[taxes.col("TaxAmount")]), dec("0"));
@@ -205,7 +205,8 @@ fn maps_discounts_charges_quantities_prices_and_suppliers() {
         "SET"
     );
 
-    // O1's seller is in the directory; O2's is not and takes LHDN's foreign-supplier defaults.
+    // O1's seller is in the directory; O2's has only its phone there and takes LHDN's
+    // foreign-supplier defaults for the rest.
     let o1 = &rows_of(&documents, "2420101234567540001")[0];
     assert_eq!(
         text(&o1[documents.col("Supplier.Address.CityName")]),
@@ -229,10 +230,11 @@ fn maps_discounts_charges_quantities_prices_and_suppliers() {
         ("Supplier.MSIC.Code", "00000"),
         ("Supplier.BusinessActivityDescription", "NA"),
         ("Supplier.Address.AddressLine0", "NA"),
-        ("Supplier.Address.CityName", "NA"),
+        // After NA, only the state and country (LHDN's template comment).
+        ("Supplier.Address.CityName", ""),
         ("Supplier.Address.State", "17"),
         ("Supplier.Address.CountryCode", "CHN"),
-        ("Supplier.ContactNumber", "NA"),
+        ("Supplier.ContactNumber", "+8675585550202"),
     ] {
         assert_eq!(text(&doc[documents.col(header)]), value, "{header}");
     }
@@ -246,21 +248,21 @@ fn reports_status_classes_and_missing_supplier_details() {
     let report = json(&assert.get_output().stdout);
     let summary = &report["summary"];
     assert_eq!(summary["orders"], 10);
-    assert_eq!(summary["invoiced"], 7);
-    assert_eq!(summary["held"], 1);
+    assert_eq!(summary["invoiced"], 6);
+    assert_eq!(summary["held"], 2);
     assert_eq!(summary["skipped"], 2);
-    assert_eq!(summary["invoices"], 7);
+    assert_eq!(summary["invoices"], 6);
     assert_eq!(summary["errors"], 0);
-    assert_eq!(summary["total_cny"], "2072.50");
+    assert_eq!(summary["total_cny"], "1967.50");
     assert_eq!(summary["outputs"][0], out.display().to_string());
     let findings = report["findings"].as_array().unwrap();
     let rules: Vec<&str> = findings
         .iter()
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
-    assert_eq!(rules.iter().filter(|r| **r == "order.held").count(), 1);
+    assert_eq!(rules.iter().filter(|r| **r == "order.held").count(), 2);
     assert_eq!(rules.iter().filter(|r| **r == "order.skipped").count(), 2);
-    // One warning per seller lacking details (S2 and S4), naming the export row.
+    // One warning per seller lacking an address (S2 and S4), naming the export row.
     let missing: Vec<&serde_json::Value> = findings
         .iter()
         .filter(|f| f["rule"] == "supplier.details-missing")
@@ -269,10 +271,21 @@ fn reports_status_classes_and_missing_supplier_details() {
     assert_eq!(missing[0]["value"], "szyangbendz");
     assert_eq!(missing[0]["row"], 4);
     assert_eq!(missing[0]["sheet"], "sheet1");
-    let held = findings.iter().find(|f| f["rule"] == "order.held").unwrap();
-    assert_eq!(held["row"], 12);
-    assert_eq!(held["column"], "订单状态");
-    assert_eq!(held["value"], "退款中");
+    let held: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["rule"] == "order.held")
+        .collect();
+    assert_eq!(held[0]["row"], 12);
+    assert_eq!(held[0]["column"], "订单状态");
+    assert_eq!(held[0]["value"], "退款中");
+    // Not shipped yet: held until it is.
+    assert_eq!(held[1]["value"], "等待卖家发货");
+    assert!(
+        held[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invoice once shipped")
+    );
 }
 
 #[test]
@@ -335,7 +348,7 @@ fn an_order_that_does_not_reconcile_is_an_error_and_nothing_is_written() {
     );
     assert_eq!(report["summary"]["outputs"].as_array().unwrap().len(), 0);
 
-    // --skip-invalid writes the six good invoices and still exits 1.
+    // --skip-invalid writes the five good invoices and still exits 1.
     let assert = convert(
         &[&data("does-not-reconcile.xlsx")],
         &out,
@@ -343,8 +356,8 @@ fn an_order_that_does_not_reconcile_is_an_error_and_nothing_is_written() {
     )
     .code(1);
     let report = json(&assert.get_output().stdout);
-    assert_eq!(report["summary"]["invoices"], 6);
-    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 6);
+    assert_eq!(report["summary"]["invoices"], 5);
+    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 5);
 }
 
 #[test]
@@ -410,7 +423,7 @@ fn an_existing_output_is_never_replaced_without_force() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
     convert(&[&root().join(SAMPLE)], &out, &["--force"]).success();
-    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 7);
+    assert_eq!(read_sheet(&out, "Documents").data_rows().len(), 6);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left");
 }
@@ -421,8 +434,9 @@ fn splits_into_numbered_workbooks_keeping_each_invoice_whole() {
     let out = dir.path().join("e.xlsx");
     convert(&[&root().join(SAMPLE)], &out, &["--max-per-file", "3"]).success();
     assert!(!out.exists());
+    assert!(!dir.path().join("e-003.xlsx").exists());
     let mut seen = Vec::new();
-    for (name, expected) in [("e-001.xlsx", 3), ("e-002.xlsx", 3), ("e-003.xlsx", 1)] {
+    for (name, expected) in [("e-001.xlsx", 3), ("e-002.xlsx", 3)] {
         let part = dir.path().join(name);
         let documents = read_sheet(&part, "Documents");
         let numbers: Vec<String> = documents
@@ -466,7 +480,7 @@ fn check_passes_what_convert_writes() {
         .success();
     let report = json(&assert.get_output().stdout);
     assert_eq!(report["summary"]["errors"], 0);
-    assert_eq!(report["summary"]["invoices"], 7);
+    assert_eq!(report["summary"]["invoices"], 6);
 }
 
 #[test]
@@ -478,7 +492,7 @@ fn writes_csv_per_sheet_that_check_reads_back() {
     assert!(documents.starts_with(b"\xEF\xBB\xBFeInvoiceNumber,eInvoiceTypeCode,"));
     let text = String::from_utf8(documents).unwrap();
     assert!(text.contains("PaymentMode ,SupplierBankAccountNumber ,"));
-    assert_eq!(text.lines().count(), 8, "header + 7 invoices");
+    assert_eq!(text.lines().count(), 7, "header + 6 invoices");
     assert!(out.join("DocumentLineItems.csv").exists());
     assert!(
         !out.join("DocumentReferences.csv").exists(),
@@ -510,6 +524,7 @@ fn customs_references_and_incoterms_reach_the_workbook() {
     selfbill()
         .args(["convert", SAMPLE, "--rate", "0.6097", "--customs"])
         .arg(&customs)
+        .args(["--suppliers", "fixtures/suppliers.csv"])
         .arg("--config")
         .arg(&config)
         .arg("-o")
@@ -552,17 +567,17 @@ fn the_text_report_lists_each_invoice_with_its_rate() {
 
 #[test]
 fn skip_invalid_leaves_the_summary_as_it_is() {
-    // The buyer's TIN is wrong, so every invoice has an error: without
+    // No seller has a phone, so every invoice has an error: without
     // --skip-invalid nothing is written, with it nothing valid is left to
     // write. Either way the run read and invoiced the same orders.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("selfbill.toml");
-    let text = std::fs::read_to_string(root().join("fixtures/selfbill.toml")).unwrap();
-    std::fs::write(&config, text.replace("C1234567890", "C0000000000")).unwrap();
+    let suppliers = dir.path().join("suppliers.csv");
+    std::fs::write(&suppliers, "member_id,name,phone\n").unwrap();
     let run = |extra: &[&str]| {
         let out = dir.path().join("e.xlsx");
         let assert = selfbill()
-            .args(["convert", SAMPLE, "--suppliers", "fixtures/suppliers.csv"])
+            .args(["convert", SAMPLE, "--suppliers"])
+            .arg(&suppliers)
             .args([
                 "--rate",
                 "0.6097",
@@ -570,8 +585,8 @@ fn skip_invalid_leaves_the_summary_as_it_is() {
                 ISSUED_AT,
                 "--json",
                 "--config",
+                "fixtures/selfbill.toml",
             ])
-            .arg(&config)
             .arg("-o")
             .arg(&out)
             .args(extra)
@@ -582,8 +597,8 @@ fn skip_invalid_leaves_the_summary_as_it_is() {
     };
     let plain = run(&[]);
     let skipping = run(&["--skip-invalid"]);
-    assert_eq!(plain["invoiced"], 7);
-    assert_eq!(plain["total_cny"], "2072.50");
+    assert_eq!(plain["invoiced"], 6);
+    assert_eq!(plain["total_cny"], "1967.50");
     assert_eq!(plain["invoices"], 0);
     assert_eq!(skipping, plain);
 }

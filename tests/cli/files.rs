@@ -134,9 +134,9 @@ fn overlapping_monthly_exports_give_each_order_once() {
     let report = json(&assert.get_output().stdout);
     assert_eq!(report["summary"]["files"], 2);
     assert_eq!(report["summary"]["orders"], 10);
-    assert_eq!(report["summary"]["invoices"], 7);
+    assert_eq!(report["summary"]["invoices"], 6);
     let documents = read_sheet(&out, "Documents");
-    assert_eq!(documents.data_rows().len(), 7);
+    assert_eq!(documents.data_rows().len(), 6);
     let duplicates: Vec<&serde_json::Value> = report["findings"]
         .as_array()
         .unwrap()

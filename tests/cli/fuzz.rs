@@ -7,7 +7,6 @@ use rust_decimal::Decimal;
 use selfbill::batch::template;
 use selfbill::config::{Config, SupplierDirectory};
 use selfbill::map::{MapContext, RateSource, map_orders};
-use std::collections::HashMap;
 use std::path::Path;
 
 const REQUIRED: [&str; 15] = [
@@ -64,7 +63,6 @@ fn config() -> Config {
 fn run_pipeline(orders: &[selfbill::model::Order]) {
     let config = config();
     let suppliers = SupplierDirectory::default();
-    let customs = HashMap::new();
     let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
         .unwrap()
         .and_hms_opt(0, 0, 0)
@@ -76,7 +74,8 @@ fn run_pipeline(orders: &[selfbill::model::Order]) {
             suppliers: &suppliers,
             rates: RateSource::Fixed(Decimal::new(6097, 4)),
             issued_at: now,
-            customs: &customs,
+            customs: None,
+            svdp: false,
         },
     );
     let batch = selfbill::layout::lay_out("fuzz.xlsx", &mapped.invoices);

@@ -63,6 +63,7 @@ fn convert_with(export: &Path, out: &Path, config: &Path) -> assert_cmd::assert:
         .arg(out)
         .arg("--config")
         .arg(config)
+        .args(["--suppliers", "fixtures/suppliers.csv"])
         .args(["--rate", "0.6097", "--issued-at", ISSUED_AT, "--json"])
         .assert()
 }

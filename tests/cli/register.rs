@@ -26,6 +26,15 @@ impl Books {
         for name in ["selfbill.toml", "suppliers.csv"] {
             std::fs::copy(root().join("fixtures").join(name), dir.path().join(name)).unwrap();
         }
+        // These books invoice an order paid for but not shipped yet (等待卖家发货),
+        // as `[statuses]` allows: the only hold is the refund under way (退款中).
+        let config = dir.path().join("selfbill.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(
+            "\n[statuses]\ninvoice = [\"交易成功\", \"已收货\", \"等待买家确认收货\", \"已发货\", \
+             \"卖家已发货\", \"等待卖家发货\"]\n",
+        );
+        std::fs::write(&config, text).unwrap();
         Books { dir }
     }
 

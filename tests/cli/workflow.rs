@@ -43,6 +43,7 @@ fn a_new_user_goes_from_init_to_a_checked_workbook() {
         .replace("C0000000000", "C1234567890")
         .replace("\"000000000000\"", "\"202001012345\"")
         .replace("+60300000000", "+60312345678")
+        .replace("Address line 1", "No. 1, Jalan Contoh")
         .replace("\"00000\"", "\"50450\"")
         .replace("# rate = 0.6097", "rate = 0.6097");
     std::fs::write(&config, filled).unwrap();
@@ -58,6 +59,38 @@ fn a_new_user_goes_from_init_to_a_checked_workbook() {
     assert_eq!(rows.lines().count(), 5);
     assert!(rows.contains("yiwushili2019,义乌市示例日用品有限公司,"));
 
+    // Without the sellers' phones nothing is written: LHDN needs them.
+    let convert = run_in(
+        dir.path(),
+        &["convert", "orders.xlsx", "-o", "einvoices.xlsx", "--json"],
+    );
+    assert_eq!(convert.status.code(), Some(1));
+    let report = json(&convert.stdout);
+    let no_phone = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "supplier.phone-missing")
+        .count();
+    assert_eq!(no_phone, 6, "one per invoice");
+    assert!(!dir.path().join("einvoices.xlsx").exists());
+
+    // The bookkeeper fills in each seller's phone from its 1688 page.
+    let with_phones: String = rows
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("{line}\n")
+            } else {
+                // member_id,name,tin,id_type,id_no,sst_no,email,phone,…
+                let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+                cells[7] = format!("+86579855501{i:02}");
+                format!("{}\n", cells.join(","))
+            }
+        })
+        .collect();
+    std::fs::write(&directory, with_phones).unwrap();
     let convert = run_in(
         dir.path(),
         &["convert", "orders.xlsx", "-o", "einvoices.xlsx", "--json"],
@@ -69,7 +102,7 @@ fn a_new_user_goes_from_init_to_a_checked_workbook() {
         String::from_utf8_lossy(&convert.stdout)
     );
     let report = json(&convert.stdout);
-    assert_eq!(report["summary"]["invoices"], 7);
+    assert_eq!(report["summary"]["invoices"], 6);
     assert!(
         report["summary"]["rate_source"]
             .as_str()
@@ -100,8 +133,20 @@ fn hundreds_of_invoices_split_into_workbooks_that_each_pass_check() {
     let export = dir.path().join("big.xlsx");
     let orders = gen_export::write_export(700, export.to_str().unwrap()).unwrap();
     assert!(orders >= 320, "{orders} orders");
+    let suppliers = dir.path().join("suppliers.csv");
+    gen_export::write_suppliers(suppliers.to_str().unwrap()).unwrap();
     let out = dir.path().join("e.xlsx");
-    let assert = convert(&[&export], &out, &["--max-per-file", "100", "--json"]).success();
+    let assert = selfbill()
+        .arg("convert")
+        .arg(&export)
+        .arg("-o")
+        .arg(&out)
+        .args(["--config", "fixtures/selfbill.toml", "--suppliers"])
+        .arg(&suppliers)
+        .args(["--rate", "0.6097", "--issued-at", ISSUED_AT])
+        .args(["--max-per-file", "100", "--json"])
+        .assert()
+        .success();
     let report = json(&assert.get_output().stdout);
     let invoiced = report["summary"]["invoices"].as_u64().unwrap();
     assert!(invoiced > 250, "{invoiced}");
@@ -165,6 +210,8 @@ fn output_through_a_pipe_has_no_colour_or_progress() {
             "--no-register",
             "--config",
             "fixtures/selfbill.toml",
+            "--suppliers",
+            "fixtures/suppliers.csv",
             "--rate",
             "0.6097",
             "-o",
