@@ -586,6 +586,7 @@ fn skip_invalid_leaves_the_summary_as_it_is() {
                 "--json",
                 "--config",
                 "fixtures/selfbill.toml",
+                "--no-register",
             ])
             .arg("-o")
             .arg(&out)
