@@ -7,6 +7,7 @@ mod check;
 mod convert;
 mod files;
 mod fuzz;
+mod imports;
 mod money;
 mod rates;
 mod register;
