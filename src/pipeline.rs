@@ -190,6 +190,10 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         }
     }
     invoices.append(&mut triage.notes);
+    // The orders are invoices now: free them, and the invoices' spare room,
+    // before the workbooks are built.
+    drop_in_background(std::mem::take(&mut triage.to_map));
+    invoices.shrink_to_fit();
 
     // Check the invoices in the chunks that will be written, building each
     // chunk's files on the way (workbooks as temporary files beside their

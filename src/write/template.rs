@@ -13,9 +13,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use quick_xml::Reader;
-use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::QName;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
@@ -185,15 +183,8 @@ pub(crate) struct Located {
 enum Piece {
     /// Copied as it is.
     Text(Range<usize>),
-    /// A tag whose range attribute is extended over the data rows.
-    Tag {
-        span: Range<usize>,
-        name: String,
-        attributes: Vec<(String, String)>,
-        extend: usize,
-        empty: bool,
-    },
-    /// The text of an `<xm:sqref>`, extended over the data rows.
+    /// A list of ranges (an attribute's value, or an `<xm:sqref>`'s text),
+    /// extended over the data rows; nothing else of its tag changes.
     Ranges(Range<usize>),
     /// Where data rows go (before `</sheetData>`).
     Rows,
@@ -492,38 +483,6 @@ impl Located {
                         None => out.extend_from_slice(text.as_bytes()),
                     }
                 }
-                Piece::Tag {
-                    span,
-                    name,
-                    attributes,
-                    extend,
-                    empty,
-                } => {
-                    let (_, value) = &attributes[*extend];
-                    let Some(extended) = extend_ranges(value, last_row) else {
-                        out.extend_from_slice(&self.xml.as_bytes()[span.clone()]);
-                        continue;
-                    };
-                    let mut tag = BytesStart::new(name.as_str());
-                    for (i, (key, value)) in attributes.iter().enumerate() {
-                        let value = if i == *extend {
-                            extended.as_str()
-                        } else {
-                            value.as_str()
-                        };
-                        // Values are kept escaped as the template has them.
-                        tag.push_attribute(Attribute {
-                            key: QName(key),
-                            value: Cow::Borrowed(value),
-                        });
-                    }
-                    let mut writer = quick_xml::Writer::new(&mut *out);
-                    writer.write_event(if *empty {
-                        Event::Empty(tag)
-                    } else {
-                        Event::Start(tag)
-                    })?;
-                }
             }
         }
         Ok(())
@@ -795,20 +754,20 @@ fn parse_sheet(xml: String, shared: &[String]) -> Result<ParsedSheet> {
         let start = reader.buffer_position() as usize;
         let event = reader.read_event()?;
         let end = reader.buffer_position() as usize;
-        let cut = |pieces: &mut Vec<Piece>, copied: &mut usize, piece: Piece, to: usize| {
-            if *copied < start {
-                pieces.push(Piece::Text(*copied..start));
+        let cut = |pieces: &mut Vec<Piece>, copied: &mut usize, span: Range<usize>| {
+            if *copied < span.start {
+                pieces.push(Piece::Text(*copied..span.start));
             }
-            pieces.push(piece);
-            *copied = to;
+            *copied = span.end;
+            pieces.push(Piece::Ranges(span));
         };
         match &event {
             Event::Start(e) | Event::Empty(e) => {
                 let empty = matches!(event, Event::Empty(_));
                 match e.local_name().as_ref() {
                     "dimension" => {
-                        if let Some(tag) = range_tag(e, "ref", start..end, empty)? {
-                            cut(&mut pieces, &mut copied, tag, end);
+                        if let Some(span) = value_span(&xml, e, "ref")? {
+                            cut(&mut pieces, &mut copied, span);
                         }
                     }
                     "sheetData" if empty => {
@@ -852,8 +811,8 @@ fn parse_sheet(xml: String, shared: &[String]) -> Result<ParsedSheet> {
                     "t" | "v" if cell.is_some() && !empty => capture = true,
                     "rPh" => capture = false,
                     "conditionalFormatting" | "dataValidation" => {
-                        if let Some(tag) = range_tag(e, "sqref", start..end, empty)? {
-                            cut(&mut pieces, &mut copied, tag, end);
+                        if let Some(span) = value_span(&xml, e, "sqref")? {
+                            cut(&mut pieces, &mut copied, span);
                         }
                     }
                     "sqref" if !empty => in_sqref = true,
@@ -862,7 +821,7 @@ fn parse_sheet(xml: String, shared: &[String]) -> Result<ParsedSheet> {
             }
             Event::Text(t) => {
                 if in_sqref {
-                    cut(&mut pieces, &mut copied, Piece::Ranges(start..end), end);
+                    cut(&mut pieces, &mut copied, start..end);
                 } else if capture && let Some((_, _, text)) = cell.as_mut() {
                     text.push_str(&t.xml10_content());
                 }
@@ -930,29 +889,25 @@ fn parse_sheet(xml: String, shared: &[String]) -> Result<ParsedSheet> {
     })
 }
 
-/// A tag with a range attribute, as a piece; `None` when it has none.
-fn range_tag(
-    e: &BytesStart<'_>,
-    extend: &str,
-    span: Range<usize>,
-    empty: bool,
-) -> Result<Option<Piece>> {
-    let mut attributes = Vec::new();
-    let mut index = None;
-    for attr in e.attributes() {
+/// Where the value of attribute `key` lies in `xml`, which `tag` was read
+/// from; `None` when the tag has no such attribute.
+fn value_span(xml: &str, tag: &BytesStart<'_>, key: &str) -> Result<Option<Range<usize>>> {
+    for attr in tag.attributes() {
         let attr = attr?;
-        if attr.key.as_ref() == extend {
-            index = Some(attributes.len());
+        if attr.key.as_ref() != key {
+            continue;
         }
-        attributes.push((attr.key.as_ref().to_string(), attr.value.into_owned()));
+        // The raw value is a slice of the part's text: its place is known.
+        let Cow::Borrowed(value) = attr.value else {
+            bail!("attribute {key} is not where it was read");
+        };
+        let at = (value.as_ptr() as usize)
+            .checked_sub(xml.as_ptr() as usize)
+            .filter(|at| at + value.len() <= xml.len())
+            .ok_or_else(|| anyhow!("attribute {key} is not where it was read"))?;
+        return Ok(Some(at..at + value.len()));
     }
-    Ok(index.map(|extend| Piece::Tag {
-        span,
-        name: e.name().as_ref().to_string(),
-        attributes,
-        extend,
-        empty,
-    }))
+    Ok(None)
 }
 
 /// A table part: its `ref` and its autofilter's `ref` are extended.
@@ -961,21 +916,18 @@ fn locate_table(xml: String) -> Result<Located> {
     let mut copied = 0;
     let mut reader = Reader::from_str(&xml);
     loop {
-        let start = reader.buffer_position() as usize;
         let event = reader.read_event()?;
-        let end = reader.buffer_position() as usize;
+
         match &event {
             Event::Start(e) | Event::Empty(e)
                 if matches!(e.local_name().as_ref(), "table" | "autoFilter") =>
             {
-                if let Some(tag) =
-                    range_tag(e, "ref", start..end, matches!(event, Event::Empty(_)))?
-                {
-                    if copied < start {
-                        pieces.push(Piece::Text(copied..start));
+                if let Some(span) = value_span(&xml, e, "ref")? {
+                    if copied < span.start {
+                        pieces.push(Piece::Text(copied..span.start));
                     }
-                    pieces.push(tag);
-                    copied = end;
+                    copied = span.end;
+                    pieces.push(Piece::Ranges(span));
                 }
             }
             Event::Eof => break,

@@ -9,15 +9,18 @@
 //! sheet's dimension, data validations and conditional formats are
 //! stretched over them.
 //!
-//! Rows go into each sheet's compressed part as they are appended: a
-//! workbook of any size is built from batches of a few hundred invoices,
-//! and only its compressed sheets are held until it is finished.
+//! Rows go into each sheet's compressed part as they are appended, and each
+//! part grows in a temporary file (a one-entry zip) until the workbook is
+//! finished and the part is copied in, still compressed: a workbook of any
+//! size is built from batches of a few hundred invoices in little memory.
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::BufWriter;
 use std::io::{Cursor, Seek, Write};
-use zip::write::{SimpleFileOptions, ZipFileBuilder};
+use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::template::{MAX_DATA_ROWS, TemplatePackage, column_letter};
@@ -36,7 +39,8 @@ pub struct WorkbookWriter<'t> {
 /// A sheet's part being written: compressed as it grows.
 struct SheetStream {
     entry: String,
-    builder: ZipFileBuilder,
+    /// The part, compressed as it grows, in a temporary one-entry zip.
+    part: ZipWriter<BufWriter<File>>,
     buffer: String,
     declared: usize,
     written: usize,
@@ -107,13 +111,15 @@ impl<'t> WorkbookWriter<'t> {
             }
             // Cells of a row go in column order.
             columns.sort_by_key(|(column, _, _)| sheet.columns[*column]);
-            let mut builder = ZipFileBuilder::new(&sheet.entry, options())?;
+            let temp = tempfile::tempfile().context("cannot create a temporary file")?;
+            let mut part = ZipWriter::new(BufWriter::with_capacity(1 << 16, temp));
+            part.start_file(sheet.entry.as_str(), options())?;
             let mut head = Vec::new();
             sheet.located.head(last_row, &mut head)?;
-            builder.write_all(&head)?;
+            part.write_all(&head)?;
             sheets.push(Some(SheetStream {
                 entry: sheet.entry.clone(),
-                builder,
+                part,
                 buffer: String::with_capacity(FLUSH_AT + 4096),
                 declared: count,
                 written: 0,
@@ -157,7 +163,7 @@ impl<'t> WorkbookWriter<'t> {
                 sheet.write_row(number, &row.cells, &self.template.source)?;
                 sheet.written += 1;
                 if sheet.buffer.len() >= FLUSH_AT {
-                    sheet.builder.write_all(sheet.buffer.as_bytes())?;
+                    sheet.part.write_all(sheet.buffer.as_bytes())?;
                     sheet.buffer.clear();
                 }
             }
@@ -187,10 +193,15 @@ impl<'t> WorkbookWriter<'t> {
                 .ok_or_else(|| anyhow!("no sheet {index}"))?
                 .located
                 .tail(sheet.last_row, &mut tail)?;
-            sheet.builder.write_all(sheet.buffer.as_bytes())?;
-            sheet.builder.write_all(&tail)?;
+            sheet.part.write_all(sheet.buffer.as_bytes())?;
+            sheet.part.write_all(&tail)?;
             last_rows[index] = Some(sheet.last_row);
-            prepared.push((sheet.entry, sheet.builder.finish()?));
+            let file = sheet
+                .part
+                .finish()?
+                .into_inner()
+                .map_err(|e| e.into_error())?;
+            prepared.push((sheet.entry, ZipArchive::new(file)?));
         }
         let filled = !prepared.is_empty();
         let mut zip_in = ZipArchive::new(Cursor::new(template.bytes()))?;
@@ -198,8 +209,8 @@ impl<'t> WorkbookWriter<'t> {
         for i in 0..zip_in.len() {
             let name = zip_in.by_index_raw(i)?.name()?.to_string();
             if let Some(at) = prepared.iter().position(|(entry, _)| *entry == name) {
-                let (_, file) = prepared.swap_remove(at);
-                zip.add_prepared_file(file)?;
+                let (_, mut part) = prepared.swap_remove(at);
+                zip.raw_copy_file(part.by_index_raw(0)?)?;
                 continue;
             }
             if let Some((sheet, table)) = template.table(&name)
@@ -340,7 +351,7 @@ mod tests {
         let batch = crate::testing::batch();
         let bytes = workbook_bytes(&template, &batch).unwrap();
         let lines = part(&bytes, "xl/worksheets/sheet3.xml");
-        assert!(lines.contains("<dimension ref=\"A1:M7\"/>"), "{lines}");
+        assert!(lines.contains("<dimension ref=\"A1:M7\" />"), "{lines}");
         assert!(lines.contains("<row r=\"6\"><c r=\"B6\""));
         assert!(lines.contains("sqref=\"F5:G7 I5:K7\""));
         assert!(lines.contains("<conditionalFormatting sqref=\"B5:M7\">"));

@@ -12,4 +12,5 @@ mod money;
 mod rates;
 mod register;
 mod snapshots;
+mod template;
 mod workflow;
