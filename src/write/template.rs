@@ -95,6 +95,15 @@ pub const FILLED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DocumentReferences",
+        &[
+            "SerialNo",
+            "eInvoiceNumber",
+            "OriginaleInvoiceNumber",
+            "OriginaleInvoiceReferenceNumberUUID",
+        ],
+    ),
+    (
         "DocumentLineItems",
         &[
             "eInvoiceNumber",

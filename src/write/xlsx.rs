@@ -391,11 +391,22 @@ mod tests {
             ],
             &crate::testing::config(),
         );
-        let whole = crate::layout::lay_out("x.xlsx", &mapped.invoices);
+        let mut invoices = mapped.invoices;
+        // Serial numbers carry on from part to part.
+        for invoice in &mut invoices {
+            invoice.customs_refs = Some(format!("K1-{}", invoice.number));
+            invoice.references.push(crate::model::DocumentReference {
+                number: format!("{}-0", invoice.number),
+                uuid: "F9D425P6DS7D8IU".into(),
+            });
+        }
+        let whole = crate::layout::lay_out("x.xlsx", &invoices);
+        let counts: Vec<usize> = whole.sheets.iter().map(|s| s.rows.len()).collect();
+        assert_eq!(crate::layout::row_counts(&invoices), counts);
         let at_once = workbook_bytes(&template, &whole).unwrap();
         let mut writer =
-            WorkbookWriter::new(&template, &crate::layout::row_counts(&mapped.invoices)).unwrap();
-        for invoice in mapped.invoices.chunks(1) {
+            WorkbookWriter::new(&template, &crate::layout::row_counts(&invoices)).unwrap();
+        for invoice in invoices.chunks(1) {
             let part = crate::layout::lay_out_after("x.xlsx", invoice, &writer.rows_written());
             writer.append(&part).unwrap();
         }
