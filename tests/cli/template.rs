@@ -639,6 +639,7 @@ fn the_config_names_the_template_relative_to_itself() {
         .arg("--config")
         .arg(dir.path().join("conf/selfbill.toml"))
         .args(["--suppliers", "fixtures/suppliers.csv", "--rate", "0.6097"])
+        .arg("--no-register")
         .args(["--issued-at", ISSUED_AT])
         .assert()
         .success();
@@ -651,6 +652,7 @@ fn the_config_names_the_template_relative_to_itself() {
         .arg("--config")
         .arg(dir.path().join("conf/selfbill.toml"))
         .args(["--suppliers", "fixtures/suppliers.csv", "--rate", "0.6097"])
+        .arg("--no-register")
         .args(["--issued-at", ISSUED_AT, "--template", EMBEDDED])
         .assert()
         .success();
