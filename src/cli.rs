@@ -409,6 +409,7 @@ pub fn run() -> i32 {
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
+    let json = cli.command.json();
     match execute(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -419,7 +420,24 @@ pub fn run() -> i32 {
                 return 0;
             }
             eprintln!("selfbill: error: {err:#}");
+            if json {
+                // A script reading stdout learns that the run failed, and why.
+                let error =
+                    serde_json::json!({"error": {"message": format!("{err:#}"), "exit_code": 2}});
+                let _ = writeln!(std::io::stdout().lock(), "{error}");
+            }
             2
+        }
+    }
+}
+
+impl Command {
+    /// Whether the report was asked for as JSON (then errors are JSON too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Convert(args) => args.report.json,
+            Command::Check(args) => args.report.json,
+            _ => false,
         }
     }
 }
@@ -524,10 +542,19 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         let base = config_path.parent().unwrap_or(Path::new(""));
         config.output.template.as_ref().map(|path| base.join(path))
     });
-    let suppliers = match supplier_path(args.suppliers, &config, &config_path) {
-        Some(path) => SupplierDirectory::load(&path)?,
+    let supplier_file = supplier_path(args.suppliers, &config, &config_path);
+    let suppliers = match &supplier_file {
+        Some(path) => SupplierDirectory::load(path)?,
         None => SupplierDirectory::default(),
     };
+    // Every file read besides the exports: never an output.
+    let inputs: Vec<PathBuf> = [Some(config_path.clone()), supplier_file]
+        .into_iter()
+        .flatten()
+        .chain(args.rates.iter().cloned())
+        .chain(args.customs.iter().cloned())
+        .chain(template.iter().cloned())
+        .collect();
     let (rate, rate_table, rate_source) = if !args.rates.is_empty() {
         let mut table = RateTable::default();
         for path in &args.rates {
@@ -588,6 +615,7 @@ fn convert(args: ConvertArgs, ui: &Ui) -> Result<i32> {
         force: args.force,
         register,
         reissue: args.reissue,
+        inputs,
     };
     let report = ui.with_spinner("converting", || pipeline::convert(options))?;
     print_report(&report, args.report.json, ui)

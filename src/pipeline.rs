@@ -2,10 +2,11 @@
 //! convert: read export → map → check → write → report;
 //! check: read workbook → check → report.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::batch::Batch;
@@ -24,8 +25,9 @@ use crate::register::{self, Register};
 use crate::report::{InvoiceSummary, Report, Summary};
 use crate::rules;
 use crate::write;
-use crate::write::template::{MAX_DATA_ROWS, TemplatePackage};
+use crate::write::template::{EXCEL_MAX_ROWS, MAX_DATA_ROWS, TemplatePackage};
 use crate::write::xlsx::WorkbookWriter;
+use crate::write::{OutputSet, SetKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -65,6 +67,9 @@ pub struct ConvertOptions {
     pub register: Option<PathBuf>,
     /// `--reissue`: orders whose `written` invoice is written again.
     pub reissue: Vec<String>,
+    /// Every other file the run reads (config, supplier directory, rates,
+    /// customs, template): like the exports, never written.
+    pub inputs: Vec<PathBuf>,
 }
 
 pub fn convert(options: ConvertOptions) -> Result<Report> {
@@ -84,19 +89,24 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
              [invoice] in selfbill.toml"
         ),
     };
-    // Refuse an existing output before doing any work.
-    write::check_targets(
-        std::slice::from_ref(&options.output),
-        &options.exports,
+    // The output set, before any work: an existing set (without --force),
+    // an input, a dangling link stop the run here.
+    let inputs: Vec<PathBuf> = options
+        .exports
+        .iter()
+        .chain(&options.inputs)
+        .chain(&options.register)
+        .cloned()
+        .collect();
+    let mut set = OutputSet::open(
+        &options.output,
+        match options.format {
+            OutputFormat::Xlsx => SetKind::Workbooks,
+            OutputFormat::Csv => SetKind::CsvFolder,
+        },
+        &inputs,
         options.force,
-    )
-    .or_else(|e| {
-        if options.format == OutputFormat::Csv && options.output.is_dir() {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
+    )?;
 
     // The template, read once: a template selfbill cannot fill stops the run here.
     let template = match (options.format, &options.template) {
@@ -123,6 +133,10 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         .as_ref()
         .map(|t| t.notes.clone())
         .unwrap_or_default();
+    findings.extend(set.recovered().iter().map(|note| {
+        Finding::new(&rules::OUTPUT_INTERRUPTED_RUN, note.clone())
+            .file(options.output.display().to_string())
+    }));
     let mut orders = Vec::new();
     let mut orders_seen = 0;
     for path in &options.exports {
@@ -198,7 +212,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     // Check the invoices in the chunks that will be written, building each
     // chunk's files on the way (workbooks as temporary files beside their
     // targets); no output is in place until all is checked.
-    let mut rendered = render_chunks(&options, template.as_ref(), &invoices, true)?;
+    let mut parts = plan_parts(&options, &invoices)?;
+    let mut rendered = render_chunks(&options, &set, template.as_ref(), &invoices, &parts, true)?;
     for chunk in &mut rendered {
         findings.append(&mut chunk.findings);
     }
@@ -225,7 +240,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         let before = invoices.len();
         invoices.retain(|i| !bad.contains(&i.number) && !bad.contains(&i.order_no));
         if invoices.len() != before {
-            rendered = render_chunks(&options, template.as_ref(), &invoices, false)?;
+            parts = plan_parts(&options, &invoices)?;
+            rendered = render_chunks(&options, &set, template.as_ref(), &invoices, &parts, false)?;
         }
     }
     let completes = !has_errors || options.skip_invalid;
@@ -263,16 +279,27 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut summaries = Vec::new();
     let mut written: Vec<(&Invoice, String)> = Vec::new();
     if write_anything {
-        for (chunk, invoices) in rendered
-            .iter()
-            .zip(invoices.chunks(chunk_size(&options, &invoices)))
-        {
+        for (chunk, part) in rendered.iter().zip(&parts) {
+            let invoices = &invoices[part.clone()];
             summaries.extend(invoices.iter().map(|i| invoice_summary(i, &chunk.output)));
             written.extend(invoices.iter().map(|i| (i, chunk.output.clone())));
         }
-        let files = write_rendered(&options, rendered)?;
+        let committed = write_rendered(&mut set, rendered).and_then(|()| set.commit())?;
         summary.invoices = invoices.len();
-        summary.outputs = Some(files);
+        summary.outputs = Some(
+            committed
+                .written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        );
+        summary.removed = Some(
+            committed
+                .removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        );
     }
     // Only now that the outputs are in place: one transaction records them.
     if let Some(register) = &mut register
@@ -299,12 +326,75 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     Ok(report)
 }
 
-/// Invoices per output: `--max-per-file` for workbooks; all of them for a CSV folder.
-fn chunk_size(options: &ConvertOptions, invoices: &[Invoice]) -> usize {
-    match options.format {
-        OutputFormat::Xlsx => options.max_per_file,
-        OutputFormat::Csv => invoices.len().max(1),
+/// The invoices of each output, as ranges: at most `--max-per-file` per
+/// workbook (a CSV folder takes them all), and never a sheet past Excel's
+/// last row: a workbook that would get more rows is split further. An
+/// invoice that alone has more lines than a sheet holds, or a CSV folder
+/// whose sheet would, stops the run before anything is built.
+fn plan_parts(options: &ConvertOptions, invoices: &[Invoice]) -> Result<Vec<Range<usize>>> {
+    let (max_invoices, max_rows) = match options.format {
+        OutputFormat::Xlsx => (options.max_per_file, MAX_DATA_ROWS),
+        // A CSV sheet has its header on row 1 and data from row 2.
+        OutputFormat::Csv => (usize::MAX, EXCEL_MAX_ROWS - 1),
+    };
+    let rows: Vec<Vec<usize>> = invoices
+        .iter()
+        .map(|i| crate::layout::row_counts(std::slice::from_ref(i)))
+        .collect();
+    split_by_rows(&rows, max_invoices, max_rows).map_err(|(invoice, sheet, count)| {
+        let schema = &crate::batch::template().sheets[sheet];
+        match options.format {
+            OutputFormat::Xlsx => anyhow::anyhow!(
+                "invoice {}: sheet {} would get {count} rows, more than the {max_rows} Excel \
+                 allows below LHDN's rows 1–5; split the order in the export",
+                invoices[invoice].number,
+                schema.name
+            ),
+            OutputFormat::Csv => anyhow::anyhow!(
+                "{}: {}.csv would get {count} rows, more than the {max_rows} Excel shows below \
+                 the header; write workbooks instead (-o NAME.xlsx), which are split at Excel's \
+                 limit",
+                options.output.display(),
+                schema.name
+            ),
+        }
+    })
+}
+
+/// Splits invoices, given each one's rows per sheet, into consecutive parts
+/// of at most `max_invoices` invoices and `max_rows` rows on every sheet.
+/// Err((invoice, sheet, rows)) when that cannot be done.
+fn split_by_rows(
+    rows: &[Vec<usize>],
+    max_invoices: usize,
+    max_rows: usize,
+) -> Result<Vec<Range<usize>>, (usize, usize, usize)> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut totals: Vec<usize> = Vec::new();
+    for (index, counts) in rows.iter().enumerate() {
+        let fits = index - start < max_invoices
+            && counts
+                .iter()
+                .enumerate()
+                .all(|(sheet, n)| totals.get(sheet).copied().unwrap_or(0) + n <= max_rows);
+        if !fits && index > start {
+            parts.push(start..index);
+            start = index;
+            totals.clear();
+        }
+        totals.resize(counts.len().max(totals.len()), 0);
+        for (sheet, n) in counts.iter().enumerate() {
+            totals[sheet] += n;
+            if totals[sheet] > max_rows {
+                return Err((index, sheet, totals[sheet]));
+            }
+        }
     }
+    if start < rows.len() {
+        parts.push(start..rows.len());
+    }
+    Ok(parts)
 }
 
 /// One output's worth of invoices: its findings, and its files.
@@ -329,30 +419,17 @@ const INVOICES_PER_PART: usize = 250;
 /// Builds (and with `check`, checks) every chunk, on all cores.
 fn render_chunks(
     options: &ConvertOptions,
+    set: &OutputSet,
     template: Option<&TemplatePackage>,
     invoices: &[Invoice],
+    parts: &[Range<usize>],
     check: bool,
 ) -> Result<Vec<Rendered>> {
-    let chunks: Vec<&[Invoice]> = invoices.chunks(chunk_size(options, invoices)).collect();
+    let chunks: Vec<&[Invoice]> = parts.iter().map(|p| &invoices[p.clone()]).collect();
     let targets = match options.format {
         OutputFormat::Xlsx => write::split_names(&options.output, chunks.len()),
         OutputFormat::Csv => vec![options.output.clone(); chunks.len()],
     };
-    if template.is_some() {
-        // Refuse a sheet past Excel's last row before any work.
-        for (chunk, target) in chunks.iter().zip(&targets) {
-            let counts = crate::layout::row_counts(chunk);
-            for (count, schema) in counts.iter().zip(&crate::batch::template().sheets) {
-                if *count > MAX_DATA_ROWS {
-                    bail!(
-                        "{}: sheet {} would get {count} rows, more than the {MAX_DATA_ROWS} Excel                          allows below LHDN's rows 1–5; pass a smaller --max-per-file",
-                        target.display(),
-                        schema.name
-                    );
-                }
-            }
-        }
-    }
     let check_part = |batch: &Batch| {
         if check {
             relocate(check::check_batch(batch, options.now), batch)
@@ -377,13 +454,13 @@ fn render_chunks(
                         findings.extend(check_part(&batch));
                         writer.append(&batch)?;
                     }
-                    let temp = write::temp_beside(target)?;
+                    let temp = set.temp_file()?;
                     let file = writer.finish(std::io::BufWriter::new(temp))?;
                     let temp = file.into_inner().map_err(|e| e.into_error())?;
                     temp.as_file().sync_all()?;
                     Ok(temp.into_temp_path())
                 })()
-                .with_context(|| format!("{output}: cannot write the workbook"))?;
+                .map_err(|e| write::set::write_error(target, e))?;
                 vec![(target.to_path_buf(), Built::Temp(built))]
             }
             None => {
@@ -406,28 +483,15 @@ fn render_chunks(
         .collect()
 }
 
-/// Puts every built file in place atomically, after refusing any that exist.
-fn write_rendered(options: &ConvertOptions, rendered: Vec<Rendered>) -> Result<Vec<String>> {
-    let targets: Vec<PathBuf> = rendered
-        .iter()
-        .flat_map(|r| r.files.iter().map(|(path, _)| path.clone()))
-        .collect();
-    if options.format == OutputFormat::Csv {
-        std::fs::create_dir_all(&options.output).with_context(|| {
-            format!(
-                "{}: cannot create the output folder",
-                options.output.display()
-            )
-        })?;
-    }
-    write::check_targets(&targets, &options.exports, options.force)?;
+/// Stages every built file in the output set.
+fn write_rendered(set: &mut OutputSet, rendered: Vec<Rendered>) -> Result<()> {
     for (path, built) in rendered.into_iter().flat_map(|r| r.files) {
         match built {
-            Built::Bytes(bytes) => write::write_atomic(&path, &bytes, options.force)?,
-            Built::Temp(temp) => write::persist(temp, &path, options.force)?,
+            Built::Bytes(bytes) => set.add_bytes(path, &bytes)?,
+            Built::Temp(temp) => set.add(temp, path)?,
         }
     }
-    Ok(targets.iter().map(|p| p.display().to_string()).collect())
+    Ok(())
 }
 
 /// The invoice's payable amount in MYR: converted at its rate for a CNY
@@ -511,4 +575,33 @@ pub fn check_files(paths: &[PathBuf], now: NaiveDateTime) -> Result<Report> {
 /// millions of small strings, and freeing them would hold up the report.
 fn drop_in_background<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_split_before_any_sheet_passes_its_last_row() {
+        // 1000 rows a sheet, 100 invoices a file: 600 + 600 lines do not fit
+        // in one part, 600 + 300 do, and 101 more would not.
+        let invoice = |lines: usize| vec![1, 0, lines, 0, lines, 1, 0, 0, 0, 0, 0];
+        let rows = [invoice(600), invoice(600), invoice(300), invoice(101)];
+        assert_eq!(split_by_rows(&rows, 100, 1000), Ok(vec![0..1, 1..3, 3..4]));
+        let exactly = [invoice(600), invoice(400)];
+        assert_eq!(
+            split_by_rows(&exactly, 100, 1000),
+            Ok(vec![Range { start: 0, end: 2 }])
+        );
+        // --max-per-file still applies.
+        assert_eq!(
+            split_by_rows(&rows, 1, 1000),
+            Ok(vec![0..1, 1..2, 2..3, 3..4])
+        );
+        // One invoice with more lines than a sheet holds cannot be written.
+        assert_eq!(
+            split_by_rows(&[invoice(1001)], 100, 1000),
+            Err((0, 2, 1001))
+        );
+        assert_eq!(split_by_rows(&[], 100, 1000), Ok(vec![]));
+    }
 }

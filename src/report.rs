@@ -37,6 +37,9 @@ pub struct Summary {
     pub skipped: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Vec<String>>,
+    /// Parts of an earlier output of the same name that `--force` removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<String>>,
     /// Σ TotalPayableAmount in the document currency, as a decimal string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_cny: Option<String>,

@@ -1,12 +1,16 @@
 //! Write: a batch → LHDN's workbook (`xlsx`) or one CSV per sheet (`csv`).
 //! Every output is written to a temporary file beside it and renamed into
-//! place; nothing is replaced without `force`.
+//! place; nothing is replaced without `force`. The files of one run form an
+//! [`OutputSet`], put in place together.
 
 pub mod csv;
+pub mod set;
 pub mod template;
 pub mod xlsx;
 
-use anyhow::{Context, Result, bail};
+pub use set::{Committed, OutputSet, SetKind};
+
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The file names for `parts` workbooks: `out.xlsx` for one, else
@@ -28,32 +32,24 @@ pub fn split_names(path: &Path, parts: usize) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Refuses outputs that exist (unless `force`) or that are one of the inputs.
+/// Refuses single outputs that exist (unless `force`), that are one of the
+/// inputs, that are a dangling link or a folder, or whose folder is missing.
 pub fn check_targets(targets: &[PathBuf], inputs: &[PathBuf], force: bool) -> Result<()> {
     for target in targets {
-        let canonical_target = target.canonicalize().ok();
-        for input in inputs {
-            if canonical_target.is_some() && canonical_target == input.canonicalize().ok() {
-                bail!(
-                    "{}: is an input; choose another output name (inputs are never written)",
-                    target.display()
-                );
-            }
+        set::refuse_input(target, inputs)?;
+        set::refuse_dangling_link(target)?;
+        if target.is_dir() {
+            anyhow::bail!("{}: is a folder; give a file name", target.display());
         }
         if target.exists() && !force {
-            bail!(
+            anyhow::bail!(
                 "{}: already exists; choose another name, or pass --force to replace it",
                 target.display()
             );
         }
-        if target.is_dir() {
-            bail!("{}: is a folder; give a file name", target.display());
-        }
-        if let Some(parent) = target.parent()
-            && !parent.as_os_str().is_empty()
-            && !parent.is_dir()
-        {
-            bail!(
+        let parent = set::folder_of(target);
+        if !parent.is_dir() {
+            anyhow::bail!(
                 "{}: the folder {} does not exist; create it first",
                 target.display(),
                 parent.display()
@@ -70,21 +66,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     let mut temp = temp_beside(path)?;
     temp.write_all(bytes)
         .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("{}: cannot write (disk full?)", path.display()))?;
+        .map_err(|e| set::disk_error(path, &e))?;
     persist(temp.into_temp_path(), path, force)
 }
 
 /// A temporary file in `path`'s folder, removed unless it is persisted.
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".selfbill-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))
+    set::temp_in(&set::folder_of(path))
 }
 
 /// Renames a finished temporary file to `path`. Without `force` an existing

@@ -9,6 +9,7 @@ mod files;
 mod fuzz;
 mod imports;
 mod money;
+mod outputs;
 mod rates;
 mod register;
 mod snapshots;

@@ -1,0 +1,763 @@
+//! An output set: every file one run writes under one name (`out.xlsx`, or
+//! `out-001.xlsx`, `out-002.xlsx` …; or the sheet files of a CSV folder).
+//!
+//! After a run the set on disk is exactly what that run wrote. Writers stage
+//! each part as a temporary file beside its target ([`OutputSet::temp_file`],
+//! then [`OutputSet::add`]); nothing is in place until [`OutputSet::commit`],
+//! which moves every part into place and removes the parts of an earlier set
+//! of the same name that this one does not replace. Dropping a set that was
+//! not committed removes what it staged: the old set stays as it was.
+//!
+//! A commit first records its moves in a journal beside the parts; a run
+//! killed while moving leaves the journal, and the next run in that folder
+//! completes the moves, so the folder ends with the new set. Temporary files
+//! of a run that was killed while staging are removed by the next run. Each
+//! is reported ([`OutputSet::recovered`]).
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::batch::template;
+
+/// How the parts of a set are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetKind {
+    /// `out.xlsx`, or `out-001.xlsx`, `out-002.xlsx` … beside it.
+    Workbooks,
+    /// A folder with one `<Sheet>.csv` per LHDN sheet.
+    CsvFolder,
+}
+
+/// What a commit did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The parts now in place, in the order they were added.
+    pub written: Vec<PathBuf>,
+    /// Parts of an earlier set of the same name that were removed.
+    pub removed: Vec<PathBuf>,
+}
+
+/// The parts one run writes, staged until they are committed together.
+#[derive(Debug)]
+pub struct OutputSet {
+    output: PathBuf,
+    kind: SetKind,
+    /// The folder the parts live in.
+    dir: PathBuf,
+    force: bool,
+    staged: Vec<(tempfile::TempPath, PathBuf)>,
+    /// The CSV folder was created by this set (removed again if nothing is committed).
+    created_dir: bool,
+    recovered: Vec<String>,
+}
+
+/// Prefix of every temporary file and journal selfbill writes; the process
+/// id follows, so a later run can tell a dead run's files from a live one's.
+const TEMP_PREFIX: &str = ".selfbill-";
+const TEMP_SUFFIX: &str = ".tmp";
+const JOURNAL_SUFFIX: &str = ".journal";
+
+impl OutputSet {
+    /// Plans the set named by `output`, before any work: refuses an output
+    /// that is one of `inputs`, a dangling link, a folder where a file is
+    /// meant (or the reverse), a missing parent folder, and — without
+    /// `force` — any existing part of a set of that name. Completes or
+    /// cleans up what an interrupted earlier run left in the folder.
+    pub fn open(
+        output: &Path,
+        kind: SetKind,
+        inputs: &[PathBuf],
+        force: bool,
+    ) -> Result<OutputSet> {
+        refuse_input(output, inputs)?;
+        refuse_dangling_link(output)?;
+        match kind {
+            SetKind::Workbooks if output.is_dir() => bail!(
+                "{}: is a folder; give a workbook name such as {}/einvoices.xlsx, or pass --format csv",
+                output.display(),
+                output.display()
+            ),
+            SetKind::CsvFolder if output.exists() && !output.is_dir() => bail!(
+                "{}: is a file; CSV output goes into a folder: give a folder name",
+                output.display()
+            ),
+            _ => {}
+        }
+        let dir = match kind {
+            SetKind::Workbooks => folder_of(output),
+            SetKind::CsvFolder => output.to_path_buf(),
+        };
+        let parent = folder_of(&dir);
+        if !dir.is_dir() && !parent.is_dir() {
+            bail!(
+                "{}: the folder {} does not exist; create it first",
+                output.display(),
+                parent.display()
+            );
+        }
+        let mut set = OutputSet {
+            output: output.to_path_buf(),
+            kind,
+            dir,
+            force,
+            staged: Vec::new(),
+            created_dir: false,
+            recovered: Vec::new(),
+        };
+        if set.dir.is_dir() {
+            set.recovered = recover(&set.dir);
+        }
+        let existing = set.existing_parts();
+        if !force && let Some(first) = existing.first() {
+            let more = match existing.len() {
+                1 => String::new(),
+                n => format!(
+                    " (with {} more part{} of this output)",
+                    n - 1,
+                    if n == 2 { "" } else { "s" }
+                ),
+            };
+            bail!(
+                "{}: already exists{more}; choose another name, or pass --force to replace the \
+                 whole set (earlier parts of the same name are removed)",
+                first.display()
+            );
+        }
+        Ok(set)
+    }
+
+    /// Reports of what an interrupted earlier run left behind, and what was
+    /// done about it.
+    pub fn recovered(&self) -> &[String] {
+        &self.recovered
+    }
+
+    /// The files of an earlier set of this name: what a commit replaces or
+    /// removes.
+    pub fn existing_parts(&self) -> Vec<PathBuf> {
+        match self.kind {
+            SetKind::Workbooks => workbook_parts(&self.output),
+            SetKind::CsvFolder => template()
+                .sheets
+                .iter()
+                .map(|sheet| self.dir.join(format!("{}.csv", sheet.name)))
+                .filter(|path| exists(path))
+                .collect(),
+        }
+    }
+
+    /// A new temporary file beside the set's parts, for a writer to fill and
+    /// hand back with [`OutputSet::add`]. Removed when dropped unstaged.
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        if !self.dir.is_dir() {
+            bail!("{}: the output folder does not exist", self.dir.display());
+        }
+        temp_in(&self.dir)
+    }
+
+    /// Stages a finished temporary file (from [`OutputSet::temp_file`]) as
+    /// the part `target`, which must be in the set's folder.
+    pub fn add(&mut self, temp: tempfile::TempPath, target: PathBuf) -> Result<()> {
+        if folder_of(&target) != self.dir {
+            bail!(
+                "{}: a part must be in {}",
+                target.display(),
+                self.dir.display()
+            );
+        }
+        self.staged.push((temp, target));
+        Ok(())
+    }
+
+    /// Writes `bytes` to a temporary file and stages it as `target`.
+    pub fn add_bytes(&mut self, target: PathBuf, bytes: &[u8]) -> Result<()> {
+        if self.kind == SetKind::CsvFolder && !self.dir.exists() {
+            std::fs::create_dir(&self.dir).with_context(|| {
+                format!("{}: cannot create the output folder", self.dir.display())
+            })?;
+            self.created_dir = true;
+        }
+        let mut temp = self.temp_file()?;
+        temp.write_all(bytes)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| disk_error(&target, &e))?;
+        self.add(temp.into_temp_path(), target)
+    }
+
+    /// Moves every staged part into place and removes the earlier set's
+    /// other parts. Without `force`, a part that appeared meanwhile stops
+    /// the commit before anything is moved.
+    pub fn commit(mut self) -> Result<Committed> {
+        let targets: BTreeSet<PathBuf> = self.staged.iter().map(|(_, t)| t.clone()).collect();
+        let removed: Vec<PathBuf> = self
+            .existing_parts()
+            .into_iter()
+            .filter(|p| !targets.contains(p))
+            .collect();
+        if !self.force
+            && let Some(existing) = targets.iter().chain(&removed).find(|p| exists(p))
+        {
+            bail!(
+                "{}: already exists; choose another name, or pass --force to replace it",
+                existing.display()
+            );
+        }
+        for (temp, target) in &self.staged {
+            set_output_permissions(temp, target)?;
+        }
+        let journal = self.write_journal(&removed)?;
+        let staged = std::mem::take(&mut self.staged);
+        let mut written = Vec::with_capacity(staged.len());
+        for (temp, target) in staged {
+            let moved = if self.force {
+                temp.persist(&target).map_err(|e| e.error)
+            } else {
+                temp.persist_noclobber(&target).map_err(|e| e.error)
+            };
+            moved.map_err(|e| {
+                anyhow!(
+                    "{}: cannot put in place ({e}); {} of the new parts are in place, and the \
+                     next selfbill run in {} completes the set",
+                    target.display(),
+                    written.len(),
+                    self.dir.display()
+                )
+            })?;
+            written.push(target);
+        }
+        for path in &removed {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("{}: an earlier part cannot be removed", path.display())
+                    });
+                }
+            }
+        }
+        sync_dir(&self.dir);
+        if let Some(journal) = journal {
+            let _ = std::fs::remove_file(journal);
+        }
+        self.created_dir = false;
+        Ok(Committed { written, removed })
+    }
+
+    /// Records the moves and removals a commit is about to make, flushed to
+    /// disk, so that a run killed halfway can be completed by the next.
+    /// `None` when a name cannot be recorded (not UTF-8): the commit goes on
+    /// without a journal.
+    fn write_journal(&self, removed: &[PathBuf]) -> Result<Option<PathBuf>> {
+        let name = |path: &Path| -> Option<String> {
+            path.file_name().and_then(|n| n.to_str()).map(str::to_owned)
+        };
+        let mut entries = Vec::new();
+        for (temp, target) in &self.staged {
+            let (Some(from), Some(to)) = (name(temp), name(target)) else {
+                return Ok(None);
+            };
+            entries.push(serde_json::json!({"put": from, "as": to}));
+        }
+        for path in removed {
+            let Some(gone) = name(path) else {
+                return Ok(None);
+            };
+            entries.push(serde_json::json!({"remove": gone}));
+        }
+        let mut file = tempfile::Builder::new()
+            .prefix(&temp_prefix())
+            .suffix(JOURNAL_SUFFIX)
+            .tempfile_in(&self.dir)
+            .with_context(|| format!("{}: cannot create a file here", self.dir.display()))?;
+        let text = serde_json::Value::Array(entries).to_string();
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(|e| disk_error(&self.output, &e))?;
+        let (_, path) = file
+            .keep()
+            .map_err(|e| anyhow!("{}: cannot keep the journal: {}", self.dir.display(), e))?;
+        sync_dir(&self.dir);
+        Ok(Some(path))
+    }
+}
+
+impl Drop for OutputSet {
+    fn drop(&mut self) {
+        // Staged temporary files remove themselves; a folder this set
+        // created goes too when it is empty.
+        self.staged.clear();
+        if self.created_dir {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+/// An error while writing a part: "disk full" said plainly.
+pub fn disk_error(target: &Path, error: &std::io::Error) -> anyhow::Error {
+    let full = error.raw_os_error() == Some(28) || error.kind() == std::io::ErrorKind::StorageFull;
+    if full {
+        anyhow!(
+            "{}: the disk is full ({error}); nothing was written and earlier files are as they \
+             were; free some space and run again",
+            target.display()
+        )
+    } else {
+        anyhow!(
+            "{}: cannot write ({error}); nothing was written and earlier files are as they were",
+            target.display()
+        )
+    }
+}
+
+/// An error while building a part: "disk full" said plainly when that is
+/// what happened, with the part's name.
+pub fn write_error(target: &Path, error: anyhow::Error) -> anyhow::Error {
+    match error
+        .chain()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+    {
+        Some(io) => disk_error(target, io),
+        None => error.context(format!(
+            "{}: cannot write the workbook; nothing was written",
+            target.display()
+        )),
+    }
+}
+
+/// A temporary file in `dir`, named `.selfbill-<pid>-XXXXXX.tmp`.
+pub(crate) fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix())
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .with_context(|| format!("{}: cannot create a file in this folder", dir.display()))
+}
+
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
+/// The folder a path is in (`.` for a bare name).
+pub(crate) fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether anything, even a dangling link, is at `path`.
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// Temporary files copy the mode of the file they replace, else 0644: an
+/// output is an ordinary file, not a private temporary one.
+fn set_output_permissions(temp: &Path, target: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o644);
+        std::fs::set_permissions(temp, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("{}: cannot set permissions", target.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (temp, target);
+    Ok(())
+}
+
+/// Flushes a folder's entries (renames, removals) to disk, where the
+/// platform allows it.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// `out.xlsx` and `out-001.xlsx`, `out-002.xlsx` … as they exist: three-digit
+/// parts, and longer numbers only where the part before them exists (so an
+/// unrelated `out-2024.xlsx` is never taken for a part).
+fn workbook_parts(output: &Path) -> Vec<PathBuf> {
+    let mut parts = Vec::new();
+    if exists(output) {
+        parts.push(output.to_path_buf());
+    }
+    let (Some(stem), dir) = (
+        output.file_stem().and_then(|s| s.to_str()),
+        folder_of(output),
+    ) else {
+        return parts;
+    };
+    let extension = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return parts;
+    };
+    let prefix = format!("{stem}-");
+    let mut numbers: Vec<u64> = entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let number = name.strip_prefix(&prefix)?.strip_suffix(&extension)?;
+            let n: u64 = number.parse().ok()?;
+            (format!("{n:03}") == number && n > 0).then_some(n)
+        })
+        .collect();
+    numbers.sort_unstable();
+    let mut taken = BTreeSet::new();
+    for n in numbers {
+        if n < 1000 || taken.contains(&(n - 1)) {
+            taken.insert(n);
+        }
+    }
+    parts.extend(
+        taken
+            .into_iter()
+            .map(|n| dir.join(format!("{stem}-{n:03}{extension}"))),
+    );
+    parts
+}
+
+/// Refuses an output that is one of the inputs: the same path, a link to
+/// it, or another name (hard link) of the same file.
+pub fn refuse_input(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Ok(target) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let canonical = output.canonicalize().ok();
+    for input in inputs {
+        let same = match std::fs::metadata(input) {
+            Ok(meta) => same_file(&target, &meta) || canonical == input.canonicalize().ok(),
+            Err(_) => false,
+        };
+        if same {
+            bail!(
+                "{}: is an input of this run ({}); choose another output name (inputs are never \
+                 written)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// A link at `output` that points nowhere: say so, instead of "File exists".
+pub fn refuse_dangling_link(output: &Path) -> Result<()> {
+    let Ok(meta) = output.symlink_metadata() else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() && std::fs::metadata(output).is_err() {
+        let points_to = std::fs::read_link(output)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        bail!(
+            "{}: is a symbolic link to {points_to}, which does not exist; selfbill does not \
+             write through links: remove the link, or give another output name",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Finishes what interrupted runs left in `dir`: a journal of a dead run is
+/// completed (its staged parts moved into place, its removals done), and a
+/// dead run's temporary files are removed. Files of a live run are left
+/// alone; files whose run cannot be told (another platform, an older
+/// selfbill) are only reported.
+fn recover(dir: &Path) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return notes;
+    };
+    let mut journals = Vec::new();
+    let mut temps = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+            continue;
+        };
+        let pid = rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let path = entry.path();
+        if name.ends_with(JOURNAL_SUFFIX) {
+            journals.push((path, pid));
+        } else if name.ends_with(TEMP_SUFFIX) {
+            temps.push((path, pid));
+        }
+    }
+    journals.sort();
+    for (journal, pid) in journals {
+        if pid.and_then(process_alive) != Some(false) {
+            continue;
+        }
+        match complete_journal(dir, &journal) {
+            Ok((put, removed)) => {
+                let _ = std::fs::remove_file(&journal);
+                notes.push(format!(
+                    "an earlier run was interrupted while putting its files in place; its set is \
+                     now complete ({put} part{} moved into place, {removed} earlier part{} removed)",
+                    if put == 1 { "" } else { "s" },
+                    if removed == 1 { "" } else { "s" }
+                ));
+            }
+            Err(e) => notes.push(format!(
+                "an earlier run was interrupted, and its journal {} cannot be completed ({e:#}); \
+                 check the files in {}",
+                journal.display(),
+                dir.display()
+            )),
+        }
+    }
+    sync_dir(dir);
+    let (mut removed, mut unknown) = (Vec::new(), Vec::new());
+    for (temp, pid) in temps {
+        if !exists(&temp) {
+            continue; // moved into place by a journal above
+        }
+        match pid.and_then(process_alive) {
+            Some(false) if std::fs::remove_file(&temp).is_ok() => removed.push(temp),
+            Some(true) => {}
+            _ => unknown.push(temp),
+        }
+    }
+    if !removed.is_empty() {
+        notes.push(format!(
+            "removed {} temporary file{} left by an interrupted run ({})",
+            removed.len(),
+            if removed.len() == 1 { "" } else { "s" },
+            file_names(&removed)
+        ));
+    }
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "{} temporary file{} left by another selfbill run ({}); remove them when no \
+             selfbill is running",
+            unknown.len(),
+            if unknown.len() == 1 { "" } else { "s" },
+            file_names(&unknown)
+        ));
+    }
+    notes
+}
+
+fn file_names(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    let more = paths.len().saturating_sub(3);
+    if more > 0 {
+        format!("{} and {more} more", names.join(", "))
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Replays a journal: staged files still present are moved into place,
+/// listed removals done. Returns the counts.
+fn complete_journal(dir: &Path, journal: &Path) -> Result<(usize, usize)> {
+    let text = std::fs::read_to_string(journal)?;
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&text).context("the journal is not complete")?;
+    let (mut put, mut removed) = (0, 0);
+    let inside = |name: &str| -> Result<PathBuf> {
+        // Only plain names: a journal never reaches outside its folder.
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            bail!("a journal names {name:?}");
+        }
+        Ok(dir.join(name))
+    };
+    for entry in &entries {
+        if let (Some(from), Some(to)) = (entry["put"].as_str(), entry["as"].as_str()) {
+            let (from, to) = (inside(from)?, inside(to)?);
+            if from.exists() {
+                std::fs::rename(&from, &to)?;
+                put += 1;
+            }
+        } else if let Some(gone) = entry["remove"].as_str() {
+            match std::fs::remove_file(inside(gone)?) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok((put, removed))
+}
+
+/// Whether a process runs: `None` where it cannot be told.
+fn process_alive(pid: u32) -> Option<bool> {
+    if pid == std::process::id() {
+        return Some(true);
+    }
+    if cfg!(target_os = "linux") {
+        Some(Path::new("/proc").join(pid.to_string()).exists())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn stage(set: &mut OutputSet, name: &str, bytes: &[u8]) {
+        let target = set.dir.join(name);
+        set.add_bytes(target, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_commit_leaves_exactly_the_new_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.xlsx");
+        for name in [
+            "e-001.xlsx",
+            "e-002.xlsx",
+            "e-003.xlsx",
+            "e-2024.xlsx",
+            "keep.xlsx",
+        ] {
+            std::fs::write(dir.path().join(name), b"old").unwrap();
+        }
+        let err = OutputSet::open(&out, SetKind::Workbooks, &[], false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("e-001.xlsx: already exists (with 2 more parts"),
+            "{err}"
+        );
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], true).unwrap();
+        stage(&mut set, "e-001.xlsx", b"new");
+        stage(&mut set, "e-002.xlsx", b"new");
+        let done = set.commit().unwrap();
+        assert_eq!(done.written.len(), 2);
+        assert_eq!(done.removed, [dir.path().join("e-003.xlsx")]);
+        assert_eq!(
+            names(dir.path()),
+            ["e-001.xlsx", "e-002.xlsx", "e-2024.xlsx", "keep.xlsx"]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("e-002.xlsx")).unwrap(),
+            b"new"
+        );
+    }
+
+    #[test]
+    fn a_set_that_is_not_committed_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e.xlsx"), b"old").unwrap();
+        let mut set =
+            OutputSet::open(&dir.path().join("e.xlsx"), SetKind::Workbooks, &[], true).unwrap();
+        stage(&mut set, "e-001.xlsx", b"new");
+        drop(set);
+        assert_eq!(names(dir.path()), ["e.xlsx"]);
+        // A CSV folder the set created goes too.
+        let csv = dir.path().join("csv");
+        let mut set = OutputSet::open(&csv, SetKind::CsvFolder, &[], false).unwrap();
+        stage(&mut set, "Documents.csv", b"new");
+        drop(set);
+        assert!(!csv.exists());
+    }
+
+    #[test]
+    fn a_killed_commit_is_completed_and_dead_temporaries_removed_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        // A dead process: pid 0 never names a user process, but it is not
+        // this one, and /proc/0 does not exist.
+        let dead = |name: &str| dir.path().join(format!(".selfbill-0-{name}"));
+        std::fs::write(dead("a.tmp"), b"new part").unwrap();
+        std::fs::write(dead("stray.tmp"), b"half").unwrap();
+        std::fs::write(dir.path().join("e-002.xlsx"), b"old").unwrap();
+        std::fs::write(
+            dead("j.journal"),
+            r#"[{"put":".selfbill-0-a.tmp","as":"e-001.xlsx"},{"remove":"e-002.xlsx"}]"#,
+        )
+        .unwrap();
+        let set = OutputSet::open(
+            &dir.path().join("other.xlsx"),
+            SetKind::Workbooks,
+            &[],
+            false,
+        )
+        .unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(set.recovered().len(), 2, "{:?}", set.recovered());
+            assert_eq!(names(dir.path()), ["e-001.xlsx"]);
+            assert_eq!(
+                std::fs::read(dir.path().join("e-001.xlsx")).unwrap(),
+                b"new part"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_inputs_dangling_links_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("suppliers.csv");
+        std::fs::write(&input, b"x").unwrap();
+        let err = OutputSet::open(
+            &input,
+            SetKind::Workbooks,
+            std::slice::from_ref(&input),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("is an input"), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.xlsx");
+            std::os::unix::fs::symlink(&input, &link).unwrap();
+            let err = OutputSet::open(
+                &link,
+                SetKind::Workbooks,
+                std::slice::from_ref(&input),
+                true,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("is an input"), "{err}");
+            let dangling = dir.path().join("dangling.xlsx");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+            let err = OutputSet::open(&dangling, SetKind::Workbooks, &[], true).unwrap_err();
+            assert!(err.to_string().contains("which does not exist"), "{err}");
+        }
+        let err = OutputSet::open(dir.path(), SetKind::Workbooks, &[], true).unwrap_err();
+        assert!(err.to_string().contains("is a folder"), "{err}");
+        let err = OutputSet::open(&input, SetKind::CsvFolder, &[], true).unwrap_err();
+        assert!(err.to_string().contains("is a file"), "{err}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Output sets: after a run the files on disk under the output's name are
+//! exactly what that run wrote; inputs are never written; failures leave
+//! the earlier set as it was and say so, in JSON too.
+
+use crate::common::*;
+use crate::money::{TestOrder, write_export};
+use std::path::Path;
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn invoice_numbers(path: &Path) -> Vec<String> {
+    let documents = read_sheet(path, "Documents");
+    documents
+        .data_rows()
+        .iter()
+        .map(|r| text(&r[documents.col("eInvoiceNumber")]))
+        .collect()
+}
+
+#[test]
+fn force_replaces_the_whole_set_and_reports_what_it_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let sample = root().join(SAMPLE);
+    convert(&[&sample], &out, &["--max-per-file", "2"]).success();
+    assert_eq!(
+        names(dir.path()),
+        ["e-001.xlsx", "e-002.xlsx", "e-003.xlsx"]
+    );
+
+    // Without --force any existing part stops the run, even for a one-file output.
+    let assert = convert(&[&sample], &out, &["--max-per-file", "100"]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("e-001.xlsx: already exists") && stderr.contains("--force"),
+        "{stderr}"
+    );
+
+    let assert = convert(
+        &[&sample],
+        &out,
+        &["--max-per-file", "4", "--force", "--json"],
+    )
+    .success();
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(names(dir.path()), ["e-001.xlsx", "e-002.xlsx"]);
+    let removed: Vec<String> = report["summary"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        removed,
+        [dir.path().join("e-003.xlsx").display().to_string()]
+    );
+    // Each invoice is in exactly one file.
+    let mut all = invoice_numbers(&dir.path().join("e-001.xlsx"));
+    all.extend(invoice_numbers(&dir.path().join("e-002.xlsx")));
+    let count = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((count, all.len()), (6, 6));
+}
+
+#[test]
+fn a_csv_folder_keeps_no_sheet_of_an_earlier_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    convert(&[&root().join(SAMPLE)], &out, &["--format", "csv"]).success();
+    assert!(out.join("DocumentDiscounts.csv").exists());
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+
+    let export = dir.path().join("one.csv");
+    write_export(
+        &export,
+        &[TestOrder {
+            no: "9100",
+            goods: "10",
+            shipping: "0",
+            adjustment: "0",
+            paid: "10",
+            lines: vec![("10".into(), "1".into())],
+        }],
+    );
+    convert(&[&export], &out, &["--format", "csv"]).code(2);
+    let assert = convert(&[&export], &out, &["--format", "csv", "--force", "--json"]).success();
+    let report = json(&assert.get_output().stdout);
+    assert!(
+        report["summary"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("DocumentDiscounts.csv")),
+        "{report}"
+    );
+    assert_eq!(
+        names(&out),
+        [
+            "DocumentLineItems.csv",
+            "DocumentTotalTax.csv",
+            "Documents.csv",
+            "LineItemsTaxes.csv",
+            "notes.txt"
+        ]
+    );
+    let assert = selfbill()
+        .args(["check", "--json"])
+        .arg(&out)
+        .assert()
+        .success();
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(report["summary"]["invoices"], 1);
+}
+
+#[test]
+fn an_error_that_stops_the_run_is_json_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    std::fs::write(&out, b"keep me").unwrap();
+    let assert = convert(&[&root().join(SAMPLE)], &out, &["--json"]).code(2);
+    let report = json(&assert.get_output().stdout);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(message.contains("already exists"), "{message}");
+    assert_eq!(report["error"]["exit_code"], 2);
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+}
+
+#[test]
+fn inputs_are_never_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let suppliers = dir.path().join("suppliers.csv");
+    std::fs::copy(root().join("fixtures/suppliers.csv"), &suppliers).unwrap();
+    let before = std::fs::read(&suppliers).unwrap();
+    let config = dir.path().join("selfbill.toml");
+    std::fs::copy(root().join("fixtures/selfbill.toml"), &config).unwrap();
+    for output in [&suppliers, &config] {
+        let assert = selfbill()
+            .arg("convert")
+            .arg(root().join(SAMPLE))
+            .arg("-o")
+            .arg(output)
+            .args(["--format", "xlsx", "--force", "--rate", "0.6097"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--suppliers")
+            .arg(&suppliers)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(stderr.contains("is an input"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&suppliers).unwrap(), before);
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        std::fs::read(root().join("fixtures/selfbill.toml")).unwrap()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_link_at_the_output_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    std::os::unix::fs::symlink(dir.path().join("gone/e.xlsx"), &out).unwrap();
+    let assert = convert(&[&root().join(SAMPLE)], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("is a symbolic link to") && stderr.contains("which does not exist"),
+        "{stderr}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn temporary_files_of_a_killed_run_are_removed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    // Process 0 is never a selfbill run: its files are a dead run's.
+    let stray = dir.path().join(".selfbill-0-Ab12Cd.tmp");
+    std::fs::write(&stray, b"half a workbook").unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&root().join(SAMPLE)], &out, &["--json"]).success();
+    let report = json(&assert.get_output().stdout);
+    assert!(!stray.exists());
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "output.interrupted-run"),
+        "{report}"
+    );
+    assert_eq!(names(dir.path()), ["e.xlsx"]);
+}
+
+/// A full disk, on a small tmpfs (Linux, as root; skipped elsewhere): the
+/// run stops with exit 2, says so in JSON, and leaves the old set as it was.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_the_old_set_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    std::fs::write(mount.join("e-001.xlsx"), b"old part").unwrap();
+    std::fs::write(mount.join("e-002.xlsx"), b"old part").unwrap();
+    let out = mount.join("e.xlsx");
+    let assert = convert(
+        &[&root().join(SAMPLE)],
+        &out,
+        &["--max-per-file", "1", "--force", "--json"],
+    )
+    .code(2);
+    let report = json(&assert.get_output().stdout);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(message.contains("nothing was written"), "{message}");
+    assert_eq!(names(&mount), ["e-001.xlsx", "e-002.xlsx"]);
+    assert_eq!(
+        std::fs::read(mount.join("e-001.xlsx")).unwrap(),
+        b"old part"
+    );
+}
