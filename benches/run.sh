@@ -25,12 +25,14 @@ PY
 
 echo "export: $lines lines ($(du -h "$work/export.xlsx" | cut -f1))"
 mkdir -p "$work/split"
-measure "convert (100 invoices per workbook)" "$bin" convert "$work/export.xlsx" -o "$work/split/e.xlsx" "${args[@]}"
+# Each convert records its invoices in a register of its own, as a bookkeeper's would.
+measure "convert (100 invoices per workbook)" "$bin" convert "$work/export.xlsx" -o "$work/split/e.xlsx" "${args[@]}" --register "$work/split.db"
 echo "  workbooks written: $(ls "$work/split" | wc -l)"
-measure "convert (one workbook)" "$bin" convert "$work/export.xlsx" -o "$work/one.xlsx" --max-per-file 1000000 "${args[@]}"
+measure "convert (one workbook)" "$bin" convert "$work/export.xlsx" -o "$work/one.xlsx" --max-per-file 1000000 "${args[@]}" --register "$work/one.db"
+measure "convert (one workbook, --no-register)" "$bin" convert "$work/export.xlsx" -o "$work/one-nr.xlsx" --max-per-file 1000000 "${args[@]}" --no-register
 # One in five generated orders is closed (not invoiced): an export of 5/4 the
 # lines makes a workbook with LINES invoice lines for check.
 target/release/examples/gen_export "$((lines * 5 / 4))" "$work/export-for-check.xlsx"
-"$bin" convert "$work/export-for-check.xlsx" -o "$work/check.xlsx" --max-per-file 1000000 "${args[@]}" > /dev/null
+"$bin" convert "$work/export-for-check.xlsx" -o "$work/check.xlsx" --max-per-file 1000000 "${args[@]}" --no-register > /dev/null
 echo "workbook for check: about $lines invoice lines, $(du -h "$work/check.xlsx" | cut -f1)"
 measure "check ($lines-line workbook)" "$bin" check "$work/check.xlsx" --json

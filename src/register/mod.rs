@@ -740,11 +740,11 @@ fn create_new(path: &Path) -> Result<()> {
             .with_context(|| format!("{shown}: cannot create the register"))?;
     }
     temp.as_file().sync_all()?;
-    match temp.persist_noclobber(path) {
-        Ok(_) => Ok(()),
+    match crate::write::persist(temp.into_temp_path(), path, false) {
+        Ok(()) => Ok(()),
         // Another run made it meanwhile: use that one.
         Err(_) if path.exists() => Ok(()),
-        Err(e) => Err(e.error).with_context(|| format!("{shown}: cannot create the register")),
+        Err(e) => Err(e).with_context(|| format!("{shown}: cannot create the register")),
     }
 }
 

@@ -143,6 +143,15 @@ fn a_new_register_has_the_latest_schema_and_selfbills_id() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["selfbill.db"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("selfbill.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "an ordinary file, like the workbooks");
+    }
     // Opening without `create` finds it; a missing one is an error.
     Register::open(&dir.path().join("selfbill.db"), false, WAIT).unwrap();
     let err = Register::open(&dir.path().join("other.db"), false, WAIT).unwrap_err();

@@ -573,6 +573,30 @@ fn a_refund_without_a_recorded_uuid_is_an_error_that_says_how_to_record_it() {
 }
 
 #[test]
+fn check_never_touches_the_register() {
+    let books = Books::new();
+    let (code, _) = books.convert(&root().join(SAMPLE), "oct.xlsx", ISSUED_AT, &[]);
+    assert_eq!(code, 0);
+    let register = books.path("selfbill.db");
+    let before = (
+        std::fs::read(&register).unwrap(),
+        std::fs::metadata(&register).unwrap().modified().unwrap(),
+    );
+    books.command(&["check", "oct.xlsx"]).assert().success();
+    let after = (
+        std::fs::read(&register).unwrap(),
+        std::fs::metadata(&register).unwrap().modified().unwrap(),
+    );
+    assert_eq!(before, after);
+    let names: Vec<String> = std::fs::read_dir(books.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("selfbill.db"))
+        .collect();
+    assert_eq!(names, ["selfbill.db"], "no journal beside it");
+}
+
+#[test]
 fn a_higher_payment_after_invoicing_asks_for_a_debit_note() {
     let books = Books::new();
     books.convert(
