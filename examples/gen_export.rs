@@ -4,7 +4,8 @@
 //!     cargo run --release --example gen_export -- 100000 /tmp/export.xlsx /tmp/suppliers.csv
 //!
 //! Orders have 1 to 3 lines; every order reconciles (Σ 单价×数量 + 运费 +
-//! 涨价或折扣 = 实付款). Amounts are computed in integer cents.
+//! 涨价或折扣 = 实付款). Amounts are computed in integer cents. Text is
+//! written as inline strings, as 1688's own exports are.
 
 use rust_xlsxwriter::{Workbook, XlsxError};
 
@@ -110,7 +111,8 @@ pub fn write_suppliers(path: &str) -> std::io::Result<()> {
 /// integration tests (`#[path]`), so that they and the benchmark share one generator.
 pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
     let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet();
+    // Constant memory mode writes inline strings (`t="inlineStr"`).
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name("sheet1")?;
     for (c, h) in HEADERS.iter().enumerate() {
         sheet.write_string(0, c as u16, *h)?;

@@ -15,7 +15,7 @@ use selfbill::codes::Table;
 use selfbill::config::{Config, SupplierDirectory};
 use selfbill::pipeline::{self, ConvertOptions, OutputFormat};
 use selfbill::rates::RateTable;
-use selfbill::read::sheet::TextEncoding;
+use selfbill::read::text::TextEncoding;
 use selfbill::report::Report;
 
 mod register;
@@ -735,10 +735,13 @@ fn suppliers(args: SuppliersArgs, ui: &Ui) -> Result<i32> {
     for export in &args.exports {
         orders.extend(selfbill::read::export::read_export(export, encoding)?.orders);
     }
-    let existing = match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
+    let existing = match path.try_exists() {
+        Ok(false) => None,
+        _ => Some(selfbill::read::file::read_input(
+            &path,
+            "supplier directory",
+            selfbill::read::file::MAX_TEXT_BYTES,
+        )?),
     };
     let result = selfbill::directory::add_sellers(existing.as_deref(), &orders)
         .with_context(|| format!("{}: bad supplier directory", path.display()))?;

@@ -192,12 +192,19 @@ pub const DEFAULT_UNITS: [(&str, &str); 12] = [
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| {
+        let bytes = crate::read::file::read_input(
+            path,
+            "config",
+            crate::read::file::MAX_TEXT_BYTES,
+        )
+        .with_context(|| {
             format!(
                 "{}: config cannot be read; create one with `selfbill init` or pass --config FILE",
                 path.display()
             )
         })?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("{}: config is not UTF-8 text", path.display()))?;
         Self::parse(&text).with_context(|| format!("{}: bad config", path.display()))
     }
 
@@ -474,7 +481,12 @@ pub struct SupplierDirectory {
 
 impl SupplierDirectory {
     pub fn load(path: &Path) -> Result<SupplierDirectory> {
-        let bytes = std::fs::read(path).with_context(|| {
+        let bytes = crate::read::file::read_input(
+            path,
+            "supplier directory",
+            crate::read::file::MAX_TEXT_BYTES,
+        )
+        .with_context(|| {
             format!(
                 "{}: supplier directory cannot be read; create it with `selfbill init` or pass --suppliers FILE",
                 path.display()
@@ -484,7 +496,7 @@ impl SupplierDirectory {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<SupplierDirectory> {
-        let text = crate::read::sheet::decode_text(bytes);
+        let text = crate::read::text::decode_text(bytes);
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());

@@ -18,7 +18,7 @@ use crate::model::Invoice;
 use crate::money::cents;
 use crate::rates::RateTable;
 use crate::read::customs::Customs;
-use crate::read::sheet::TextEncoding;
+use crate::read::text::TextEncoding;
 use crate::read::{export, workbook};
 use crate::register::reconcile::{self, Triage};
 use crate::register::{self, Register};

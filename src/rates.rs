@@ -34,8 +34,8 @@ impl RateTable {
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let shown = path.display().to_string();
         let bytes =
-            std::fs::read(path).with_context(|| format!("{shown}: rates file cannot be read"))?;
-        let text = crate::read::sheet::decode_text(&bytes);
+            crate::read::file::read_input(path, "rates file", crate::read::file::MAX_TEXT_BYTES)?;
+        let text = crate::read::text::decode_text(&bytes);
         let entries = if text.trim_start().starts_with('{') {
             parse_bnm(&text)
                 .with_context(|| format!("{shown}: not a BNM exchange-rate response"))?

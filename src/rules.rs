@@ -119,6 +119,23 @@ rules! {
         "Row 4 holds LHDN's header names; restore the header as the template spells it";
     STRUCTURE_UNKNOWN_HEADER = "structure.unknown-header", Warning, "a row-4 header LHDN's template does not have",
         "LHDN's portal ignores or rejects columns it does not know; remove the column or check its spelling";
+    // The shape of a batch-upload workbook, as check reads it (src/read/workbook.rs).
+    STRUCTURE_UNEXPECTED_SHEET = "structure.unexpected-sheet", Error, "a sheet that is not one of LHDN's template sheets",
+        "Delete the sheet, or keep it in another workbook";
+    STRUCTURE_DUPLICATE_SHEET = "structure.duplicate-sheet", Error, "two sheets that read as the same LHDN sheet",
+        "Keep one sheet of each of LHDN's names";
+    STRUCTURE_SHEET_NAME = "structure.sheet-name", Error, "one of LHDN's sheets named with other spaces or letter case",
+        "Rename the sheet to LHDN's name, exactly";
+    STRUCTURE_SHEET_ORDER = "structure.sheet-order", Warning, "LHDN's sheets in an order neither copy of the template has",
+        "Put the sheets back in the order of LHDN's template";
+    STRUCTURE_DUPLICATE_HEADER = "structure.duplicate-header", Error, "a row-4 header given to two columns",
+        "Keep one column of each header: delete or rename the other";
+    STRUCTURE_HIDDEN_ROW = "structure.hidden-row", Error, "a hidden row with data",
+        "Unhide the row (select the rows around it, right-click, Unhide) and check what it holds, or delete it";
+    STRUCTURE_SAMPLE_ROW_EDITED = "structure.sample-row-edited", Error, "LHDN's sample row 5 edited",
+        "Put the data from row 6 down and restore LHDN's sample in row 5";
+    CELL_FORMULA = "cell.formula", Error, "a formula in a data row",
+        "Replace the formula by its value (Copy, then Paste Special → Values); LHDN's template has no formulas in data rows";
     FIELD_MANDATORY = "field.mandatory", Error, "a mandatory cell is empty",
         "Fill in the cell; LHDN's row 1 marks it Mandatory";
     FIELD_TOO_LONG = "field.too-long", Error, "text longer than row 2 allows (characters)",

@@ -15,7 +15,8 @@ use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::sheet::{self, Grid};
+use super::grid::{self, Grid};
+use super::sheet;
 use crate::finding::Finding;
 use crate::model::Location;
 use crate::model::{Clearance, Concession};
@@ -88,8 +89,7 @@ impl Customs {
 
 /// Reads a customs file: CSV (UTF-8 or GB18030) or the first sheet of a workbook.
 pub fn read_customs(path: &Path) -> Result<Customs> {
-    let keep_all = |_: &[sheet::GridRow]| -> Result<Option<Vec<bool>>> { Ok(None) };
-    let grid = sheet::open_first_sheet(path, &keep_all, None)?;
+    let grid = sheet::open_first_sheet(path, &|_, _| Ok(None), None)?;
     parse_customs(&grid)
 }
 
@@ -106,13 +106,13 @@ pub fn parse_customs(grid: &Grid) -> Result<Customs> {
     let mut rows = grid
         .rows
         .iter()
-        .filter(|r| !r.cells.iter().all(sheet::is_blank));
+        .filter(|r| !r.cells.iter().all(grid::is_blank));
     let Some(header) = rows.next() else {
         bail!("{where_}: the customs file is empty; {expected}");
     };
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (position, cell) in header.cells.iter().enumerate() {
-        let name = sheet::cell_text(cell).trim().to_ascii_lowercase();
+        let name = grid::cell_text(cell).trim().to_ascii_lowercase();
         if name.is_empty() {
             continue;
         }
@@ -157,9 +157,9 @@ pub fn parse_customs(grid: &Grid) -> Result<Customs> {
             Data::Float(_) | Data::Int(_) => bail!(
                 "{}: the order number is stored as a number, which loses digits; format the \
                  column as Text and type the order numbers again (or copy them from the export)",
-                at(col::ORDER_NO, &sheet::cell_text(cell(col::ORDER_NO)))
+                at(col::ORDER_NO, &grid::cell_text(cell(col::ORDER_NO)))
             ),
-            other => sheet::cell_text(other),
+            other => grid::cell_text(other),
         };
         if order_no.is_empty() {
             bail!(
@@ -169,7 +169,7 @@ pub fn parse_customs(grid: &Grid) -> Result<Customs> {
                 col::ORDER_NO
             );
         }
-        let refs_text = sheet::cell_text(cell(col::CUSTOMS_REF));
+        let refs_text = grid::cell_text(cell(col::CUSTOMS_REF));
         let mut refs = Vec::new();
         for reference in refs_text
             .split(',')
@@ -186,15 +186,15 @@ pub fn parse_customs(grid: &Grid) -> Result<Customs> {
             refs.push(reference.to_string());
         }
         let cleared_on = match cell(col::CLEARED_ON) {
-            c if sheet::is_blank(c) => None,
+            c if grid::is_blank(c) => None,
             c => Some(clearance_date(c).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{}: not a date; write the customs clearance date as yyyy-mm-dd, e.g. 2026-10-14",
-                    at(col::CLEARED_ON, &sheet::cell_text(c))
+                    at(col::CLEARED_ON, &grid::cell_text(c))
                 )
             })?),
         };
-        let concession_text = sheet::cell_text(cell(col::CONCESSION));
+        let concession_text = grid::cell_text(cell(col::CONCESSION));
         let concession = if concession_text.is_empty() {
             None
         } else {
@@ -247,13 +247,13 @@ pub fn parse_customs(grid: &Grid) -> Result<Customs> {
 /// A clearance date: a date cell, an Excel serial, or text such as
 /// `2026-10-14` or `2026/10/14` (a time of day is ignored).
 fn clearance_date(cell: &Data) -> Option<NaiveDate> {
-    sheet::cell_datetime(cell).ok().map(|d| d.date())
+    grid::cell_datetime(cell).ok().map(|d| d.date())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::sheet::GridRow;
+    use crate::read::grid::GridRow;
 
     fn grid(lines: &[&[&str]]) -> Grid {
         Grid {
@@ -274,8 +274,10 @@ mod tests {
                             }
                         })
                         .collect(),
+                    ..GridRow::default()
                 })
                 .collect(),
+            ragged: Vec::new(),
         }
     }
 

@@ -8,10 +8,12 @@
 use anyhow::{Result, bail};
 use calamine::Data;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::path::Path;
 
-use super::sheet::{self, CellProblem, Grid, GridRow, TextEncoding};
+use super::grid::{self, CellProblem, Grid, GridRow};
+use super::sheet::{self, ColumnPlan};
+use super::text::{self, TextEncoding};
 use crate::finding::Finding;
 use crate::model::{Location, Order, OrderLine, export_columns as col};
 use crate::rules::{self, Rule};
@@ -46,11 +48,35 @@ pub struct Export {
     pub orders_seen: usize,
 }
 
+/// The columns read, in the order of their slots in the rows kept.
+const READ: [&str; 15] = [
+    col::ORDER_NO,
+    col::SELLER_COMPANY,
+    col::SELLER_MEMBER,
+    col::GOODS_TOTAL,
+    col::SHIPPING,
+    col::ADJUSTMENT,
+    col::PAID,
+    col::STATUS,
+    col::PAID_AT,
+    col::TITLE,
+    col::UNIT_PRICE,
+    col::QUANTITY,
+    col::UNIT,
+    col::MODEL,
+    col::CREATED_AT,
+];
+
+/// Stop reading an export after this many problems: it is not a 1688
+/// export, and listing more helps nobody.
+const MAX_PROBLEMS: usize = 10_000;
+
 /// Header text as 1688 (and Excel re-saves) may spell it, reduced to one form:
-/// trimmed, full-width （）： made half-width, spaces dropped.
+/// trimmed, invisible characters (BOM, zero-width) dropped, full-width （）：
+/// made half-width, spaces dropped.
 pub fn normalise_header(text: &str) -> String {
     text.chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|c| !c.is_whitespace() && !text::is_invisible(*c))
         .map(|c| match c {
             '（' => '(',
             '）' => ')',
@@ -62,75 +88,96 @@ pub fn normalise_header(text: &str) -> String {
 
 /// Reads the first sheet of an export file (xlsx, xls or CSV).
 pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export> {
-    let file = path.display().to_string();
-    // Once the header is among the first rows, keep only the columns needed.
-    let select = |rows: &[GridRow]| -> Result<Option<Vec<bool>>> {
-        let Ok((index, headers)) = find_header(rows, &file) else {
+    // Once the header is among the first rows, keep only the columns read.
+    let header: Cell<Option<Header>> = Cell::new(None);
+    let plan = |where_: &str, rows: &[GridRow]| -> Result<Option<ColumnPlan>> {
+        let Some(found) = find_header(rows, where_)? else {
             return Ok(None);
         };
-        let columns = map_columns(&headers, &file, rows[index].number)?;
-        let mut mask = vec![false; headers.len()];
-        for &i in columns.index.values() {
-            mask[i] = true;
-        }
-        Ok(Some(mask))
+        let columns = map_columns(&found, where_)?;
+        header.set(Some(Header {
+            row: found.row,
+            width: found.names.len(),
+        }));
+        Ok(Some(ColumnPlan {
+            columns,
+            width: found.names.len(),
+        }))
     };
-    let grid = sheet::open_first_sheet(path, &select, encoding)?;
-    parse_export(&grid)
+    let grid = sheet::open_first_sheet(path, &plan, encoding)?;
+    let where_ = grid_place(&grid);
+    match header.take() {
+        Some(header) => parse_export(&grid, &header),
+        None if grid.is_empty() => bail!(
+            "{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)"
+        ),
+        None => Err(no_header(&grid.rows, &where_)),
+    }
 }
 
-struct Columns {
-    index: HashMap<&'static str, usize>,
+fn grid_place(grid: &Grid) -> String {
+    match &grid.sheet {
+        Some(sheet) => format!("{}, sheet {sheet}", grid.file),
+        None => grid.file.clone(),
+    }
 }
+
+/// Where the header is, as planned: its row, and how many cells it has.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    row: u32,
+    width: usize,
+}
+
+/// The kept cells of a row, by the names in [`READ`].
+struct Columns;
 
 impl Columns {
     fn get<'a>(&self, row: &'a [Data], name: &str) -> &'a Data {
-        self.index
-            .get(name)
-            .and_then(|&i| row.get(i))
+        READ.iter()
+            .position(|n| *n == name)
+            .and_then(|i| row.get(i))
             .unwrap_or(&Data::Empty)
     }
 }
 
-/// Parses an export already opened as a grid.
-pub fn parse_export(grid: &Grid) -> Result<Export> {
-    let where_ = match &grid.sheet {
-        Some(sheet) => format!("{}, sheet {sheet}", grid.file),
-        None => grid.file.clone(),
-    };
-    if grid.is_empty() {
-        bail!("{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)");
-    }
-    let (header_index, headers) = find_header(&grid.rows, &where_)?;
-    let header_row = grid.rows[header_index].number;
-    let columns = map_columns(&headers, &where_, header_row)?;
-
+/// Parses an export read with its header planned: the rows hold the
+/// columns of [`READ`], in that order.
+fn parse_export(grid: &Grid, header: &Header) -> Result<Export> {
+    let where_ = grid_place(grid);
+    let columns = Columns;
     let location = Location::new(grid.file.clone(), grid.sheet.clone(), None);
     let mut export = Export {
         file: grid.file.clone(),
         ..Export::default()
     };
+    // A CSV row with cells past the header's last column was not saved as
+    // one table: its cells cannot be trusted to sit under their headers.
+    if grid.sheet.is_none() && !grid.ragged.is_empty() {
+        let ragged = &grid.ragged;
+        let shown: Vec<String> = ragged.iter().take(10).map(u32::to_string).collect();
+        bail!(
+            "{where_}: line{} {}{} {} more cells than the header (line {}, {} columns); \
+             the file is damaged or was not saved as one table: save the export again as CSV from Excel",
+            if ragged.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if ragged.len() > 10 { " …" } else { "" },
+            if ragged.len() > 1 { "have" } else { "has" },
+            header.row,
+            header.width
+        );
+    }
     let mut current: Option<OrderBuilder> = None;
-    let mut ragged = Vec::new();
-    for grid_row in grid.rows.iter().skip(header_index + 1) {
+    for grid_row in grid.rows.iter().filter(|r| r.number > header.row) {
         let (row, cells) = (grid_row.number, grid_row.cells.as_slice());
-        // A CSV row with cells past the header's last column was not saved as
-        // one table: its cells cannot be trusted to sit under their headers.
-        if grid.sheet.is_none()
-            && cells
-                .iter()
-                .skip(headers.len())
-                .any(|c| !sheet::is_blank(c))
-        {
-            ragged.push(row);
-            continue;
-        }
-        if cells.iter().all(sheet::is_blank) {
+        // Only the columns read count: a row with cells elsewhere only is
+        // not an order line.
+        if cells.iter().all(grid::is_blank) {
             continue;
         }
         let at = location.with_row(row);
         let order_cell = columns.get(cells, col::ORDER_NO);
-        if sheet::is_blank(order_cell) {
+        if grid::is_blank(order_cell) {
             match current.as_mut() {
                 Some(order) => order.add_line(&columns, cells, &at),
                 None => export.findings.push(
@@ -146,43 +193,57 @@ pub fn parse_export(grid: &Grid) -> Result<Export> {
                     .column(col::ORDER_NO),
                 ),
             }
-            continue;
+        } else {
+            if let Some(order) = current.take() {
+                export.finish(order);
+            }
+            current = Some(OrderBuilder::start(&columns, cells, &at));
         }
-        if let Some(order) = current.take() {
-            export.finish(order);
+        if export.findings.len() > MAX_PROBLEMS {
+            let first = &export.findings[0];
+            bail!(
+                "{where_}: more than {MAX_PROBLEMS} cells cannot be read by row {row}; this does \
+                 not look like a 1688 buyer export (the first: row {}, column {}: {}); export the \
+                 orders again from 1688 (我的订单 → 导出)",
+                first.row.unwrap_or_default(),
+                first.column.as_deref().unwrap_or("-"),
+                first.message
+            );
         }
-        current = Some(OrderBuilder::start(&columns, cells, &at));
     }
     if let Some(order) = current.take() {
         export.finish(order);
     }
-    if !ragged.is_empty() {
-        let shown: Vec<String> = ragged.iter().take(10).map(u32::to_string).collect();
-        bail!(
-            "{where_}: line{} {}{} {} more cells than the header (line {header_row}, {} columns); \
-             the file is damaged or was not saved as one table: save the export again as CSV from Excel",
-            if ragged.len() > 1 { "s" } else { "" },
-            shown.join(", "),
-            if ragged.len() > 10 { " …" } else { "" },
-            if ragged.len() > 1 { "have" } else { "has" },
-            headers.len()
-        );
-    }
     Ok(export)
 }
 
-fn find_header(rows: &[GridRow], where_: &str) -> Result<(usize, Vec<String>)> {
-    for (index, row) in rows.iter().take(HEADER_SEARCH_ROWS).enumerate() {
-        let headers: Vec<String> = row
-            .cells
-            .iter()
-            .map(|c| normalise_header(&sheet::cell_text(c)))
-            .collect();
-        if headers.iter().any(|h| h == col::ORDER_NO) {
-            return Ok((index, headers));
+/// A header row: its number and its cells, normalised.
+struct FoundHeader {
+    row: u32,
+    names: Vec<String>,
+}
+
+fn header_names(row: &GridRow) -> Vec<String> {
+    row.cells
+        .iter()
+        .map(|c| normalise_header(&grid::cell_text(c)))
+        .collect()
+}
+
+/// The header among the first rows: `None` while it may still come, an
+/// error once [`HEADER_SEARCH_ROWS`] rows have none, or when the file is
+/// the seller's report.
+fn find_header(rows: &[GridRow], where_: &str) -> Result<Option<FoundHeader>> {
+    for row in rows.iter().take(HEADER_SEARCH_ROWS) {
+        let names = header_names(row);
+        if names.iter().any(|h| h == col::ORDER_NO) {
+            return Ok(Some(FoundHeader {
+                row: row.number,
+                names,
+            }));
         }
-        if headers.iter().any(|h| h == "订单号")
-            && headers
+        if names.iter().any(|h| h == "订单号")
+            && names
                 .iter()
                 .any(|h| h == "买家公司名称" || h.starts_with("商家改价"))
         {
@@ -193,58 +254,114 @@ fn find_header(rows: &[GridRow], where_: &str) -> Result<(usize, Vec<String>)> {
             );
         }
     }
-    bail!(
-        "{where_}: no header row with 订单编号 in the first {HEADER_SEARCH_ROWS} rows; \
-         this does not look like a 1688 buyer order export (我的订单 → 导出)"
-    )
+    if rows.len() >= HEADER_SEARCH_ROWS {
+        return Err(no_header(rows, where_));
+    }
+    Ok(None)
 }
 
-fn map_columns(headers: &[String], where_: &str, header_row: u32) -> Result<Columns> {
-    let mut index = HashMap::new();
+/// No header in the first rows: say so, and name the row that looks most
+/// like one, with the header nearest to 订单编号.
+fn no_header(rows: &[GridRow], where_: &str) -> anyhow::Error {
+    let likely = rows
+        .iter()
+        .take(HEADER_SEARCH_ROWS)
+        .map(|row| {
+            let names = header_names(row);
+            let known = READ
+                .iter()
+                .filter(|n| names.iter().any(|h| h == *n))
+                .count();
+            (known, row.number, names)
+        })
+        .filter(|(known, _, _)| *known > 0)
+        .max_by_key(|(known, number, _)| (*known, std::cmp::Reverse(*number)));
+    match likely {
+        Some((_, number, names)) => {
+            let near = match closest(col::ORDER_NO, &names) {
+                Some((near, c)) => format!(
+                    "; the closest header is {near:?} in column {}",
+                    grid::column_letters(c)
+                ),
+                None => String::new(),
+            };
+            anyhow::anyhow!(
+                "{where_}, row {number}: this looks like the header row but has no 订单编号 \
+                 column{near}; rename the column to 订单编号, or export the orders again from \
+                 1688 (我的订单 → 导出)"
+            )
+        }
+        None => anyhow::anyhow!(
+            "{where_}: no header row with 订单编号 in the first {HEADER_SEARCH_ROWS} rows; this \
+             does not look like a 1688 buyer order export (我的订单 → 导出)"
+        ),
+    }
+}
+
+/// The file column of each column read, in the order of [`READ`]; an error
+/// naming what is missing (with the closest header) or given twice.
+fn map_columns(header: &FoundHeader, where_: &str) -> Result<Vec<Option<usize>>> {
+    let headers = &header.names;
+    let mut columns = Vec::with_capacity(READ.len());
     let mut missing = Vec::new();
-    let wanted = REQUIRED.iter().chain([&col::MODEL, &col::CREATED_AT]);
-    for &name in wanted {
+    for name in READ {
         // A header without its (元) suffix is the same column.
         let bare = name.trim_end_matches("(元)");
-        let found = headers
+        let found: Vec<usize> = headers
             .iter()
-            .position(|h| h == name)
-            .or_else(|| headers.iter().position(|h| h == bare));
-        match found {
-            Some(i) => {
-                index.insert(name, i);
-            }
-            None if REQUIRED.contains(&name) => missing.push(name),
-            None => {}
+            .enumerate()
+            .filter(|(_, h)| *h == name || *h == bare)
+            .map(|(i, _)| i)
+            .collect();
+        if let [first, second, ..] = found.as_slice() {
+            bail!(
+                "{where_}, header row {}: {name} is in two columns, {} ({:?}) and {} ({:?}); \
+                 selfbill cannot tell which one holds the amounts: delete or rename one of them",
+                header.row,
+                grid::column_letters(*first),
+                headers[*first],
+                grid::column_letters(*second),
+                headers[*second],
+            );
         }
+        if found.is_empty() && REQUIRED.contains(&name) {
+            missing.push(name);
+        }
+        columns.push(found.first().copied());
     }
     if !missing.is_empty() {
         let described: Vec<String> = missing
             .iter()
             .map(|name| match closest(name, headers) {
-                Some(near) => format!("{name} (closest header found: {near})"),
+                Some((near, c)) => format!(
+                    "{name} (closest header found: {near}, column {})",
+                    grid::column_letters(c)
+                ),
                 None => name.to_string(),
             })
             .collect();
         bail!(
-            "{where_}, header row {header_row}: missing column{} {}; export the orders again \
+            "{where_}, header row {}: missing column{} {}; export the orders again \
              from 1688 (我的订单 → 导出) with all columns",
+            header.row,
             if missing.len() > 1 { "s" } else { "" },
             described.join(", ")
         );
     }
-    Ok(Columns { index })
+    Ok(columns)
 }
 
-/// The header nearest to `name` by edit distance, when it is near enough to help.
-fn closest<'a>(name: &str, headers: &'a [String]) -> Option<&'a str> {
+/// The header nearest to `name` by edit distance, and its column, when it
+/// is near enough to help.
+fn closest<'a>(name: &str, headers: &'a [String]) -> Option<(&'a str, usize)> {
     headers
         .iter()
-        .filter(|h| !h.is_empty())
-        .map(|h| (edit_distance(name, h), h))
-        .filter(|(d, _)| *d <= name.chars().count().max(2) / 2 + 1)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, h)| h.as_str())
+        .enumerate()
+        .filter(|(_, h)| !h.is_empty() && h.chars().count() <= 64)
+        .map(|(c, h)| (edit_distance(name, h), h, c))
+        .filter(|(d, _, _)| *d <= name.chars().count().max(2) / 2 + 1)
+        .min_by_key(|(d, _, c)| (*d, *c))
+        .map(|(_, h, c)| (h.as_str(), c))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -292,7 +409,7 @@ impl OrderBuilder {
         let shipping = amount(col::SHIPPING);
         let adjustment = amount(col::ADJUSTMENT);
         let paid = amount(col::PAID);
-        let status = sheet::cell_text(columns.get(cells, col::STATUS));
+        let status = grid::cell_text(columns.get(cells, col::STATUS));
         if status.is_empty() {
             findings.push(cell_error(
                 &rules::EXPORT_BAD_CELL,
@@ -304,11 +421,11 @@ impl OrderBuilder {
                 "Fill in the order status as 1688 shows it, or export again",
             ));
         }
-        let paid_at = match sheet::cell_datetime(columns.get(cells, col::PAID_AT)) {
+        let paid_at = match grid::cell_datetime(columns.get(cells, col::PAID_AT)) {
             Ok(value) => Some(value),
             Err(CellProblem::Empty) => None,
             Err(_) => {
-                let shown = sheet::cell_text(columns.get(cells, col::PAID_AT));
+                let shown = grid::cell_text(columns.get(cells, col::PAID_AT));
                 findings.push(cell_error(
                     &rules::EXPORT_BAD_CELL,
                     at,
@@ -323,8 +440,8 @@ impl OrderBuilder {
         };
         let mut builder = OrderBuilder {
             order: Order {
-                seller_company: sheet::cell_text(columns.get(cells, col::SELLER_COMPANY)),
-                seller_member: sheet::cell_text(columns.get(cells, col::SELLER_MEMBER)),
+                seller_company: grid::cell_text(columns.get(cells, col::SELLER_COMPANY)),
+                seller_member: grid::cell_text(columns.get(cells, col::SELLER_MEMBER)),
                 goods_total,
                 shipping,
                 adjustment,
@@ -343,7 +460,7 @@ impl OrderBuilder {
 
     fn add_line(&mut self, columns: &Columns, cells: &[Data], at: &Location) {
         let order_no = self.order.order_no.clone();
-        let title = sheet::cell_text(columns.get(cells, col::TITLE));
+        let title = grid::cell_text(columns.get(cells, col::TITLE));
         if title.is_empty() {
             self.findings.push(cell_error(
                 &rules::EXPORT_BAD_CELL,
@@ -371,17 +488,20 @@ impl OrderBuilder {
         );
         self.order.lines.push(OrderLine {
             title,
-            model: sheet::cell_text(columns.get(cells, col::MODEL)),
+            model: grid::cell_text(columns.get(cells, col::MODEL)),
             unit_price,
             quantity,
-            unit: sheet::cell_text(columns.get(cells, col::UNIT)),
+            unit: grid::cell_text(columns.get(cells, col::UNIT)),
             row: at.row.unwrap_or_default(),
         });
     }
 }
 
 fn read_order_no(cell: &Data, at: &Location, findings: &mut Vec<Finding>) -> String {
-    let text = sheet::cell_text(cell);
+    // A BOM or zero-width space copied along would make another invoice number.
+    let text = text::strip_invisible(&grid::cell_text(cell))
+        .trim()
+        .to_string();
     let numeric = matches!(cell, Data::Float(_) | Data::Int(_));
     let scientific =
         text.contains(['e', 'E']) && text.chars().next().is_some_and(|c| c.is_ascii_digit());
@@ -410,10 +530,10 @@ fn read_amount(
     order_no: &str,
     findings: &mut Vec<Finding>,
 ) -> Decimal {
-    match sheet::cell_amount(cell) {
+    match grid::cell_amount(cell) {
         Ok(value) => value,
         Err(problem) => {
-            let shown = sheet::cell_text(cell);
+            let shown = grid::cell_text(cell);
             let why = match problem {
                 CellProblem::Empty => format!("{column} is empty"),
                 CellProblem::Scientific => {
@@ -472,7 +592,7 @@ mod tests {
     #[test]
     fn suggests_the_closest_header() {
         let headers = vec!["订单编码".to_string(), "实付款(元)".to_string()];
-        assert_eq!(closest("订单编号", &headers), Some("订单编码"));
+        assert_eq!(closest("订单编号", &headers), Some(("订单编码", 0)));
         assert_eq!(closest("货品标题", &headers), None);
     }
 }

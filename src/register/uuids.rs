@@ -12,7 +12,8 @@ use std::path::Path;
 use super::{Register, UuidEntry};
 use crate::finding::Finding;
 use crate::model::Location;
-use crate::read::sheet::{self, GridRow};
+use crate::read::grid::{self, GridRow};
+use crate::read::sheet;
 use crate::rules;
 
 /// Header names of the internal-ID column, compared without case and spaces.
@@ -55,7 +56,7 @@ pub fn is_uuid(text: &str) -> bool {
 /// Reads the file and checks every row against the register.
 pub fn plan(register: &Register, path: &Path) -> Result<Plan> {
     let shown = path.display().to_string();
-    let grid = sheet::open_first_sheet(path, &|_| Ok(None), None)?;
+    let grid = sheet::open_first_sheet(path, &|_, _| Ok(None), None)?;
     let Some((header_at, columns)) = find_header(&grid.rows) else {
         bail!(
             "{shown}: no header row with an internal-ID column (eInvoiceNumber or Internal ID) \
@@ -70,7 +71,7 @@ pub fn plan(register: &Register, path: &Path) -> Result<Plan> {
     let text = |row: &GridRow, column: usize| {
         row.cells
             .get(column)
-            .map(sheet::cell_text)
+            .map(grid::cell_text)
             .unwrap_or_default()
     };
     let headers = &grid.rows[header_at];

@@ -391,7 +391,7 @@ fn missing_columns_are_named_with_the_closest_header() {
     assert!(stderr.contains("missing-columns.xlsx"), "{stderr}");
     assert!(stderr.contains("实付款(元)"), "{stderr}");
     assert!(
-        stderr.contains("数量 (closest header found: 数目)"),
+        stderr.contains("数量 (closest header found: 数目, column T)"),
         "{stderr}"
     );
     assert!(!out.exists());

@@ -1,0 +1,134 @@
+//! Opening an input: only regular files (a FIFO or a device never ends),
+//! never more bytes than a limit, and what kind of spreadsheet the bytes are.
+
+use anyhow::{Context, Result, bail};
+use std::io::Read;
+use std::path::Path;
+
+const MIB: u64 = 1024 * 1024;
+
+/// The largest export, workbook or CSV file selfbill reads.
+pub const MAX_SPREADSHEET_BYTES: u64 = 256 * MIB;
+/// The largest config, supplier directory, rates or customs file.
+pub const MAX_TEXT_BYTES: u64 = 16 * MIB;
+/// The most one part of an xlsx file (a sheet's XML, the shared strings)
+/// may unpack to, as the zip declares it; the zip reader stops at the
+/// declared size.
+pub const MAX_PART_BYTES: u64 = 256 * MIB;
+/// The most all parts of an xlsx file together may unpack to.
+pub const MAX_UNPACKED_BYTES: u64 = 512 * MIB;
+/// Excel's last row and column: no spreadsheet holds more.
+pub const MAX_ROWS: u32 = 1_048_576;
+pub const MAX_COLUMNS: usize = 16_384;
+
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Xlsx,
+    Xls,
+    /// A Compound File that is not a BIFF workbook: Excel stores a
+    /// password-protected xlsx this way.
+    EncryptedOoxml,
+    Csv,
+}
+
+/// The bytes of a regular file of at most `limit` bytes. `what` names the
+/// file in errors ("export", "config", …).
+pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("{shown}: {what} cannot be read; check that the path is right"))?;
+    if metadata.is_dir() {
+        bail!("{shown}: is a folder, not a file; give the path of the {what}");
+    }
+    if !metadata.is_file() {
+        bail!(
+            "{shown}: is not a regular file (a pipe, device or socket); selfbill reads only \
+             regular files: save the {what} to a file first and give its path"
+        );
+    }
+    if metadata.len() > limit {
+        bail!(
+            "{shown}: the {what} is {} MB; selfbill reads files of at most {} MB",
+            metadata.len().div_ceil(MIB),
+            limit / MIB
+        );
+    }
+    let file = std::fs::File::open(path).with_context(|| {
+        format!("{shown}: {what} cannot be read; check that it is not open elsewhere")
+    })?;
+    // The file is checked again once open, and read no further than the
+    // limit, in case it changed in between.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        bail!("{shown}: is not a regular file; selfbill reads only regular files");
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{shown}: {what} cannot be read"))?;
+    if bytes.len() as u64 > limit {
+        bail!(
+            "{shown}: the {what} grew past {} MB while it was read; selfbill reads files of \
+             at most {} MB",
+            limit / MIB,
+            limit / MIB
+        );
+    }
+    Ok(bytes)
+}
+
+/// Reads a spreadsheet file (export or workbook) and tells what it is.
+pub fn read_spreadsheet(path: &Path) -> Result<(Vec<u8>, FileKind)> {
+    let bytes = read_input(path, "spreadsheet", MAX_SPREADSHEET_BYTES)?;
+    let kind = if bytes.starts_with(b"PK\x03\x04") {
+        FileKind::Xlsx
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        let marker: Vec<u8> = "EncryptionInfo"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        if memchr::memmem::find(&bytes, &marker).is_some() {
+            FileKind::EncryptedOoxml
+        } else {
+            FileKind::Xls
+        }
+    } else if has_extension(path, "csv") || has_extension(path, "txt") {
+        FileKind::Csv
+    } else {
+        bail!(
+            "{}: not a spreadsheet (expected an .xlsx or .xls workbook, or a .csv file); \
+             export the orders again from 1688 (我的订单 → 导出)",
+            path.display()
+        );
+    };
+    Ok((bytes, kind))
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        let error = read_input(Path::new("/dev/zero"), "export", MAX_SPREADSHEET_BYTES)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_input(dir.path(), "export", 10)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is a folder"), "{error}");
+        let big = dir.path().join("big.csv");
+        std::fs::write(&big, vec![b' '; 2 * MIB as usize + 1]).unwrap();
+        let error = read_input(&big, "export", 2 * MIB).unwrap_err().to_string();
+        assert!(error.contains("at most 2 MB"), "{error}");
+    }
+}

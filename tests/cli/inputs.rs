@@ -1,0 +1,319 @@
+//! Exports and other inputs as they really arrive: BOMs and zero-width
+//! characters, duplicate and misspelt headers, stray cells, files that are
+//! not files, parts that would unpack without bound.
+
+use crate::common::*;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// The columns selfbill reads, in the order `export_row` fills them.
+const HEADER: [&str; 15] = [
+    "订单编号",
+    "卖家公司名",
+    "卖家会员名",
+    "货品总价(元)",
+    "运费(元)",
+    "涨价或折扣(元)",
+    "实付款(元)",
+    "订单状态",
+    "订单付款时间",
+    "货品标题",
+    "单价(元)",
+    "数量",
+    "单位",
+    "型号",
+    "订单创建时间",
+];
+
+/// One order of one line: 10 × `price`, paid 100.00.
+fn export_row(order_no: &str, price: &str) -> Vec<String> {
+    [
+        order_no,
+        "深圳市样本电子科技有限公司",
+        "szyangbendz",
+        "100.00",
+        "0",
+        "0",
+        "100.00",
+        "交易成功",
+        "2024-10-10 09:17:05",
+        "不锈钢保温杯",
+        price,
+        "10",
+        "个",
+        "",
+        "2024-10-10 09:15:00",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+fn write_xlsx(path: &Path, header: &[&str], rows: &[Vec<String>]) {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            if !value.is_empty() {
+                sheet.write_string(r as u32 + 1, c as u16, value).unwrap();
+            }
+        }
+    }
+    workbook.save(path).unwrap();
+}
+
+fn findings(output: &[u8]) -> Vec<serde_json::Value> {
+    json(output)["findings"].as_array().unwrap().clone()
+}
+
+#[test]
+fn csv_rows_are_the_lines_a_text_editor_shows() {
+    // Excel writes CSV lines ending in \r\n; old Mac files end them in \r.
+    for end in ["\r\n", "\n", "\r"] {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("orders.csv");
+        let mut text = HEADER.join(",") + end;
+        text += &export_row("2420101234567540001", "abc").join(",");
+        text += end;
+        text += end;
+        text += &export_row("2420101234567540002", "xyz").join(",");
+        text += end;
+        std::fs::write(&export, text).unwrap();
+        let out = dir.path().join("e.xlsx");
+        let assert = convert(&[&export], &out, &["--json"]).code(1);
+        let bad: Vec<(i64, String)> = findings(&assert.get_output().stdout)
+            .iter()
+            .filter(|f| f["rule"] == "export.bad-cell")
+            .map(|f| {
+                (
+                    f["row"].as_i64().unwrap(),
+                    f["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            bad,
+            [(2, "abc".to_string()), (4, "xyz".to_string())],
+            "{end:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bom_or_zero_width_space_changes_no_header_and_no_order_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.xlsx");
+    let mut header = HEADER.to_vec();
+    header[0] = "\u{feff}订单编号";
+    header[6] = "实付款(元)\u{200b}";
+    write_xlsx(
+        &export,
+        &header,
+        &[export_row("2420101234567540001\u{200b}", "10.00")],
+    );
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&export], &out, &["--json"]).code(0);
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["invoices"][0]["invoice"], "2420101234567540001");
+}
+
+#[test]
+fn an_export_with_two_paid_columns_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.xlsx");
+    let mut header = HEADER.to_vec();
+    header.push("实付款（元）");
+    let mut row = export_row("2420101234567540001", "10.00");
+    row.push("90.00".into());
+    write_xlsx(&export, &header, &[row]);
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&export], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("实付款(元) is in two columns, G"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" and P "), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_misspelt_order_number_header_names_the_closest_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.xlsx");
+    let mut header = HEADER.to_vec();
+    header[0] = "订单编码";
+    let rows: Vec<Vec<String>> = (0..200)
+        .map(|i| export_row(&format!("24201012345675{i:05}"), "10.00"))
+        .collect();
+    write_xlsx(&export, &header, &rows);
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&export], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("row 1: this looks like the header row but has no 订单编号"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the closest header is \"订单编码\" in column A"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stray_cell_far_from_the_data_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&data("stray-cell-far.xls")], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("stray-cell-far.xls, sheet sheet1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a stray cell at IV65536"), "{stderr}");
+}
+
+#[test]
+fn a_stray_cell_in_a_column_not_read_is_no_order_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let plain = convert(&[&data("orders.xls")], &out, &["--json"]).code(0);
+    let stray = convert(
+        &[&data("stray-cell-unread-column.xls")],
+        &dir.path().join("f.xlsx"),
+        &["--json"],
+    )
+    .code(0);
+    let (plain, stray) = (
+        json(&plain.get_output().stdout),
+        json(&stray.get_output().stdout),
+    );
+    assert_eq!(stray["summary"]["errors"], 0);
+    for field in ["orders", "invoices", "total_cny"] {
+        assert_eq!(stray["summary"][field], plain["summary"][field], "{field}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn inputs_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("orders.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = dir.path().join("e.xlsx");
+    for input in [Path::new("/dev/zero"), fifo.as_path()] {
+        let mut cmd = selfbill();
+        cmd.timeout(Duration::from_secs(60))
+            .arg("convert")
+            .arg(input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--config", "fixtures/selfbill.toml", "--rate", "0.6097"]);
+        let assert = cmd.assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(stderr.contains("is not a regular file"), "{stderr}");
+        let mut cmd = selfbill();
+        cmd.timeout(Duration::from_secs(60)).arg("check").arg(input);
+        cmd.assert().code(2);
+    }
+    let mut cmd = selfbill();
+    cmd.timeout(Duration::from_secs(60))
+        .arg("convert")
+        .arg(SAMPLE)
+        .arg("-o")
+        .arg(&out)
+        .args(["--config", "/dev/zero", "--rate", "0.6097"]);
+    cmd.assert().code(2);
+}
+
+/// A minimal xlsx whose sheet declares `declared` bytes unpacked (the
+/// zip's directory says so; the part itself is small).
+fn xlsx_declaring(path: &Path, declared: u32) {
+    let sheet = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet \
+         xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>\
+         <row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>{}</t></is></c></row>{}</sheetData></worksheet>",
+        HEADER[0],
+        "<row/>".repeat(1000)
+    );
+    let parts = [
+        (
+            "[Content_Types].xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+             <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+             <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+             <Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>\
+             <Override PartName=\"/xl/worksheets/sheet1.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/></Types>".to_string(),
+        ),
+        (
+            "_rels/.rels",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+             <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>".to_string(),
+        ),
+        (
+            "xl/workbook.xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" \
+             xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>\
+             <sheet name=\"sheet1\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>".to_string(),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+             <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet\" Target=\"worksheets/sheet1.xml\"/></Relationships>".to_string(),
+        ),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, text) in &parts {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    let mut bytes = zip.finish().unwrap().into_inner();
+    // Declare the sheet larger than it is, in its local and central headers.
+    let name = b"xl/worksheets/sheet1.xml";
+    let mut at = 0;
+    while let Some(found) = bytes[at..]
+        .windows(name.len())
+        .position(|w| w == name)
+        .map(|p| p + at)
+    {
+        let (signature, offset) = if bytes[found - 30..found - 26] == *b"PK\x03\x04" {
+            (found - 30, 22)
+        } else if bytes[found - 46..found - 42] == *b"PK\x01\x02" {
+            (found - 46, 24)
+        } else {
+            at = found + 1;
+            continue;
+        };
+        bytes[signature + offset..signature + offset + 4].copy_from_slice(&declared.to_le_bytes());
+        at = found + 1;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_part_that_would_unpack_past_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("bomb.xlsx");
+    xlsx_declaring(&export, 550_000_000);
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(&[&export], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("xl/worksheets/sheet1.xml would unpack to 525 MB"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at most 256 MB"), "{stderr}");
+    let assert = selfbill().arg("check").arg(&export).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("at most 256 MB"), "{stderr}");
+}
