@@ -16,7 +16,7 @@ use super::grid::{self, GridRow, RowSink, column_letters};
 use super::{sheet, xls, xlsx};
 use crate::batch::{
     ADDED_IN_NEWER_TEMPLATE, Batch, Cell, DataRow, FIRST_DATA_ROW, HEADER_ROW, SheetData,
-    TemplateCellKind, template,
+    TemplateCell, TemplateCellKind, template,
 };
 use crate::finding::Finding;
 use crate::money;
@@ -515,38 +515,29 @@ impl<'a> SheetReader<'a> {
         let Some(lhdn) = schema.rows.get(4) else {
             return;
         };
+        let positions = self.positions.clone().unwrap_or_default();
         let mut edited = Vec::new();
         for (index, cell) in sample.cells.iter().enumerate() {
             if grid::is_blank(cell) {
                 continue;
             }
             let header = schema.headers.get(index).map_or("", |h| h.trim());
-            let expected = lhdn.iter().find(|c| c.col as usize == index + 1);
             let older = OLDER_SAMPLES
                 .iter()
                 .find(|(s, h, _)| *s == schema.name && *h == header)
                 .map(|(_, _, v)| *v);
-            let same = match expected {
-                None => false,
-                Some(expected) => match expected.kind {
-                    TemplateCellKind::Formula => true,
-                    TemplateCellKind::Datetime | TemplateCellKind::Number => {
-                        let wanted = expected.value.parse::<f64>().ok();
-                        let got = match cell {
-                            Data::DateTime(d) => Some(d.as_f64()),
-                            Data::Float(f) => Some(*f),
-                            Data::Int(i) => Some(*i as f64),
-                            Data::String(s) => s.trim().parse::<f64>().ok(),
-                            _ => None,
-                        };
-                        matches!((wanted, got), (Some(w), Some(g)) if (w - g).abs() < 1e-6)
-                    }
-                    TemplateCellKind::Text => {
-                        let text = grid::cell_text(cell);
-                        text == expected.value.trim() || older == Some(text.as_str())
-                    }
-                },
-            };
+            // LHDN's sample under this header, or in this column of LHDN's
+            // layout (a template with its headers moved keeps its sample).
+            let by_header = lhdn.iter().find(|c| c.col as usize == index + 1);
+            let by_place = positions
+                .get(index)
+                .copied()
+                .flatten()
+                .and_then(|col| lhdn.iter().find(|c| c.col as usize == col));
+            let same = [by_header, by_place]
+                .into_iter()
+                .flatten()
+                .any(|expected| is_sample(cell, expected, older));
             if !same {
                 edited.push((header.to_string(), grid::cell_text(cell)));
             }
@@ -576,6 +567,28 @@ impl<'a> SheetReader<'a> {
             .column(column)
             .value(value),
         );
+    }
+}
+
+/// Whether a row-5 cell holds LHDN's sample value (or the older copy's).
+fn is_sample(cell: &Data, expected: &TemplateCell, older: Option<&str>) -> bool {
+    match expected.kind {
+        TemplateCellKind::Formula => true,
+        TemplateCellKind::Datetime | TemplateCellKind::Number => {
+            let wanted = expected.value.parse::<f64>().ok();
+            let got = match cell {
+                Data::DateTime(d) => Some(d.as_f64()),
+                Data::Float(f) => Some(*f),
+                Data::Int(i) => Some(*i as f64),
+                Data::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            matches!((wanted, got), (Some(w), Some(g)) if (w - g).abs() < 1e-6)
+        }
+        TemplateCellKind::Text => {
+            let text = grid::cell_text(cell);
+            text == expected.value.trim() || older == Some(text.as_str())
+        }
     }
 }
 
