@@ -706,15 +706,12 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn print_report(report: &Report, json: bool, ui: &Ui) -> Result<i32> {
-    let text = if json {
-        report.to_json()
-    } else if ui.quiet && report.exit_code() == 0 {
-        String::new()
-    } else {
-        report.to_text(ui.color, ui.width)
-    };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if json {
+        report.write_json(&mut stdout)?;
+    } else if !(ui.quiet && report.exit_code() == 0) {
+        report.write_text(&mut stdout, ui.color, ui.width)?;
+    }
     stdout.flush()?;
     Ok(report.exit_code())
 }

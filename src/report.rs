@@ -105,18 +105,23 @@ impl Report {
         if self.summary.errors > 0 { 1 } else { 0 }
     }
 
-    pub fn to_json(&self) -> String {
-        let mut json =
-            serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        json.push('\n');
-        json
+    /// The report as one line of JSON, serialised straight into `out`: no
+    /// copy of it is built first, whatever the number of invoices.
+    pub fn write_json(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut out, self)?;
+        out.write_all(b"\n")
     }
 
     /// The summary table, the first invoices, and one diagnostic per
-    /// finding. `color` adds ANSI colour; `width` is the terminal's, when
-    /// known (tables and diagnostics wrap to it; otherwise nothing is padded).
-    pub fn to_text(&self, color: bool, width: Option<usize>) -> String {
-        let mut out = String::new();
+    /// finding, written into `out` as they are made. `color` adds ANSI
+    /// colour; `width` is the terminal's, when known (tables and diagnostics
+    /// wrap to it; otherwise nothing is padded).
+    pub fn write_text(
+        &self,
+        mut out: impl std::io::Write,
+        color: bool,
+        width: Option<usize>,
+    ) -> std::io::Result<()> {
         let mut summary = new_table(color, width);
         summary.set_header(vec!["summary", ""]);
         let s = &self.summary;
@@ -178,22 +183,30 @@ impl Report {
         if let Some(register) = &s.register {
             row("register", register.clone());
         }
-        out.push_str(&summary.to_string());
-        out.push('\n');
+        writeln!(out, "{summary}")?;
         if !self.invoices.is_empty() {
-            out.push_str(&invoice_table(&self.invoices, color, width));
+            out.write_all(invoice_table(&self.invoices, color, width).as_bytes())?;
             if self.invoices.len() > INVOICE_TABLE_ROWS {
-                out.push_str(&format!(
-                    "… and {} more invoices; --json lists every invoice\n",
+                writeln!(
+                    out,
+                    "… and {} more invoices; --json lists every invoice",
                     self.invoices.len() - INVOICE_TABLE_ROWS
-                ));
+                )?;
             }
         }
         for finding in &self.findings {
-            out.push('\n');
-            out.push_str(&diagnostic(finding, color, width));
+            writeln!(out)?;
+            out.write_all(diagnostic(finding, color, width).as_bytes())?;
         }
-        out
+        Ok(())
+    }
+
+    /// [`Report::write_text`] into a string.
+    pub fn to_text(&self, color: bool, width: Option<usize>) -> String {
+        let mut bytes = Vec::new();
+        self.write_text(&mut bytes, color, width)
+            .expect("writing to memory cannot fail");
+        String::from_utf8(bytes).expect("the report is UTF-8")
     }
 }
 
@@ -211,7 +224,8 @@ fn written(outputs: &[String]) -> String {
 /// The first [`INVOICE_TABLE_ROWS`] invoices. Invoice numbers and amounts
 /// never wrap; columns that would say the same on every row go into a header
 /// (the currency) or are left out (the rate's date with a single rate, the
-/// MYR total of MYR invoices, the file with a single output).
+/// MYR total of MYR invoices, the file with a single output; the folder of
+/// several).
 fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>) -> String {
     type Column<'a> = (String, bool, fn(&InvoiceSummary) -> String);
     let shown = &invoices[..invoices.len().min(INVOICE_TABLE_ROWS)];
@@ -240,24 +254,39 @@ fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>)
         }));
     }
     if invoices.iter().any(|i| i.output != first.output) {
-        columns.push(("written to".into(), false, |i| i.output.clone()));
+        // The file's name: the folder is the same for all, in the summary.
+        columns.push(("written to".into(), false, |i| {
+            let path = std::path::Path::new(&i.output);
+            let name = path.file_name().unwrap_or(path.as_os_str());
+            name.to_string_lossy().into_owned()
+        }));
     }
     let mut table = new_table(color, width);
     table.set_header(columns.iter().map(|(name, _, _)| name));
     for invoice in shown {
         table.add_row(columns.iter().map(|(_, _, cell)| cell(invoice)));
     }
-    // A kept-whole column is at least as wide as its widest value and its
-    // header's longest word (the header may wrap between words), plus the
-    // padding comfy-table counts in.
-    for (column, (name, whole, cell)) in table.column_iter_mut().zip(&columns) {
-        if *whole {
+    // When the table is too wide, a kept-whole column takes exactly its
+    // widest value or its header's longest word (the header wraps between
+    // words), plus the padding comfy-table counts in; the file column wraps.
+    let natural: usize = columns
+        .iter()
+        .map(|(name, _, cell)| {
             let values = shown.iter().map(|i| display_width(&cell(i)));
-            let words = name.split(' ').map(display_width);
-            let least = values.chain(words).max().unwrap_or(0) + 2;
-            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
-                u16::try_from(least).unwrap_or(u16::MAX),
-            )));
+            values.chain([display_width(name)]).max().unwrap_or(0) + 3
+        })
+        .sum::<usize>()
+        + 1;
+    if width.is_some_and(|width| natural > width) {
+        for (column, (name, whole, cell)) in table.column_iter_mut().zip(&columns) {
+            if *whole {
+                let values = shown.iter().map(|i| display_width(&cell(i)));
+                let words = name.split(' ').map(display_width);
+                let least = values.chain(words).max().unwrap_or(0) + 2;
+                column.set_constraint(ColumnConstraint::Absolute(Width::Fixed(
+                    u16::try_from(least).unwrap_or(u16::MAX),
+                )));
+            }
         }
     }
     let mut out = table.to_string();
@@ -417,4 +446,119 @@ fn place(finding: &Finding) -> Vec<String> {
         parts.push(format!("invoice {invoice}"));
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules;
+
+    fn invoice(n: usize, output: &str, rate_date: Option<&str>) -> InvoiceSummary {
+        InvoiceSummary {
+            invoice: format!("24201012345675{n:05}"),
+            order: format!("24201012345675{n:05}"),
+            currency: "CNY".into(),
+            total: "12345.67".into(),
+            rate: Some("0.6097".into()),
+            rate_date: rate_date.map(str::to_string),
+            total_myr: Some("7527.12".into()),
+            output: output.into(),
+        }
+    }
+
+    fn report(invoices: Vec<InvoiceSummary>) -> Report {
+        let finding = Finding::new(
+            &rules::ORDER_HELD,
+            "order 2421021234567540007 is 退款中; not invoiced this run",
+        )
+        .hint("Convert it again once the refund is settled; invoice what was finally paid")
+        .file("exports/orders of October 2026.xlsx")
+        .sheet("sheet1")
+        .row(12)
+        .column("订单状态")
+        .invoice("2421021234567540007")
+        .value("退款中");
+        let mut report = Report::new(Summary::default(), vec![finding]);
+        report.invoices = invoices;
+        report
+    }
+
+    fn columns(line: &str) -> usize {
+        display_width(line)
+    }
+
+    #[test]
+    fn at_80_columns_nothing_whole_breaks_and_no_line_is_wider() {
+        let invoices = (0..25)
+            .map(|n| {
+                let output = format!("einvoices-2026-10-{:03}.xlsx", n / 10 + 1);
+                invoice(n, &output, Some("2026-10-31"))
+            })
+            .collect();
+        let report = report(invoices);
+        let text = report.to_text(false, Some(80));
+        for line in text.lines() {
+            assert!(columns(line) <= 80, "{line}");
+        }
+        for n in 0..INVOICE_TABLE_ROWS {
+            assert!(text.contains(&format!("24201012345675{n:05}")), "{text}");
+        }
+        assert!(
+            !text.contains("2420101234567500020"),
+            "only the first 20 rows"
+        );
+        assert!(text.contains("… and 5 more invoices; --json lists every invoice"));
+        for whole in [
+            "warning[order.held]:",
+            "invoice 2421021234567540007",
+            "exports/orders of October 2026.xlsx,",
+            "row 12,",
+        ] {
+            assert!(text.contains(whole), "{whole} is split:\n{text}");
+        }
+    }
+
+    #[test]
+    fn piped_text_is_not_padded_or_wrapped() {
+        let report = report(vec![invoice(1, "out.xlsx", None)]);
+        let text = report.to_text(false, None);
+        assert!(text.lines().all(|line| !line.ends_with(' ')), "{text}");
+        assert!(text.contains(
+            "  --> exports/orders of October 2026.xlsx, sheet sheet1, row 12, column 订单状态, invoice 2421021234567540007\n"
+        ));
+        // One output, one currency, one rate: no file, currency or date columns.
+        assert!(
+            text.contains(
+                "│ invoice             ┆ total (CNY) ┆ rate (MYR per CNY) ┆ total (MYR) │"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn many_outputs_are_summarised() {
+        let outputs: Vec<String> = (1..=400).map(|n| format!("e-{n:03}.xlsx")).collect();
+        assert_eq!(written(&outputs), "e-001.xlsx\n…\ne-400.xlsx\n(400 files)");
+        assert_eq!(written(&outputs[..2]), "e-001.xlsx\ne-002.xlsx");
+        assert_eq!(written(&[]), "nothing");
+    }
+
+    #[test]
+    fn words_are_never_split() {
+        let lines = wrap("a 2421021234567540007 b", 10, 0, 2);
+        assert_eq!(lines, ["a", "2421021234567540007", "b"]);
+        let lines = wrap("深圳市样本电子 科技", 16, 0, 0);
+        assert_eq!(lines, ["深圳市样本电子", "科技"]);
+    }
+
+    #[test]
+    fn json_is_written_whole() {
+        let report = report(vec![invoice(1, "out.xlsx", None)]);
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["invoices"][0]["invoice"], "2420101234567500001");
+        assert_eq!(json["findings"][0]["row"], 12);
+        assert!(bytes.ends_with(b"}\n"));
+    }
 }
