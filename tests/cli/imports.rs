@@ -482,3 +482,60 @@ fn an_untouched_init_config_never_converts() {
     );
     assert!(!dir.path().join("e.xlsx").exists());
 }
+
+#[test]
+fn a_missing_optional_column_is_an_info_and_a_missing_mandatory_one_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    convert(&[&root().join(SAMPLE)], &out, &["--format", "csv"]).success();
+    // Drop one optional column (Incoterms) and one mandatory column (Buyer.TIN).
+    let path = out.join("Documents.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let drop: Vec<usize> = rows[0]
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| *h == "Incoterms" || *h == "Buyer.TIN")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(drop.len(), 2);
+    let mut writer = csv::Writer::from_path(&path).unwrap();
+    for row in &rows {
+        let kept: Vec<&str> = row
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, c)| c)
+            .collect();
+        writer.write_record(kept).unwrap();
+    }
+    writer.flush().unwrap();
+    let output = selfbill()
+        .args(["check", "--json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let report = json(&output.stdout);
+    let of = |rule: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule}: {report:#}"))
+            .clone()
+    };
+    let optional = of("structure.missing-optional-header");
+    assert_eq!(optional["severity"], "info");
+    assert_eq!(
+        (&optional["sheet"], &optional["row"], &optional["column"]),
+        (&"Documents".into(), &1.into(), &"Incoterms".into())
+    );
+    let mandatory = of("structure.missing-header");
+    assert_eq!(mandatory["severity"], "error");
+    assert_eq!(mandatory["column"], "Buyer.TIN");
+    assert_eq!(output.status.code(), Some(1));
+}
