@@ -743,7 +743,7 @@ fn suppliers(args: SuppliersArgs, ui: &Ui) -> Result<i32> {
     let result = selfbill::directory::add_sellers(existing.as_deref(), &orders)
         .with_context(|| format!("{}: bad supplier directory", path.display()))?;
     if !result.added.is_empty() || existing.is_none() {
-        selfbill::write::write_atomic(&path, &result.bytes, true)?;
+        selfbill::directory::write_directory(&path, &result.bytes)?;
     }
     if !ui.quiet {
         let mut stdout = std::io::stdout().lock();

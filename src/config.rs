@@ -454,6 +454,37 @@ pub struct SupplierEntry {
     pub country: String,
 }
 
+impl SupplierEntry {
+    /// Every cell, for reading and writing them alike.
+    fn cells_mut(&mut self) -> [&mut String; 15] {
+        [
+            &mut self.member_id,
+            &mut self.name,
+            &mut self.tin,
+            &mut self.id_type,
+            &mut self.id_no,
+            &mut self.sst_no,
+            &mut self.email,
+            &mut self.phone,
+            &mut self.address0,
+            &mut self.address1,
+            &mut self.address2,
+            &mut self.postcode,
+            &mut self.city,
+            &mut self.state,
+            &mut self.country,
+        ]
+    }
+
+    /// The entry with each cell as `f` makes it.
+    pub fn map_cells(mut self, f: impl Fn(&str) -> String) -> SupplierEntry {
+        for cell in self.cells_mut() {
+            *cell = f(cell);
+        }
+        self
+    }
+}
+
 pub const SUPPLIER_HEADERS: [&str; 15] = [
     "member_id",
     "name",
@@ -516,7 +547,10 @@ impl SupplierDirectory {
         let mut directory = SupplierDirectory::default();
         for (index, record) in reader.deserialize::<SupplierEntry>().enumerate() {
             let line = index + 2;
-            let entry = record.with_context(|| format!("line {line}: cannot be read"))?;
+            let entry = record
+                .with_context(|| format!("line {line}: cannot be read"))?
+                // A cell `selfbill suppliers` wrote as '=… (CSV injection) reads as written.
+                .map_cells(|cell| crate::csv_safe::restore(cell).to_string());
             if entry.member_id.is_empty() {
                 bail!("line {line}: member_id is empty; it is the seller's 卖家会员名");
             }

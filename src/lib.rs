@@ -14,6 +14,7 @@ pub mod batch;
 pub mod check;
 pub mod codes;
 pub mod config;
+pub mod csv_safe;
 pub mod directory;
 pub mod finding;
 pub mod imports;

@@ -765,10 +765,32 @@ fn read_csv_folder(dir: &Path) -> Result<ReadBatch> {
         let file = path.display().to_string();
         let bytes = file::read_input(&path, "sheet CSV", MAX_SPREADSHEET_BYTES)?;
         let mut reader = SheetReader::new(&file, index, 1);
-        sheet::csv_rows(&path, &bytes, None, &mut reader)?;
+        sheet::csv_rows(&path, &bytes, None, &mut RestoreText(&mut reader))?;
         let (data, mut sheet_findings) = reader.finish(&[]);
         batch.sheets[index] = data;
         findings.append(&mut sheet_findings);
     }
     Ok(ReadBatch { batch, findings })
+}
+
+/// Hands rows on with text that selfbill wrote as `'=…` against CSV
+/// injection ([`crate::csv_safe`]) restored to what it was.
+struct RestoreText<'a, S: RowSink>(&'a mut S);
+
+impl<S: RowSink> RowSink for RestoreText<'_, S> {
+    fn slot(&self, col: usize) -> Option<usize> {
+        self.0.slot(col)
+    }
+
+    fn row(&mut self, mut row: GridRow) -> Result<()> {
+        for cell in &mut row.cells {
+            if let Data::String(text) = cell {
+                let original = crate::csv_safe::restore(text);
+                if original.len() != text.len() {
+                    *text = original.to_string();
+                }
+            }
+        }
+        self.0.row(row)
+    }
 }

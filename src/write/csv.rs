@@ -1,10 +1,12 @@
 //! One UTF-8 CSV (with BOM, for Excel) per sheet that has data; headers are
 //! LHDN's row-4 headers, amounts plain decimals, date-times
-//! `yyyy-MM-ddTHH:mm:ssZ`.
+//! `yyyy-MM-ddTHH:mm:ssZ`. Text that Excel would take for a formula gets a
+//! leading `'` ([`crate::csv_safe`]); numbers are written as they are.
 
 use anyhow::Result;
 
-use crate::batch::{Batch, template};
+use crate::batch::{Batch, Cell, template};
+use crate::csv_safe::neutralise;
 
 /// `(file name, bytes)` for each sheet with data rows.
 pub fn sheet_files(batch: &Batch) -> Result<Vec<(String, Vec<u8>)>> {
@@ -18,7 +20,10 @@ pub fn sheet_files(batch: &Batch) -> Result<Vec<(String, Vec<u8>)>> {
             let mut writer = csv::Writer::from_writer(&mut bytes);
             writer.write_record(&schema.headers)?;
             for row in &data.rows {
-                writer.write_record(row.cells.iter().map(|c| c.as_text().into_owned()))?;
+                writer.write_record(row.cells.iter().map(|cell| match cell {
+                    Cell::Text(text) => neutralise(text).into_owned(),
+                    other => other.as_text().into_owned(),
+                }))?;
             }
             writer.flush()?;
         }

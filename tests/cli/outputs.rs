@@ -244,3 +244,147 @@ fn a_full_disk_leaves_the_old_set_and_says_so() {
         b"old part"
     );
 }
+
+/// CSV output that Excel opens: text that would be a formula starts with
+/// `'`; numbers stay numbers; `check` reads the original text back.
+#[test]
+fn csv_output_neutralises_formulas_and_check_reads_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("hostile.csv");
+    let header = "订单编号,卖家公司名,卖家会员名,货品总价(元),运费(元),涨价或折扣(元),实付款(元),订单状态,订单付款时间,货品标题,单价(元),数量,单位,型号,订单创建时间";
+    let rows = [
+        "9200,\"=HYPERLINK(\"\"http://x\"\",\"\"click\"\")\",evil1,2,0,0,2,交易成功,2024-10-10 09:17:05,+1+1,1,2,个,,2024-10-10 09:17:05",
+        "9201,@SUM(A1),evil2,3,0,0,3,交易成功,2024-10-10 09:17:05,\"=cmd|' /C calc'!A0\",3,1,个,,2024-10-10 09:17:05",
+        "9202,-2+3,evil3,4,0,0,4,交易成功,2024-10-10 09:17:05,\"\t=1+1\",4,1,个,,2024-10-10 09:17:05",
+    ];
+    std::fs::write(&export, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let suppliers = dir.path().join("suppliers.csv");
+    let mut directory = String::from(
+        "member_id,name,tin,id_type,id_no,sst_no,email,phone,address0,address1,address2,postcode,city,state,country\n",
+    );
+    for member in ["evil1", "evil2", "evil3"] {
+        directory.push_str(&format!(
+            "{member},,,,,,,+8657985550101,Road 1,,,,City,,CHN\n"
+        ));
+    }
+    std::fs::write(&suppliers, directory).unwrap();
+    let out = dir.path().join("csv");
+    selfbill()
+        .arg("convert")
+        .arg(&export)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "--config",
+            "fixtures/selfbill.toml",
+            "--rate",
+            "0.6097",
+            "--no-register",
+        ])
+        .args(["--format", "csv", "--issued-at", ISSUED_AT, "--suppliers"])
+        .arg(&suppliers)
+        .assert()
+        .success();
+
+    let documents = std::fs::read_to_string(out.join("Documents.csv")).unwrap();
+    let lines = std::fs::read_to_string(out.join("DocumentLineItems.csv")).unwrap();
+    for text in [&documents, &lines] {
+        for field in text.lines().flat_map(|l| l.split(',')) {
+            let field = field.trim_start_matches('"');
+            assert!(
+                !field.starts_with(['=', '+', '@', '\t', '\r']),
+                "a formula cell: {field:?}"
+            );
+        }
+    }
+    assert!(documents.contains("\"'=HYPERLINK("), "{documents}");
+    assert!(documents.contains("'@SUM(A1)"), "{documents}");
+    assert!(lines.contains("'+1+1"), "{lines}");
+    // Amounts are numbers, not quoted text.
+    assert!(lines.contains(",1,2,H87,2.00,"), "{lines}");
+
+    // check reads the neutralised cells back as the original text.
+    let assert = selfbill()
+        .args(["check", "--json"])
+        .arg(&out)
+        .assert()
+        .success();
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    // The cells read back as the original text, as check sees them.
+    let read = selfbill::read::workbook::read_batch(&out).unwrap();
+    let texts: Vec<String> = read
+        .batch
+        .sheets
+        .iter()
+        .flat_map(|sheet| &sheet.rows)
+        .flat_map(|row| row.cells.iter().map(|c| c.as_text().into_owned()))
+        .collect();
+    for original in [
+        "=HYPERLINK(\"http://x\",\"click\")",
+        "@SUM(A1)",
+        "-2+3",
+        "+1+1",
+        "=cmd|' /C calc'!A0",
+        "=1+1",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == original),
+            "{original:?} not read back"
+        );
+    }
+    assert!(!texts.iter().any(|t| t.starts_with("'=")));
+}
+
+#[test]
+fn suppliers_csv_gets_no_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("hostile.csv");
+    let header = "订单编号,卖家公司名,卖家会员名,货品总价(元),运费(元),涨价或折扣(元),实付款(元),订单状态,订单付款时间,货品标题,单价(元),数量,单位,型号,订单创建时间";
+    std::fs::write(
+        &export,
+        format!("{header}\n9300,=1+1,@evil,2,0,0,2,交易成功,2024-10-10 09:17:05,杯,1,2,个,,2024-10-10 09:17:05\n"),
+    )
+    .unwrap();
+    let suppliers = dir.path().join("suppliers.csv");
+    selfbill()
+        .arg("suppliers")
+        .arg(&export)
+        .arg("--suppliers")
+        .arg(&suppliers)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&suppliers).unwrap();
+    assert!(text.contains("'@evil,'=1+1,"), "{text}");
+    // The bookkeeper fills in the seller's phone and address.
+    let filled = text.replace(
+        "'@evil,'=1+1,,,,,,,,,,,,,",
+        "'@evil,'=1+1,,,,,,+8657985550101,Road 1,,,,City,,CHN",
+    );
+    std::fs::write(&suppliers, filled).unwrap();
+    // convert reads the seller back as it was named.
+    let out = dir.path().join("e.xlsx");
+    selfbill()
+        .arg("convert")
+        .arg(&export)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "--config",
+            "fixtures/selfbill.toml",
+            "--rate",
+            "0.6097",
+            "--no-register",
+        ])
+        .arg("--suppliers")
+        .arg(&suppliers)
+        .assert()
+        .success();
+    let documents = read_sheet(&out, "Documents");
+    let name = text_of(&documents, "Supplier.Name");
+    assert_eq!(name, "=1+1");
+}
+
+fn text_of(sheet: &Sheet, header: &str) -> String {
+    text(&sheet.data_rows()[0][sheet.col(header)])
+}
