@@ -225,9 +225,9 @@ fn convert_at_80_columns_breaks_no_rule_id_or_invoice_number() {
     }
 }
 
-/// The README's quick start: the `selfbill convert` line of its first `sh`
-/// block, and the `text` block after it, which must be exactly what that
-/// command prints (through a pipe, so no terminal width).
+/// The README's quick start: the `cargo run --release -- convert` line of its
+/// first `sh` block, and the `text` block after it, which must be exactly
+/// what that command prints (through a pipe, so no terminal width).
 #[test]
 fn the_readme_quick_start_prints_what_the_readme_shows() {
     let path = root().join("README.md");
@@ -237,16 +237,23 @@ fn the_readme_quick_start_prints_what_the_readme_shows() {
         .expect("a Quick start section");
     let sh = start + readme[start..].find("```sh\n").expect("an sh block") + 6;
     let sh_end = sh + readme[sh..].find("```").unwrap();
+    let commands: Vec<&str> = readme[sh..sh_end].lines().collect();
+    assert_eq!(
+        commands.len(),
+        2,
+        "the quick start is two commands: {commands:?}"
+    );
+    assert_eq!(commands[1], "cargo test", "the second runs the tests");
     let command = readme[sh..sh_end]
         .lines()
-        .find(|line| line.starts_with("selfbill convert "))
-        .expect("a `selfbill convert` line in the quick start");
+        .find(|line| line.starts_with("cargo run --release -- convert "))
+        .expect("a `cargo run --release -- convert` line in the quick start");
     let args: Vec<&str> = command
         .split('#')
         .next()
         .unwrap()
         .split_whitespace()
-        .skip(1)
+        .skip(4)
         .collect();
     let text = sh_end + readme[sh_end..].find("```text\n").expect("a text block") + 8;
     let text_end = text + readme[text..].find("```").unwrap();
