@@ -828,6 +828,12 @@ fn supplier_path(
 }
 
 fn parse_rate(text: &str) -> Result<Decimal> {
+    if selfbill::money::is_scientific(text.trim()) {
+        bail!(
+            "--rate {text:?}: scientific notation is refused (as LHDN refuses it); write the rate \
+             as a plain decimal, MYR per 1 CNY, such as 0.6097"
+        );
+    }
     let rate = Decimal::from_str(text.trim())
         .ok()
         .filter(|r| *r > Decimal::ZERO && *r < Decimal::from(10_000))

@@ -190,6 +190,34 @@ pub const DEFAULT_UNITS: [(&str, &str); 12] = [
     ("kg", "KGM"),
 ];
 
+/// `[invoice] rate` as written: TOML reads `6.097e-1` as a float like any
+/// other, so the notation is looked up in the text.
+fn refuse_scientific_rate(text: &str) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Raw {
+        invoice: Option<RawInvoice>,
+    }
+    #[derive(Deserialize)]
+    struct RawInvoice {
+        rate: Option<toml::Spanned<toml::Value>>,
+    }
+    let Ok(Raw {
+        invoice: Some(RawInvoice { rate: Some(rate) }),
+    }) = toml::from_str::<Raw>(text)
+    else {
+        return Ok(());
+    };
+    let written = text.get(rate.span()).unwrap_or_default().trim();
+    if crate::money::is_scientific(written.trim_matches('"')) {
+        let line = text[..rate.span().start].matches('\n').count() + 1;
+        bail!(
+            "line {line}: [invoice] rate = {written}: scientific notation is refused (as LHDN \
+             refuses it); write the rate as a plain decimal, MYR per 1 CNY, such as 0.6097"
+        );
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = crate::read::file::read_input(
@@ -219,6 +247,7 @@ impl Config {
                 None => anyhow::anyhow!("{}", e.message().trim()),
             }
         })?;
+        refuse_scientific_rate(text)?;
         config.validate()?;
         Ok(config)
     }

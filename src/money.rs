@@ -116,7 +116,7 @@ pub fn parse_amount(text: &str) -> Result<Decimal, AmountError> {
 }
 
 /// `1.2E+3`, `5e-2`: a mantissa, an e, an exponent.
-fn is_scientific(text: &str) -> bool {
+pub fn is_scientific(text: &str) -> bool {
     let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
         return false;
     };

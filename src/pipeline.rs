@@ -3,7 +3,7 @@
 //! check: read workbook → check → report.
 
 use anyhow::{Result, bail};
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -76,6 +76,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     if options.max_per_file == 0 {
         bail!("--max-per-file must be at least 1");
     }
+    refuse_implausible_issue_time(options.issued_at, options.now)?;
     let rates = match (&options.rate_table, options.rate) {
         (Some(table), _) if !table.has_currency("CNY") => bail!(
             "{}: no CNY rates in the rates file{}; fetch them with `selfbill rates fetch --month YYYY-MM --currency CNY`",
@@ -133,6 +134,9 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         .as_ref()
         .map(|t| t.notes.clone())
         .unwrap_or_default();
+    if let RateSource::Fixed(rate) = rates {
+        findings.extend(implausible_rate(rate, None, options.rate_source.as_deref()));
+    }
     findings.extend(set.recovered().iter().map(|note| {
         Finding::new(&rules::OUTPUT_INTERRUPTED_RUN, note.clone())
             .file(options.output.display().to_string())
@@ -198,6 +202,9 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     findings.extend(mapped.findings);
     findings.append(&mut triage.findings);
     let mut invoices = mapped.invoices;
+    if let RateSource::ByDate(_) = rates {
+        findings.extend(implausible_table_rates(&invoices));
+    }
     for invoice in &mut invoices {
         if let Some(number) = triage.reissue_number(&invoice.order_no) {
             invoice.number = number.to_string();
@@ -217,6 +224,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     for chunk in &mut rendered {
         findings.append(&mut chunk.findings);
     }
+    one_issue_time_warning(&mut findings, options.issued_at, options.now);
 
     // What the orders make, whether or not it is written: --skip-invalid
     // changes what is written, not what was read and invoiced.
@@ -324,6 +332,109 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut report = Report::new(summary, findings);
     report.invoices = summaries;
     Ok(report)
+}
+
+/// The first day an e-invoice can plausibly be issued: LHDN's e-invoicing
+/// began in August 2024.
+const EARLIEST_ISSUE: NaiveDate = match NaiveDate::from_ymd_opt(2024, 1, 1) {
+    Some(date) => date,
+    None => panic!("a date"),
+};
+
+/// An issue time before 2024 or more than a year ahead is no e-invoice's
+/// (and some such times Excel cannot show as themselves): refused before
+/// any work.
+fn refuse_implausible_issue_time(issued_at: NaiveDateTime, now: NaiveDateTime) -> Result<()> {
+    let latest = now + chrono::Duration::days(366);
+    if issued_at.date() < EARLIEST_ISSUE || issued_at > latest {
+        bail!(
+            "--issued-at {}: no e-invoice is issued then; give a time between {EARLIEST_ISSUE} and \
+             {} (UTC), normally now (leave --issued-at out)",
+            issued_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            latest.format("%Y-%m-%d")
+        );
+    }
+    Ok(())
+}
+
+/// Every invoice of a run has the same IssuanceDateTime: when LHDN would
+/// refuse it (more than 72 hours old, or in the future), one warning for the
+/// run says so, instead of one per invoice.
+fn one_issue_time_warning(
+    findings: &mut Vec<Finding>,
+    issued_at: NaiveDateTime,
+    now: NaiveDateTime,
+) {
+    let is_time =
+        |f: &Finding| f.rule == &rules::ISSUANCE_TOO_OLD || f.rule == &rules::ISSUANCE_FUTURE;
+    let count = findings.iter().filter(|f| is_time(f)).count();
+    let Some(first) = findings.iter().find(|f| is_time(f)).cloned() else {
+        return;
+    };
+    findings.retain(|f| !is_time(f));
+    let stamp = issued_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let message = if first.rule == &rules::ISSUANCE_TOO_OLD {
+        let hours = (now - issued_at).num_hours();
+        format!(
+            "--issued-at {stamp} is {hours} hours before now: LHDN will reject the {count} \
+             invoice{} on upload, as it accepts documents issued at most 72 hours before",
+            if count == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "--issued-at {stamp} is in the future (now {}): LHDN will reject the {count} \
+             invoice{} on upload",
+            now.format("%Y-%m-%dT%H:%M:%SZ"),
+            if count == 1 { "" } else { "s" }
+        )
+    };
+    findings.push(
+        Finding::new(first.rule, message)
+            .hint("Fine for reproducing a file; to upload, convert again without --issued-at just before uploading")
+            .column("IssuanceDateTime")
+            .value(stamp.to_string()),
+    );
+}
+
+/// MYR per CNY has been about 0.55–0.70 for decades; outside 0.3–1.5 a rate
+/// is mistyped, or CNY per MYR.
+const PLAUSIBLE_RATE: (Decimal, Decimal) = (
+    Decimal::from_parts(3, 0, 0, false, 1),
+    Decimal::from_parts(15, 0, 0, false, 1),
+);
+
+/// A warning when `rate` is outside [`PLAUSIBLE_RATE`].
+fn implausible_rate(
+    rate: Decimal,
+    date: Option<NaiveDate>,
+    source: Option<&str>,
+) -> Option<Finding> {
+    let (low, high) = PLAUSIBLE_RATE;
+    if (low..=high).contains(&rate) {
+        return None;
+    }
+    let of = match (date, source) {
+        (Some(date), _) => format!(" on {date}"),
+        (None, Some(source)) => format!(" ({source})"),
+        (None, None) => String::new(),
+    };
+    Some(
+        Finding::new(
+            &rules::RATE_IMPLAUSIBLE,
+            format!("the rate{of} is {rate} MYR per CNY, outside the plausible {low}–{high}"),
+        )
+        .value(rate.to_string()),
+    )
+}
+
+/// One warning per rates-file date, of those the invoices use, outside the band.
+fn implausible_table_rates(invoices: &[Invoice]) -> Vec<Finding> {
+    let mut seen = HashSet::new();
+    invoices
+        .iter()
+        .filter(|i| seen.insert((i.rate, i.rate_date)))
+        .filter_map(|i| implausible_rate(i.rate, i.rate_date, None))
+        .collect()
 }
 
 /// The invoices of each output, as ranges: at most `--max-per-file` per

@@ -109,6 +109,9 @@ rules! {
         "Check 单价 and 数量 of the order in the export";
     LINE_UNIT_PRICE_PRECISION = "line.unit-price-precision", Warning, "a UnitPrice that needs more than 5 decimals to give its line total",
         "The price is written in full; if LHDN refuses it, invoice the goods per larger unit (e.g. per 1000 pieces)";
+    // Rates and issue times a run is given.
+    RATE_IMPLAUSIBLE = "rate.implausible", Warning, "an MYR-per-CNY rate outside 0.3–1.5",
+        "Check the rate: MYR per 1 CNY is about 0.6; CNY per MYR (about 1.6) is the wrong way round";
     // Output sets.
     OUTPUT_INTERRUPTED_RUN = "output.interrupted-run", Warning, "files an interrupted earlier run left beside the output: completed or removed",
         "Nothing to do when the message says the set is complete; otherwise check the folder";

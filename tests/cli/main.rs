@@ -9,6 +9,7 @@ mod files;
 mod fuzz;
 mod imports;
 mod inputs;
+mod limits;
 mod money;
 mod outputs;
 mod rates;
