@@ -24,7 +24,7 @@ if [ ${#files[@]} -eq 0 ]; then
   cargo build --quiet --bin selfbill || exit 2
   bin="${CARGO_TARGET_DIR:-target}/debug/selfbill"
   common=(fixtures/orders-2024-10.xlsx --config fixtures/selfbill.toml --suppliers fixtures/suppliers.csv
-    --rate 0.6097 --issued-at 2026-11-26T00:00:00Z -q)
+    --rate 0.6097 --issued-at 2026-11-26T00:00:00Z --no-register -q)
   "$bin" convert "${common[@]}" -o "$work/embedded.xlsx" || exit 2
   "$bin" convert "${common[@]}" -o "$work/older.xlsx" \
     --template tests/data/lhdn-template-2024-10.xlsx || exit 2

@@ -550,37 +550,19 @@ fn render_chunks(
     };
     let render = |chunk: &[Invoice], target: &Path| -> Result<Rendered> {
         let output = target.display().to_string();
-        let mut findings = Vec::new();
-        let files = match template {
+        let (findings, files) = match template {
             Some(template) => {
-                let built = (|| -> Result<tempfile::TempPath> {
-                    let mut writer =
-                        WorkbookWriter::new(template, &crate::layout::row_counts(chunk))?;
-                    for part in chunk.chunks(INVOICES_PER_PART) {
-                        let batch = crate::layout::lay_out_after(
-                            output.clone(),
-                            part,
-                            &writer.rows_written(),
-                        );
-                        findings.extend(check_part(&batch));
-                        writer.append(&batch)?;
-                    }
-                    let temp = set.temp_file()?;
-                    let file = writer.finish(std::io::BufWriter::new(temp))?;
-                    let temp = file.into_inner().map_err(|e| e.into_error())?;
-                    temp.as_file().sync_all()?;
-                    Ok(temp.into_temp_path())
-                })()
-                .map_err(|e| write::set::write_error(target, e))?;
-                vec![(target.to_path_buf(), Built::Temp(built))]
+                let (built, findings) = build_workbook(set, template, chunk, target, &check_part)
+                    .map_err(|e| write::set::write_error(target, e))?;
+                (findings, vec![(target.to_path_buf(), Built::Temp(built))])
             }
             None => {
                 let batch = crate::layout::lay_out(output.clone(), chunk);
-                findings = check_part(&batch);
-                write::csv::sheet_files(&batch)?
+                let files = write::csv::sheet_files(&batch)?
                     .into_iter()
                     .map(|(name, bytes)| (target.join(name), Built::Bytes(bytes)))
-                    .collect()
+                    .collect();
+                (check_part(&batch), files)
             }
         };
         Ok(Rendered {
@@ -592,6 +574,50 @@ fn render_chunks(
     crate::parallel::map_indexed(chunks.len(), |i| render(chunks[i], &targets[i]))
         .into_iter()
         .collect()
+}
+
+/// Builds one workbook, a part of [`INVOICES_PER_PART`] invoices at a time,
+/// as a temporary file of the output set: a second thread lays out and
+/// checks the next part while this one writes the last into the workbook.
+fn build_workbook(
+    set: &OutputSet,
+    template: &TemplatePackage,
+    chunk: &[Invoice],
+    target: &Path,
+    check_part: &(dyn Fn(&Batch) -> Vec<Finding> + Sync),
+) -> Result<(tempfile::TempPath, Vec<Finding>)> {
+    let output = target.display().to_string();
+    let mut writer = WorkbookWriter::new(template, &crate::layout::row_counts(chunk))?;
+    let findings = std::thread::scope(|scope| -> Result<Vec<Finding>> {
+        let (parts, laid_out) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let checker = scope.spawn(move || {
+            let mut findings = Vec::new();
+            let mut before = vec![0; crate::batch::template().sheets.len()];
+            for part in chunk.chunks(INVOICES_PER_PART) {
+                let batch = crate::layout::lay_out_after(output.clone(), part, &before);
+                for (rows, added) in before.iter_mut().zip(crate::layout::row_counts(part)) {
+                    *rows += added;
+                }
+                findings.extend(check_part(&batch));
+                if parts.send(batch).is_err() {
+                    // The writer stopped on an error of its own.
+                    break;
+                }
+            }
+            findings
+        });
+        for batch in laid_out {
+            writer.append(&batch)?;
+        }
+        checker
+            .join()
+            .map_err(|_| anyhow::anyhow!("checking the invoices failed"))
+    })?;
+    let temp = set.temp_file()?;
+    let file = writer.finish(std::io::BufWriter::new(temp))?;
+    let temp = file.into_inner().map_err(|e| e.into_error())?;
+    temp.as_file().sync_all()?;
+    Ok((temp.into_temp_path(), findings))
 }
 
 /// Stages every built file in the output set.
