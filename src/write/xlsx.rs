@@ -45,13 +45,37 @@ struct SheetStream {
     declared: usize,
     written: usize,
     last_row: u32,
-    /// Layout columns in the template's column order, with their letter
-    /// and ` s="N"` style attribute; columns the template lacks are absent.
-    columns: Vec<(usize, String, String)>,
+    /// Layout columns in the template's column order; columns the template
+    /// lacks are absent.
+    columns: Vec<DataColumn>,
     /// Layout columns the template lacks, with their header when they may
     /// not hold data (a column LHDN added later is left out).
     absent: Vec<(usize, Option<&'static str>)>,
     name: &'static str,
+}
+
+/// A data column's cell markup around its row number, made once.
+struct DataColumn {
+    /// The layout column.
+    index: usize,
+    /// `<c r="B`
+    open: String,
+    /// `" s="N" t="inlineStr"><is><t`
+    text: String,
+    /// `" s="N"><v>`
+    value: String,
+}
+
+impl DataColumn {
+    fn new(index: usize, letter: &str, style: Option<u32>) -> DataColumn {
+        let style = style.map(|s| format!(" s=\"{s}\"")).unwrap_or_default();
+        DataColumn {
+            index,
+            open: format!("<c r=\"{letter}"),
+            text: format!("\"{style} t=\"inlineStr\"><is><t"),
+            value: format!("\"{style}><v>"),
+        }
+    }
 }
 
 fn options() -> SimpleFileOptions {
@@ -90,16 +114,14 @@ impl<'t> WorkbookWriter<'t> {
                 );
             };
             let last_row = FIRST_DATA_ROW - 1 + count as u32;
-            let mut columns: Vec<(usize, String, String)> = Vec::new();
+            let mut columns: Vec<DataColumn> = Vec::new();
             let mut absent = Vec::new();
             for (column, position) in sheet.columns.iter().enumerate() {
                 match position {
-                    Some(position) => columns.push((
+                    Some(position) => columns.push(DataColumn::new(
                         column,
-                        column_letter(*position),
-                        sheet.styles[column]
-                            .map(|s| format!(" s=\"{s}\""))
-                            .unwrap_or_default(),
+                        &column_letter(*position),
+                        sheet.styles[column],
                     )),
                     None => {
                         let header = schema.headers[column].trim();
@@ -110,7 +132,7 @@ impl<'t> WorkbookWriter<'t> {
                 }
             }
             // Cells of a row go in column order.
-            columns.sort_by_key(|(column, _, _)| sheet.columns[*column]);
+            columns.sort_by_key(|column| sheet.columns[column.index]);
             let temp = tempfile::tempfile().context("cannot create a temporary file")?;
             let mut part = ZipWriter::new(BufWriter::with_capacity(1 << 16, temp));
             part.start_file(sheet.entry.as_str(), options())?;
@@ -252,39 +274,39 @@ impl SheetStream {
             }
         }
         let xml = &mut self.buffer;
-        let _ = write!(xml, "<row r=\"{r}\">");
-        for (column, letter, style) in &self.columns {
-            match cells.get(*column).unwrap_or(&Cell::Empty) {
+        let row = r.to_string();
+        xml.push_str("<row r=\"");
+        xml.push_str(&row);
+        xml.push_str("\">");
+        for column in &self.columns {
+            let cell = cells.get(column.index).unwrap_or(&Cell::Empty);
+            if matches!(cell, Cell::Empty) {
+                continue;
+            }
+            xml.push_str(&column.open);
+            xml.push_str(&row);
+            match cell {
                 Cell::Empty => {}
                 Cell::Text(text) => {
-                    let preserve = if text.starts_with(char::is_whitespace)
-                        || text.ends_with(char::is_whitespace)
+                    xml.push_str(&column.text);
+                    if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace)
                     {
-                        " xml:space=\"preserve\""
-                    } else {
-                        ""
-                    };
-                    let _ = write!(
-                        xml,
-                        "<c r=\"{letter}{r}\"{style} t=\"inlineStr\"><is><t{preserve}>"
-                    );
+                        xml.push_str(" xml:space=\"preserve\"");
+                    }
+                    xml.push('>');
                     escape_into(xml, text);
                     xml.push_str("</t></is></c>");
                 }
                 Cell::Number(value) => {
+                    xml.push_str(&column.value);
                     // The decimal's own text: no binary float between the model and the file.
-                    let _ = write!(
-                        xml,
-                        "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
-                        value.normalize()
-                    );
+                    let _ = write!(xml, "{}", value.normalize());
+                    xml.push_str("</v></c>");
                 }
                 Cell::DateTime(value) => {
-                    let _ = write!(
-                        xml,
-                        "<c r=\"{letter}{r}\"{style}><v>{}</v></c>",
-                        excel_serial(*value)
-                    );
+                    xml.push_str(&column.value);
+                    xml.push_str(&excel_serial(*value));
+                    xml.push_str("</v></c>");
                 }
             }
         }
@@ -304,18 +326,24 @@ pub fn workbook_bytes(template: &TemplatePackage, batch: &Batch) -> Result<Vec<u
         .into_inner())
 }
 
-/// XML text escaping; characters XML 1.0 cannot carry are dropped.
+/// XML text escaping; characters XML 1.0 cannot carry are dropped. Runs of
+/// plain text are copied whole.
 fn escape_into(xml: &mut String, text: &str) {
-    for ch in text.chars() {
-        match ch {
-            '&' => xml.push_str("&amp;"),
-            '<' => xml.push_str("&lt;"),
-            '>' => xml.push_str("&gt;"),
-            '\t' | '\n' | '\r' => xml.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => xml.push(c),
-        }
+    let mut plain = 0;
+    for (at, ch) in text.char_indices() {
+        let replacement = match ch {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '\t' | '\n' | '\r' => continue,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => "",
+            _ => continue,
+        };
+        xml.push_str(&text[plain..at]);
+        xml.push_str(replacement);
+        plain = at + ch.len_utf8();
     }
+    xml.push_str(&text[plain..]);
 }
 
 /// Excel's serial date-time: days since 1899-12-30, the time as a fraction.
@@ -426,6 +454,13 @@ mod tests {
         );
         rows[0] = MAX_DATA_ROWS;
         assert!(WorkbookWriter::new(&template, &rows).is_ok());
+    }
+
+    #[test]
+    fn text_is_escaped_and_stripped_of_what_xml_cannot_carry() {
+        let mut xml = String::new();
+        escape_into(&mut xml, "a<b & c>d\u{1}e\tf\u{FFFF}g 保温杯");
+        assert_eq!(xml, "a&lt;b &amp; c&gt;de\tfg 保温杯");
     }
 
     #[test]
