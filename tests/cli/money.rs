@@ -265,3 +265,264 @@ fn goods_total_that_disagrees_with_the_lines_is_an_error() {
     assert_eq!(errors[0]["column"], "货品总价(元)");
     assert_eq!(errors[0]["value"], "580");
 }
+
+/// The acceptance property: for any orders (many lines; tiny and huge
+/// prices; large quantities; CNY and MYR), every invoice satisfies
+/// Σ line totals − discounts + charges + rounding = payable = 实付款 (× rate
+/// in MYR) to the cent, every line's UnitPrice × Quantity gives its total,
+/// no price is written as zero, and `check` finds no error.
+/// `PROPTEST_CASES=2000 cargo test --release --test cli money::` runs longer.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use selfbill::config::{Config, SupplierDirectory, SupplierEntry};
+    use selfbill::map::{MapContext, RateSource, map_orders};
+    use selfbill::model::{Invoice, Location, Order, OrderLine};
+    use selfbill::money::cents;
+
+    /// One generated order: `(单价, 数量)` lines, 运费, 涨价或折扣 as a
+    /// discount in percent of the goods (negative) or an increase in cents.
+    #[derive(Debug, Clone)]
+    pub struct Generated {
+        pub lines: Vec<(Decimal, Decimal)>,
+        pub shipping: Decimal,
+        pub adjustment: i64,
+    }
+
+    impl Generated {
+        pub fn goods(&self) -> Decimal {
+            cents(self.lines.iter().map(|(p, q)| p * q).sum())
+        }
+
+        pub fn adjustment(&self) -> Decimal {
+            if self.adjustment < 0 {
+                -cents(self.goods() * Decimal::new(-self.adjustment, 2))
+            } else {
+                Decimal::new(self.adjustment, 2)
+            }
+        }
+
+        /// 实付款 as 1688 states it: goods (Σ 单价 × 数量, rounded once) + 运费 + 涨价或折扣.
+        pub fn paid(&self) -> Decimal {
+            self.goods() + self.shipping + self.adjustment()
+        }
+    }
+
+    fn price() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            (1i64..100_000).prop_map(|n| Decimal::new(n, 5)),
+            (1i64..10_000_000).prop_map(|n| Decimal::new(n, 4)),
+            (1i64..1_000_000).prop_map(Decimal::from),
+        ]
+    }
+
+    fn quantity() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            (1i64..20).prop_map(Decimal::from),
+            (1i64..10_000_000).prop_map(Decimal::from),
+            (1i64..1000).prop_map(|n| Decimal::new(n, 1)),
+        ]
+    }
+
+    pub fn order() -> impl Strategy<Value = Generated> {
+        let line = (price(), quantity()).prop_filter("a line under 1,000,000,000", |(p, q)| {
+            p * q <= Decimal::from(1_000_000_000)
+        });
+        (
+            proptest::collection::vec(line, 1..80),
+            (0i64..20_000).prop_map(|n| Decimal::new(n, 2)),
+            prop_oneof![(-50i64..0), (0i64..5_000)],
+        )
+            .prop_map(|(lines, shipping, adjustment)| Generated {
+                lines,
+                shipping,
+                adjustment,
+            })
+    }
+
+    fn config(currency: &str) -> Config {
+        let toml = std::fs::read_to_string(root().join("fixtures/selfbill.toml")).unwrap();
+        Config::parse(&toml.replace("currency = \"CNY\"", &format!("currency = \"{currency}\"")))
+            .unwrap()
+    }
+
+    fn model_order(no: usize, generated: &Generated) -> Order {
+        Order {
+            order_no: format!("{}", 9_000_000 + no),
+            seller_company: "义乌市示例日用品有限公司".into(),
+            seller_member: "yiwushili2019".into(),
+            goods_total: generated.goods(),
+            shipping: generated.shipping,
+            adjustment: generated.adjustment(),
+            paid: generated.paid(),
+            status: "交易成功".into(),
+            paid_at: Some(now()),
+            lines: generated
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, (price, quantity))| OrderLine {
+                    title: format!("商品 {i}"),
+                    model: String::new(),
+                    unit_price: *price,
+                    quantity: *quantity,
+                    unit: "个".into(),
+                    row: 2 + i as u32,
+                })
+                .collect(),
+            source: Location::new("export.csv", None, Some(2)),
+        }
+    }
+
+    fn now() -> chrono::NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    }
+
+    /// The invariants of one invoice against the order it came from.
+    pub fn assert_adds_up(invoice: &Invoice, paid: Decimal, rate: Decimal, myr: bool) {
+        let t = &invoice.totals;
+        let lines: Decimal = invoice.lines.iter().map(|l| l.total_excluding_tax).sum();
+        let charges: Decimal = invoice.charges.iter().map(|c| c.amount).sum();
+        let discounts: Decimal = invoice.discounts.iter().map(|d| d.amount).sum();
+        assert_eq!(lines - discounts + charges + t.rounding, t.payable, "{}", invoice.number);
+        let expected = if myr { cents(cents(paid) * rate) } else { cents(paid) };
+        assert_eq!(t.payable, expected, "{}: payable", invoice.number);
+        for line in &invoice.lines {
+            assert_eq!(cents(line.unit_price * line.quantity), line.subtotal, "{} line {}", invoice.number, line.id);
+            assert!(!line.unit_price.is_zero(), "{} line {}: UnitPrice 0", invoice.number, line.id);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_invoice_adds_up_to_what_was_paid_and_passes_check(
+            orders in proptest::collection::vec(order(), 1..6),
+            myr in any::<bool>(),
+            rate in (5500i64..7000).prop_map(|n| Decimal::new(n, 4)),
+        ) {
+            let config = config(if myr { "MYR" } else { "CNY" });
+            let mut suppliers = SupplierDirectory::default();
+            suppliers.push(SupplierEntry {
+                member_id: "yiwushili2019".into(),
+                phone: "+8657985550101".into(),
+                address0: "No. 88 Example Road".into(),
+                city: "Yiwu".into(),
+                ..SupplierEntry::default()
+            });
+            let model: Vec<Order> = orders.iter().enumerate().map(|(i, g)| model_order(i, g)).collect();
+            let mapped = map_orders(
+                &model,
+                &MapContext {
+                    config: &config,
+                    suppliers: &suppliers,
+                    rates: RateSource::Fixed(rate),
+                    issued_at: now(),
+                    customs: None,
+                    svdp: false,
+                },
+            );
+            let errors: Vec<_> = mapped.findings.iter().filter(|f| f.is_error()).collect();
+            prop_assert!(errors.is_empty(), "{errors:?}");
+            prop_assert_eq!(mapped.invoices.len(), orders.len());
+            for (invoice, generated) in mapped.invoices.iter().zip(&orders) {
+                assert_adds_up(invoice, generated.paid(), rate, myr);
+            }
+            let batch = selfbill::layout::lay_out("props.xlsx", &mapped.invoices);
+            let errors: Vec<_> = selfbill::check::check_batch(&batch, now())
+                .into_iter()
+                .filter(|f| f.is_error())
+                .collect();
+            prop_assert!(errors.is_empty(), "{errors:?}");
+        }
+    }
+
+    proptest! {
+        // Each case runs the binary twice: CI-sized.
+        #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+        #[test]
+        fn written_workbooks_add_up_and_check_clean(
+            orders in proptest::collection::vec(order(), 1..4),
+            myr in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let export = dir.path().join("orders.csv");
+            let goods: Vec<String> = orders.iter().map(|g| g.goods().to_string()).collect();
+            let shipping: Vec<String> = orders.iter().map(|g| g.shipping.to_string()).collect();
+            let adjustment: Vec<String> = orders.iter().map(|g| g.adjustment().to_string()).collect();
+            let paid: Vec<String> = orders.iter().map(|g| g.paid().to_string()).collect();
+            let numbers: Vec<String> = (0..orders.len()).map(|i| format!("{}", 9_100_000 + i)).collect();
+            let test_orders: Vec<TestOrder<'_>> = orders
+                .iter()
+                .enumerate()
+                .map(|(i, g)| TestOrder {
+                    no: &numbers[i],
+                    goods: &goods[i],
+                    shipping: &shipping[i],
+                    adjustment: &adjustment[i],
+                    paid: &paid[i],
+                    lines: g.lines.iter().map(|(p, q)| (p.to_string(), q.to_string())).collect(),
+                })
+                .collect();
+            write_export(&export, &test_orders);
+            let out = dir.path().join("e.xlsx");
+            let config = config_in(dir.path(), if myr { "MYR" } else { "CNY" });
+            selfbill()
+                .arg("convert")
+                .arg(&export)
+                .arg("-o")
+                .arg(&out)
+                .arg("--config")
+                .arg(&config)
+                .args(["--suppliers", "fixtures/suppliers.csv", "--no-register"])
+                .args(["--rate", "0.6097", "--issued-at", ISSUED_AT])
+                .assert()
+                .success();
+            // What the workbook says, read back.
+            let documents = read_sheet(&out, "Documents");
+            let items = read_sheet(&out, "DocumentLineItems");
+            let charges = read_sheet(&out, "DocumentCharges");
+            let discounts = read_sheet(&out, "DocumentDiscounts");
+            let sum = |sheet: &Sheet, number: &str, header: &str| -> Decimal {
+                sheet
+                    .data_rows()
+                    .iter()
+                    .filter(|r| text(&r[sheet.col("eInvoiceNumber")]) == number)
+                    .map(|r| decimal(&r[sheet.col(header)]))
+                    .sum()
+            };
+            let rows = documents.data_rows();
+            prop_assert_eq!(rows.len(), orders.len());
+            for (row, (number, paid)) in rows.iter().zip(numbers.iter().zip(&paid)) {
+                prop_assert_eq!(&text(&row[documents.col("eInvoiceNumber")]), number);
+                let cell = |header: &str| match &row[documents.col(header)] {
+                    calamine::Data::Empty => Decimal::ZERO,
+                    other => decimal(other),
+                };
+                let payable = cell("TotalPayableAmount");
+                let total = sum(&items, number, "TotalExcludingTax") - sum(&discounts, number, "DiscountAmount")
+                    + sum(&charges, number, "ChargeAmount")
+                    + cell("TotalRoundingAmount");
+                prop_assert_eq!(total, payable, "{}", number);
+                let paid: Decimal = paid.parse().unwrap();
+                let expected = if myr { cents(paid * Decimal::new(6097, 4)) } else { paid };
+                prop_assert_eq!(payable, expected, "{}", number);
+            }
+            for row in items.data_rows() {
+                let price = decimal(&row[items.col("UnitPrice")]);
+                let quantity = decimal(&row[items.col("Quantity")]);
+                prop_assert!(!price.is_zero());
+                prop_assert_eq!(cents(price * quantity), decimal(&row[items.col("Subtotal")]));
+            }
+            let assert = selfbill().args(["check", "--json"]).arg(&out).assert();
+            let report = json(&assert.get_output().stdout);
+            prop_assert_eq!(&report["summary"]["errors"], 0, "{}", report);
+        }
+    }
+}
