@@ -388,12 +388,32 @@ mod properties {
         let lines: Decimal = invoice.lines.iter().map(|l| l.total_excluding_tax).sum();
         let charges: Decimal = invoice.charges.iter().map(|c| c.amount).sum();
         let discounts: Decimal = invoice.discounts.iter().map(|d| d.amount).sum();
-        assert_eq!(lines - discounts + charges + t.rounding, t.payable, "{}", invoice.number);
-        let expected = if myr { cents(cents(paid) * rate) } else { cents(paid) };
+        assert_eq!(
+            lines - discounts + charges + t.rounding,
+            t.payable,
+            "{}",
+            invoice.number
+        );
+        let expected = if myr {
+            cents(cents(paid) * rate)
+        } else {
+            cents(paid)
+        };
         assert_eq!(t.payable, expected, "{}: payable", invoice.number);
         for line in &invoice.lines {
-            assert_eq!(cents(line.unit_price * line.quantity), line.subtotal, "{} line {}", invoice.number, line.id);
-            assert!(!line.unit_price.is_zero(), "{} line {}: UnitPrice 0", invoice.number, line.id);
+            assert_eq!(
+                cents(line.unit_price * line.quantity),
+                line.subtotal,
+                "{} line {}",
+                invoice.number,
+                line.id
+            );
+            assert!(
+                !line.unit_price.is_zero(),
+                "{} line {}: UnitPrice 0",
+                invoice.number,
+                line.id
+            );
         }
     }
 
