@@ -96,7 +96,7 @@ fn grid() -> impl Strategy<Value = (Vec<String>, Vec<Vec<String>>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn any_csv_export_reads_without_panic((header, rows) in grid()) {
@@ -214,7 +214,7 @@ fn calamine_cells(path: &Path, sheet: &str) -> Vec<(u32, usize, calamine::Data)>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     /// The streaming reader hands on every cell, in its row, as calamine's
     /// whole-sheet reader reads it.
@@ -264,4 +264,13 @@ impl selfbill::read::grid::RowSink for EveryCell {
         }
         Ok(())
     }
+}
+
+/// Cases per property: `PROPTEST_CASES` when set (a longer session), else
+/// the CI-sized `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
 }

@@ -418,7 +418,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz::cases(48), ..ProptestConfig::default() })]
 
         #[test]
         fn every_invoice_adds_up_to_what_was_paid_and_passes_check(
