@@ -10,8 +10,7 @@ trap 'rm -rf "$work"' EXIT
 cargo build --release --quiet --example gen_export --bin selfbill
 target/release/examples/gen_export "$lines" "$work/export.xlsx" "$work/suppliers.csv"
 bin=target/release/selfbill
-# --no-register: a benchmark run is a one-off, and both converts write the same orders.
-args=(--config fixtures/selfbill.toml --suppliers "$work/suppliers.csv" --rate 0.6097 --issued-at 2026-11-26T00:00:00Z --no-register)
+args=(--config fixtures/selfbill.toml --suppliers "$work/suppliers.csv" --rate 0.6097 --issued-at 2026-11-26T00:00:00Z)
 
 # Prints wall time, CPU time (user + system, all cores) and the child's peak
 # resident memory.
