@@ -825,7 +825,8 @@ fn order_rate(
 }
 
 /// The invoice in MYR, each amount converted once at its own level: a line
-/// total is its CNY line total × rate, to cents; a charge or discount its
+/// total is its CNY line total × rate, to cents (unless that is 0.00 while
+/// the line's own MYR price gives a cent: see [`money::converted_line`]); a charge or discount its
 /// CNY amount × rate; the document totals are sums of those; and
 /// TotalRoundingAmount takes whatever cents remain between them and
 /// 实付款 × rate, so TotalPayableAmount is 实付款 × rate to the cent.
@@ -853,11 +854,12 @@ fn in_myr(
     };
     let mut converted = Vec::with_capacity(lines.len());
     for line in lines {
-        let Some(total) = convert(line.total_excluding_tax) else {
-            return overflow(findings);
-        };
-        let Some(unit_price) = money::unit_price_for(line.unit_price, line.quantity, total, rate)
-        else {
+        let Some((unit_price, total)) = money::converted_line(
+            line.unit_price,
+            line.quantity,
+            line.total_excluding_tax,
+            rate,
+        ) else {
             return overflow(findings);
         };
         converted.push(Line {
@@ -887,7 +889,16 @@ fn in_myr(
     ) else {
         return overflow(findings);
     };
-    if payable.abs() > MAX_AMOUNT || sums.net.abs() > MAX_AMOUNT {
+    if [
+        payable,
+        sums.net,
+        sums.charge,
+        sums.discount,
+        sums.excluding_tax,
+    ]
+    .iter()
+    .any(|amount| amount.abs() > MAX_AMOUNT)
+    {
         return overflow(findings);
     }
     let rounding = payable - sums.excluding_tax;
@@ -1015,7 +1026,7 @@ pub fn buyer_party(config: &Config) -> Party {
 mod tests {
     use crate::config::SupplierDirectory;
     use crate::rules;
-    use crate::testing::{config, d, map, map_with, order};
+    use crate::testing::{config, d, map, map_at, map_with, order, suppliers};
 
     fn rules(mapped: &super::Mapped) -> Vec<&'static str> {
         mapped.findings.iter().map(|f| f.rule.id).collect()
@@ -1465,5 +1476,87 @@ mod tests {
         o.lines[0].title = "保温杯\u{0}\u{1b} 500ml\r\n".into();
         let mapped = map(&[o], &config());
         assert_eq!(mapped.invoices[0].lines[0].description, "保温杯 500ml");
+    }
+
+    /// An order of about 1.97e9 CNY mixing sub-cent unit prices (0.0052 × 7036)
+    /// with large ones converts at 0.47 to about 8.4e8 MYR, well inside what an
+    /// invoice carries: no `order.amount-too-large`.
+    #[test]
+    fn large_myr_orders_with_sub_cent_prices_convert() {
+        let lines = [
+            ("193.25", "7", "个"),
+            ("910.98", "7", "个"),
+            ("74.182", "8114", "个"),
+            ("826.183", "2513", "个"),
+            ("0.0068", "9", "个"),
+            ("843.508", "3162", "个"),
+            ("219.52", "429", "个"),
+            ("0.0052", "7036", "个"),
+            ("44934.45", "4677", "个"),
+            ("0.0093", "8867", "个"),
+            ("606.532", "5", "个"),
+            ("80043.36", "1", "个"),
+            ("42509.72", "7733", "个"),
+            ("64.137", "2340", "个"),
+            ("0.0045", "3", "个"),
+            ("0.0036", "47", "个"),
+            ("0.0067", "8", "个"),
+            ("89762.27", "6", "个"),
+            ("0.0067", "8", "个"),
+            ("0.0038", "3", "个"),
+            ("97678.77", "6", "个"),
+            ("92.95", "8025", "个"),
+            ("333.25", "3", "个"),
+            ("22160.67", "3", "个"),
+            ("0.0061", "4", "个"),
+            ("106.82", "8615", "个"),
+            ("230.966", "9", "个"),
+            ("829.591", "4488", "个"),
+            ("440.458", "4", "个"),
+            ("489.01", "7787", "个"),
+            ("93583.84", "4", "个"),
+            ("711.18", "6", "个"),
+            ("714.419", "1702", "个"),
+            ("663.094", "1018", "个"),
+            ("971.78", "3", "个"),
+            ("874.68", "5", "个"),
+            ("576.839", "8478", "个"),
+            ("19506.16", "4", "个"),
+            ("0.0058", "5", "个"),
+            ("978.887", "7347", "个"),
+            ("0.0014", "9", "个"),
+            ("89.26", "8", "个"),
+            ("60.19", "5547", "个"),
+            ("67213.42", "3708", "个"),
+            ("495.302", "7", "个"),
+            ("0.0047", "3487", "个"),
+            ("614.753", "2", "个"),
+            ("2901.79", "4", "个"),
+            ("598.95", "5784", "个"),
+            ("96585.31", "8279", "个"),
+            ("79204.64", "4351", "个"),
+        ];
+        let mut o = order(
+            "2420101234567500002",
+            &lines,
+            "107.42",
+            "-177001991.90",
+            "1789686914.41",
+        );
+        // 货品总价 as the generator stated it: Σ of the lines' totals to cents.
+        o.goods_total = d("1966688798.89");
+        let mapped = map_at(&[o], &myr(), &suppliers(), d("0.47"));
+        assert!(
+            !rules(&mapped).contains(&"order.amount-too-large"),
+            "{:#?}",
+            mapped.findings
+        );
+        let invoice = &mapped.invoices[0];
+        assert_eq!(
+            invoice.totals.payable,
+            crate::money::cents(d("1789686914.41") * d("0.47"))
+        );
+        assert!(adds_up(invoice));
+        assert!(invoice.lines.iter().all(|l| !l.unit_price.is_zero()));
     }
 }

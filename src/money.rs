@@ -27,8 +27,8 @@ pub fn up_to_cents(value: Decimal) -> Decimal {
 /// formatted `0.00000`. LHDN publishes no limit (reference/myinvois.md).
 pub const UNIT_PRICE_DECIMALS_SHOWN: u32 = 5;
 
-/// The most decimals a converted UnitPrice is given; `Decimal` holds 28.
-const MAX_UNIT_PRICE_DECIMALS: u32 = 20;
+/// The most decimals a converted UnitPrice is given: all that `Decimal` holds.
+const MAX_UNIT_PRICE_DECIMALS: u32 = 28;
 
 /// The unit price, in the currency a line total was converted to at `rate`,
 /// that states that line total honestly: the price from `price × rate` (else
@@ -58,6 +58,30 @@ pub fn unit_price_for(
             })
             .map(|candidate| candidate.normalize())
     })
+}
+
+/// A line converted at `rate`, as `(UnitPrice, line total)`: the line total
+/// is the CNY line total `total` × `rate`, to cents, and the unit price the
+/// one [`unit_price_for`] finds for it. One case has no honest unit price: a
+/// line whose converted total rounds to 0.00 although its own price does not
+/// (0.0045 CNY × 3 = 0.01 CNY; × 0.47 = 0.0047, so 0.00 MYR; but the price
+/// 0.002115 MYR × 3 = 0.006345 rounds to 0.01). Only a price cut to a
+/// fraction of the real one gives 0.00, so such a line keeps its real price
+/// and the total that price gives (0.01 MYR); the cent goes into
+/// TotalRoundingAmount with the rest of the conversion rounding. `None`
+/// only when an amount does not fit in a decimal.
+pub fn converted_line(
+    price: Decimal,
+    quantity: Decimal,
+    total: Decimal,
+    rate: Decimal,
+) -> Option<(Decimal, Decimal)> {
+    let converted = cents(total.checked_mul(rate)?);
+    if let Some(unit_price) = unit_price_for(price, quantity, converted, rate) {
+        return Some((unit_price, converted));
+    }
+    let own = cents(price.checked_mul(rate)?.checked_mul(quantity)?);
+    unit_price_for(price, quantity, own, rate).map(|unit_price| (unit_price, own))
 }
 
 /// Why a piece of text is not an amount.
@@ -190,6 +214,39 @@ mod tests {
         let price = unit_price_for(d("0.001"), d("1"), d("0.00"), d("0.6097")).unwrap();
         assert!(!price.is_zero());
         assert_eq!(cents(price), d("0.00"));
+    }
+
+    #[test]
+    fn a_line_converted_to_zero_keeps_its_real_price_and_the_total_it_gives() {
+        // 0.0045 CNY × 3 = 0.01 CNY; at 0.47 that is 0.0047 → 0.00 MYR, but no
+        // honest price that is not zero gives 0.00: 0.0021 × 3 = 0.0063 → 0.01.
+        assert_eq!(
+            unit_price_for(d("0.0045"), d("3"), d("0.00"), d("0.47")),
+            None
+        );
+        assert_eq!(
+            converted_line(d("0.0045"), d("3"), d("0.01"), d("0.47")),
+            Some((d("0.0021"), d("0.01")))
+        );
+        // 0.004 CNY × 1 = 0.00 CNY; at 1.25 the price is 0.005 MYR, half a cent: 0.01.
+        assert_eq!(
+            converted_line(d("0.004"), d("1"), d("0.00"), d("1.25")),
+            Some((d("0.005"), d("0.01")))
+        );
+        // Otherwise the line total is the CNY line total × rate.
+        assert_eq!(
+            converted_line(d("0.0052"), d("7036"), d("36.59"), d("0.47")),
+            Some((d("0.002444"), d("17.20")))
+        );
+        assert_eq!(
+            converted_line(d("0.0001"), d("1"), d("0.00"), d("0.47")),
+            Some((d("0.00005"), d("0.00")))
+        );
+        // Only a decimal overflow has no converted line.
+        assert_eq!(
+            converted_line(Decimal::MAX, d("2"), Decimal::MAX, d("1.5")),
+            None
+        );
     }
 
     #[test]

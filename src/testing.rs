@@ -79,12 +79,22 @@ pub fn map(orders: &[Order], config: &Config) -> Mapped {
 
 /// Maps with the given supplier directory.
 pub fn map_with(orders: &[Order], config: &Config, suppliers: &SupplierDirectory) -> Mapped {
+    map_at(orders, config, suppliers, d("0.6097"))
+}
+
+/// Maps at a fixed MYR-per-CNY rate.
+pub fn map_at(
+    orders: &[Order],
+    config: &Config,
+    suppliers: &SupplierDirectory,
+    rate: Decimal,
+) -> Mapped {
     map_orders(
         orders,
         &MapContext {
             config,
             suppliers,
-            rates: RateSource::Fixed(d("0.6097")),
+            rates: RateSource::Fixed(rate),
             issued_at: now(),
             customs: None,
             svdp: false,

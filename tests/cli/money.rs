@@ -130,6 +130,64 @@ fn myr_invoices_equal_paid_times_rate_and_never_price_at_zero() {
     selfbill().arg("check").arg(&out).assert().success();
 }
 
+/// A line of 0.01 CNY that is 0.0047 MYR at 0.47 (0.0045 × 3) beside lines
+/// of hundreds of millions: the invoice is written, adds up to 实付款 × rate,
+/// and no amount is called too large.
+#[test]
+fn myr_lines_below_half_a_cent_beside_large_ones_are_invoiced() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.csv");
+    // 0.01 + 210158422.65 + 36.59 = 210158459.25
+    write_export(
+        &export,
+        &[TestOrder {
+            no: "9010",
+            goods: "210158459.25",
+            shipping: "107.42",
+            adjustment: "-177001.90",
+            paid: "209981564.77",
+            lines: lines(&[("0.0045", "3"), ("44934.45", "4677"), ("0.0052", "7036")]),
+        }],
+    );
+    let out = dir.path().join("myr.xlsx");
+    let config = config_in(dir.path(), "MYR");
+    let assert = selfbill()
+        .arg("convert")
+        .arg(&export)
+        .arg("-o")
+        .arg(&out)
+        .arg("--config")
+        .arg(&config)
+        .args(["--suppliers", "fixtures/suppliers.csv", "--no-register"])
+        .args(["--rate", "0.47", "--issued-at", ISSUED_AT, "--json"])
+        .assert()
+        .success();
+    let report = json(&assert.get_output().stdout);
+    assert!(errors(&report).is_empty(), "{report}");
+    let documents = read_sheet(&out, "Documents");
+    let row = &documents.data_rows()[0];
+    // 209981564.77 × 0.47 = 98691335.4419 → 98691335.44
+    assert_eq!(
+        decimal(&row[documents.col("TotalPayableAmount")]),
+        dec("98691335.44")
+    );
+    let items = read_sheet(&out, "DocumentLineItems");
+    let subtotals: Vec<_> = items
+        .data_rows()
+        .iter()
+        .map(|r| decimal(&r[items.col("Subtotal")]))
+        .collect();
+    assert_eq!(
+        subtotals[0],
+        dec("0.01"),
+        "0.0021 MYR × 3, not a price cut to fit 0.00"
+    );
+    for row in items.data_rows() {
+        assert!(!decimal(&row[items.col("UnitPrice")]).is_zero());
+    }
+    selfbill().arg("check").arg(&out).assert().success();
+}
+
 #[test]
 fn a_shortfall_on_lines_without_rounding_is_an_error_not_rounding() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,12 +367,21 @@ mod properties {
         }
     }
 
+    /// Sub-cent prices (5 decimals below 1, 4 decimals below a cent), prices
+    /// to the fen up to 100,000, and whole prices up to 1,000,000.
     fn price() -> impl Strategy<Value = Decimal> {
         prop_oneof![
             (1i64..100_000).prop_map(|n| Decimal::new(n, 5)),
+            (1i64..100).prop_map(|n| Decimal::new(n, 4)),
             (1i64..10_000_000).prop_map(|n| Decimal::new(n, 4)),
+            (1i64..10_000_000).prop_map(|n| Decimal::new(n, 2)),
             (1i64..1_000_000).prop_map(Decimal::from),
         ]
+    }
+
+    /// MYR per CNY across the band selfbill accepts without a warning.
+    fn rate() -> impl Strategy<Value = Decimal> {
+        (3_000i64..15_000).prop_map(|n| Decimal::new(n, 4))
     }
 
     fn quantity() -> impl Strategy<Value = Decimal> {
@@ -424,7 +491,7 @@ mod properties {
         fn every_invoice_adds_up_to_what_was_paid_and_passes_check(
             orders in proptest::collection::vec(order(), 1..6),
             myr in any::<bool>(),
-            rate in (5500i64..7000).prop_map(|n| Decimal::new(n, 4)),
+            rate in rate(),
         ) {
             let config = config(if myr { "MYR" } else { "CNY" });
             let mut suppliers = SupplierDirectory::default();
@@ -470,6 +537,7 @@ mod properties {
         fn written_workbooks_add_up_and_check_clean(
             orders in proptest::collection::vec(order(), 1..4),
             myr in any::<bool>(),
+            rate in rate(),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let export = dir.path().join("orders.csv");
@@ -501,7 +569,7 @@ mod properties {
                 .arg("--config")
                 .arg(&config)
                 .args(["--suppliers", "fixtures/suppliers.csv", "--no-register"])
-                .args(["--rate", "0.6097", "--issued-at", ISSUED_AT])
+                .args(["--rate", &rate.to_string(), "--issued-at", ISSUED_AT])
                 .assert()
                 .success();
             // What the workbook says, read back.
@@ -531,7 +599,7 @@ mod properties {
                     + cell("TotalRoundingAmount");
                 prop_assert_eq!(total, payable, "{}", number);
                 let paid: Decimal = paid.parse().unwrap();
-                let expected = if myr { cents(paid * Decimal::new(6097, 4)) } else { paid };
+                let expected = if myr { cents(paid * rate) } else { paid };
                 prop_assert_eq!(payable, expected, "{}", number);
             }
             for row in items.data_rows() {
