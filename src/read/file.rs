@@ -20,6 +20,8 @@ pub const MAX_UNPACKED_BYTES: u64 = 512 * MIB;
 /// Excel's last row and column: no spreadsheet holds more.
 pub const MAX_ROWS: u32 = 1_048_576;
 pub const MAX_COLUMNS: usize = 16_384;
+/// Excel's limit on the characters of a cell.
+pub const MAX_CELL_CHARS: usize = 32_767;
 
 /// What a file's first bytes say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

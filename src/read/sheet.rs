@@ -8,8 +8,8 @@ use calamine::{Data, Range, Reader, Xls, open_workbook_auto_from_rs};
 use std::io::Cursor;
 use std::path::Path;
 
-use super::file::{self, FileKind, MAX_COLUMNS, MAX_ROWS};
-use super::grid::{Grid, GridRow, RowSink, is_blank};
+use super::file::{self, FileKind, MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS};
+use super::grid::{self, Grid, GridRow, RowSink, is_blank};
 use super::text::{self, TextEncoding};
 use super::{xls, xlsx};
 
@@ -245,101 +245,302 @@ fn grid_row(
     (!row.cells.is_empty()).then_some(row)
 }
 
+/// The most bytes one CSV record (a line, or lines joined by line breaks in
+/// quotes) may hold while it is read: many times a real row of 1688's 49
+/// columns, and what bounds memory for a file that is one endless line.
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Decoded text is handed to the CSV parser in pieces of this size.
+const DECODE_CHUNK: usize = 64 << 10;
+
 /// Hands the records of a CSV file to `sink` as rows of text cells, each
 /// numbered by the line it starts on, as a text editor shows it. The
 /// encoding is detected (UTF-8 with or without BOM, else GB18030, which
 /// Excel on Chinese Windows writes for "CSV") unless given.
+///
+/// The file is parsed where it lies (UTF-8) or decoded piece by piece
+/// (GB18030): no copy of it is made, and no record is held past
+/// [`MAX_RECORD_BYTES`], nor a cell past Excel's [`MAX_CELL_CHARS`] (one
+/// more for the quote selfbill puts before text that would start a
+/// formula).
 pub fn csv_rows(
     path: &Path,
     bytes: &[u8],
     encoding: Option<TextEncoding>,
     sink: &mut dyn RowSink,
 ) -> Result<()> {
-    let shown = path.display();
-    let text = match encoding {
-        None => text::decode_text(bytes),
-        Some(encoding) => text::decode_as(bytes, encoding)
-            .with_context(|| format!("{shown}: not UTF-8 text; try --encoding gb18030"))?,
+    let shown = path.display().to_string();
+    let unbommed = text::strip_bom(bytes);
+    let utf8 = match encoding {
+        None => std::str::from_utf8(unbommed).is_ok(),
+        Some(TextEncoding::Utf8) => {
+            std::str::from_utf8(unbommed)
+                .with_context(|| format!("{shown}: not UTF-8 text; try --encoding gb18030"))?;
+            true
+        }
+        Some(TextEncoding::Gb18030) => false,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    let mut lines = Lines {
-        text: text.as_bytes(),
-        at: 0,
-        line: 1,
-    };
-    loop {
-        let more = reader.read_record(&mut record).with_context(|| {
-            format!(
-                "{shown}, line {}: not readable as CSV; save it again from Excel as CSV UTF-8",
-                reader.position().line()
-            )
-        })?;
-        if !more {
-            break;
-        }
-        let start = record.position().map_or(0, |p| p.byte() as usize);
-        let line = lines.line_of(start);
-        if line > MAX_ROWS {
-            bail!(
-                "{shown}: more than {MAX_ROWS} lines, the most a spreadsheet holds; split the \
-                 export by date range"
-            );
-        }
-        if record.len() > MAX_COLUMNS {
-            bail!(
-                "{shown}, line {line}: {} cells, more than the {MAX_COLUMNS} columns a \
-                 spreadsheet holds; the file is not a table: export it again",
-                record.len()
-            );
-        }
-        let cells = record
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(c, v)| (c, Data::String(v.to_owned())));
-        if let Some(row) = grid_row(sink, line, cells) {
-            sink.row(row)?;
+    let mut parser = CsvParser::new(&shown);
+    if utf8 {
+        parser.feed(unbommed, sink)?;
+    } else {
+        // As before: a forced GB18030 still honours a BOM the file has.
+        let mut rest = if encoding.is_some() { bytes } else { unbommed };
+        let mut decoder = encoding_rs::GB18030.new_decoder();
+        let mut decoded = String::with_capacity(DECODE_CHUNK);
+        loop {
+            let (result, read, _) = decoder.decode_to_string(rest, &mut decoded, true);
+            rest = &rest[read..];
+            parser.feed(decoded.as_bytes(), sink)?;
+            decoded.clear();
+            if result == encoding_rs::CoderResult::InputEmpty {
+                break;
+            }
         }
     }
-    Ok(())
+    parser.finish(sink)
 }
 
-/// Line numbers as a text editor shows them: `\r\n`, `\r` and `\n` each end
-/// a line. (The csv crate counts `\n` only, and counts a record that follows
-/// `\r\n` from the line before.)
-struct Lines<'t> {
-    text: &'t [u8],
-    /// Counted up to here.
-    at: usize,
-    line: u32,
+/// A CSV parser over text fed to it in pieces, with the record and its
+/// cells bounded (see [`csv_rows`]).
+struct CsvParser<'f> {
+    file: &'f str,
+    core: csv_core::Reader,
+    /// The current record's cells, one after another.
+    record: Vec<u8>,
+    /// Where each cell of the current record ends in `record`.
+    ends: Vec<usize>,
+    used: usize,
+    cells: usize,
+    lines: LineCounter,
 }
 
-impl Lines<'_> {
-    /// The line a record starting at byte `start` (or at the line break
-    /// before it) begins on. Starts never decrease.
-    fn line_of(&mut self, mut start: usize) -> u32 {
-        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
+impl<'f> CsvParser<'f> {
+    fn new(file: &'f str) -> Self {
+        CsvParser {
+            file,
+            core: csv_core::Reader::new(),
+            record: vec![0; 64 << 10],
+            ends: vec![0; 64],
+            used: 0,
+            cells: 0,
+            lines: LineCounter::default(),
         }
-        while self.at < start {
-            match memchr::memchr2(b'\r', b'\n', &self.text[self.at..start]) {
-                None => self.at = start,
-                Some(i) => {
-                    let at = self.at + i;
-                    self.line = self.line.saturating_add(1);
-                    self.at = if self.text[at] == b'\r' && self.text.get(at + 1) == Some(&b'\n') {
-                        at + 2
-                    } else {
-                        at + 1
-                    };
+    }
+
+    /// Parses `input`; `Ok(true)` once the end of the text is reached (only
+    /// when `input` is empty: the text has ended).
+    fn feed(&mut self, mut input: &[u8], sink: &mut dyn RowSink) -> Result<bool> {
+        use csv_core::ReadRecordResult as Parsed;
+        loop {
+            let (parsed, read, wrote, ended) = self.core.read_record(
+                input,
+                &mut self.record[self.used..],
+                &mut self.ends[self.cells..],
+            );
+            self.lines.count(&input[..read]);
+            input = &input[read..];
+            self.used += wrote;
+            self.cells += ended;
+            match parsed {
+                Parsed::InputEmpty => return Ok(false),
+                Parsed::End => return Ok(true),
+                Parsed::OutputFull => self.grow_record()?,
+                Parsed::OutputEndsFull => self.grow_ends()?,
+                Parsed::Record => {
+                    self.emit(sink)?;
+                    self.used = 0;
+                    self.cells = 0;
+                    self.lines.start = None;
                 }
             }
         }
-        self.line
+    }
+
+    fn finish(mut self, sink: &mut dyn RowSink) -> Result<()> {
+        while !self.feed(&[], sink)? {}
+        Ok(())
+    }
+
+    fn line(&self) -> u32 {
+        self.lines.start.unwrap_or(self.lines.line)
+    }
+
+    fn grow_record(&mut self) -> Result<()> {
+        let cell_start = self.cells.checked_sub(1).map_or(0, |c| self.ends[c]);
+        let cell = &self.record[cell_start..self.used];
+        // A cell of more than 4 bytes per character allowed is too long,
+        // whatever its characters.
+        if cell.len() > 4 * (MAX_CELL_CHARS + 1) {
+            return Err(self.too_long(self.cells, cell, None));
+        }
+        if self.record.len() >= MAX_RECORD_BYTES {
+            bail!(
+                "{}, line {}: a row of more than {} MB; no export or sheet has rows that long: \
+                 the file is not a table saved by Excel or 1688; export it again",
+                self.file,
+                self.line(),
+                MAX_RECORD_BYTES >> 20
+            );
+        }
+        let size = (self.record.len() * 2).min(MAX_RECORD_BYTES);
+        self.record.resize(size, 0);
+        Ok(())
+    }
+
+    fn grow_ends(&mut self) -> Result<()> {
+        if self.ends.len() > MAX_COLUMNS {
+            bail!(
+                "{}, line {}: more than the {MAX_COLUMNS} columns a spreadsheet holds; the file \
+                 is not a table: export it again",
+                self.file,
+                self.line()
+            );
+        }
+        let size = (self.ends.len() * 2).min(MAX_COLUMNS + 1);
+        self.ends.resize(size, 0);
+        Ok(())
+    }
+
+    fn too_long(&self, col: usize, cell: &[u8], chars: Option<usize>) -> anyhow::Error {
+        let count = match chars {
+            Some(n) => format!("{n} characters"),
+            None => format!("more than {MAX_CELL_CHARS} characters"),
+        };
+        anyhow::anyhow!(
+            "{}, line {}, column {}: a cell of {count}, starting {}; Excel holds at most \
+             {MAX_CELL_CHARS} characters in a cell, so no export has it: export the file again",
+            self.file,
+            self.line(),
+            grid::column_letters(col),
+            quote_start(cell)
+        )
+    }
+
+    /// Hands on the record just read, its non-blank cells that `sink` keeps.
+    fn emit(&mut self, sink: &mut dyn RowSink) -> Result<()> {
+        let line = self.line();
+        if line > MAX_ROWS {
+            bail!(
+                "{}: more than {MAX_ROWS} lines, the most a spreadsheet holds; split the export \
+                 by date range",
+                self.file
+            );
+        }
+        let mut row = GridRow {
+            number: line,
+            ..GridRow::default()
+        };
+        let mut from = 0;
+        for (col, &end) in self.ends[..self.cells].iter().enumerate() {
+            let cell = &self.record[from..end];
+            from = end;
+            if cell.is_empty() {
+                continue;
+            }
+            let text = std::str::from_utf8(cell).with_context(|| {
+                format!(
+                    "{}, line {line}: not UTF-8 text; try --encoding gb18030",
+                    self.file
+                )
+            })?;
+            if text.len() > MAX_CELL_CHARS + 1 {
+                let chars = text.chars().count();
+                if chars > MAX_CELL_CHARS + 1 {
+                    return Err(self.too_long(col, cell, Some(chars)));
+                }
+            }
+            if text.trim().is_empty() {
+                continue;
+            }
+            row.width = col + 1;
+            if let Some(slot) = sink.slot(col) {
+                if row.cells.len() <= slot {
+                    row.cells.resize(slot + 1, Data::Empty);
+                }
+                row.cells[slot] = Data::String(text.to_owned());
+            }
+        }
+        if row.cells.is_empty() {
+            return Ok(());
+        }
+        sink.row(row)
+    }
+}
+
+/// The first characters of a long value, quoted, for a message.
+pub fn quote_start(value: &[u8]) -> String {
+    let head = &value[..value.len().min(200)];
+    let head = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(error) => std::str::from_utf8(&head[..error.valid_up_to()]).unwrap_or_default(),
+    };
+    let start: String = head.chars().take(40).collect();
+    format!("{:?}…", start)
+}
+
+/// Line numbers as a text editor shows them, counted over the text as the
+/// parser reads it: `\r\n`, `\r` and `\n` each end a line. A record is on
+/// the line of its first character that is not a line break (the parser
+/// skips blank lines, and reads a `\n` after a record's `\r` with the next
+/// record).
+#[derive(Debug)]
+struct LineCounter {
+    /// The line of the next character.
+    line: u32,
+    /// The last character counted was `\r`.
+    after_cr: bool,
+    /// The line the current record starts on, once a character of it is seen.
+    start: Option<u32>,
+}
+
+impl Default for LineCounter {
+    fn default() -> Self {
+        LineCounter {
+            line: 1,
+            after_cr: false,
+            start: None,
+        }
+    }
+}
+
+impl LineCounter {
+    fn count(&mut self, text: &[u8]) {
+        let mut at = 0;
+        if self.start.is_none() {
+            let content = text
+                .iter()
+                .position(|b| !matches!(b, b'\r' | b'\n'))
+                .unwrap_or(text.len());
+            for &byte in &text[..content] {
+                self.line_break(byte);
+            }
+            if content == text.len() {
+                return;
+            }
+            self.start = Some(self.line);
+            self.after_cr = false;
+            at = content;
+        }
+        while let Some(found) = memchr::memchr2(b'\r', b'\n', &text[at..]) {
+            if found > 0 {
+                self.after_cr = false;
+            }
+            self.line_break(text[at + found]);
+            at += found + 1;
+        }
+        if at < text.len() {
+            self.after_cr = false;
+        }
+    }
+
+    fn line_break(&mut self, byte: u8) {
+        if byte == b'\n' && self.after_cr {
+            self.after_cr = false;
+        } else {
+            self.line = self.line.saturating_add(1);
+            self.after_cr = byte == b'\r';
+        }
     }
 }
 
@@ -347,20 +548,98 @@ impl Lines<'_> {
 mod tests {
     use super::*;
 
+    /// The rows a CSV text gives: (line, cells).
+    fn rows_of(text: &[u8], encoding: Option<TextEncoding>) -> Result<Vec<(u32, Vec<String>)>> {
+        struct All(Vec<(u32, Vec<String>)>);
+        impl RowSink for All {
+            fn slot(&self, col: usize) -> Option<usize> {
+                Some(col)
+            }
+            fn row(&mut self, row: GridRow) -> Result<()> {
+                let cells = row.cells.iter().map(grid::cell_text).collect();
+                self.0.push((row.number, cells));
+                Ok(())
+            }
+        }
+        let mut all = All(Vec::new());
+        csv_rows(Path::new("t.csv"), text, encoding, &mut all)?;
+        Ok(all.0)
+    }
+
     #[test]
     fn counts_lines_as_a_text_editor_does() {
-        for text in ["a\nb\n\nc\n", "a\r\nb\r\n\r\nc\r\n", "a\rb\r\rc\r"] {
-            let mut lines = Lines {
-                text: text.as_bytes(),
-                at: 0,
-                line: 1,
-            };
-            let starts: Vec<usize> = ["a", "b", "c"]
-                .iter()
-                .map(|s| text.find(s).unwrap())
-                .collect();
-            let numbers: Vec<u32> = starts.iter().map(|s| lines.line_of(*s)).collect();
+        for text in [
+            "a\nb\n\nc\n",
+            "a\r\nb\r\n\r\nc\r\n",
+            "a\rb\r\rc\r",
+            "a\nb\r\n\rc",
+        ] {
+            let rows = rows_of(text.as_bytes(), None).unwrap();
+            let numbers: Vec<u32> = rows.iter().map(|(n, _)| *n).collect();
             assert_eq!(numbers, [1, 2, 4], "{text:?}");
         }
+        let rows = rows_of(b"\"x\ny\",b\r\nc", None).unwrap();
+        assert_eq!(rows[0], (1, vec!["x\ny".to_string(), "b".to_string()]));
+        assert_eq!(rows[1].0, 3);
+    }
+
+    #[test]
+    fn reads_utf8_with_bom_and_gb18030_alike() {
+        let text = "订单编号,实付款(元)\n1,2\n";
+        let (gbk, _, _) = encoding_rs::GB18030.encode(text);
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        let expected = rows_of(text.as_bytes(), None).unwrap();
+        assert_eq!(expected[0].1[0], "订单编号");
+        assert_eq!(rows_of(&with_bom, None).unwrap(), expected);
+        assert_eq!(rows_of(&gbk, None).unwrap(), expected);
+        assert_eq!(
+            rows_of(&gbk, Some(TextEncoding::Gb18030)).unwrap(),
+            expected
+        );
+        let error = rows_of(&gbk, Some(TextEncoding::Utf8)).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
+        // Pieces of decoded text meet inside characters and records.
+        let long: String = (0..20_000).map(|i| format!("订单{i},{i}\r\n")).collect();
+        let (gbk, _, _) = encoding_rs::GB18030.encode(&long);
+        let rows = rows_of(&gbk, None).unwrap();
+        assert_eq!(rows.len(), 20_000);
+        assert_eq!(
+            rows[19_999],
+            (20_000, vec!["订单19999".into(), "19999".into()])
+        );
+    }
+
+    #[test]
+    fn a_cell_longer_than_excel_holds_is_refused_naming_it() {
+        let mut text = b"a,b\nx,".to_vec();
+        text.extend(std::iter::repeat_n(b' ', 10 << 20));
+        let error = rows_of(&text, None).unwrap_err().to_string();
+        assert!(error.contains("t.csv, line 2, column B"), "{error}");
+        assert!(error.contains("32767 characters"), "{error}");
+        let text = format!("a\n{}\n", "长".repeat(MAX_CELL_CHARS + 2));
+        let error = rows_of(text.as_bytes(), None).unwrap_err().to_string();
+        assert!(
+            error.contains("line 2, column A: a cell of 32769 characters"),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!("{:?}…", "长".repeat(40))),
+            "{error}"
+        );
+        let text = format!("a\n{}\n", "长".repeat(MAX_CELL_CHARS));
+        assert_eq!(rows_of(text.as_bytes(), None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_row_past_the_record_limit_is_refused() {
+        let cell = "x".repeat(30_000);
+        let line = vec![cell.as_str(); 600].join(",");
+        let error = rows_of(format!("a\n{line}\n").as_bytes(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 2: a row of more than 16 MB"),
+            "{error}"
+        );
     }
 }

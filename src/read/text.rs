@@ -21,16 +21,8 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
-/// The text of a file in a given encoding; `Err` when UTF-8 was asked for
-/// and the bytes are not UTF-8 (the error says where).
-pub fn decode_as(bytes: &[u8], encoding: TextEncoding) -> Result<String, std::str::Utf8Error> {
-    match encoding {
-        TextEncoding::Utf8 => std::str::from_utf8(strip_bom(bytes)).map(str::to_owned),
-        TextEncoding::Gb18030 => Ok(encoding_rs::GB18030.decode(bytes).0.into_owned()),
-    }
-}
-
-fn strip_bom(bytes: &[u8]) -> &[u8] {
+/// The bytes without a UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
@@ -62,11 +54,6 @@ mod tests {
         assert_eq!(decode_text("\u{feff}订单编号".as_bytes()), "订单编号");
         let (gbk, _, _) = encoding_rs::GB18030.encode("订单编号,实付款(元)");
         assert_eq!(decode_text(&gbk), "订单编号,实付款(元)");
-        assert!(decode_as(&gbk, TextEncoding::Utf8).is_err());
-        assert_eq!(
-            decode_as(&gbk, TextEncoding::Gb18030).unwrap(),
-            "订单编号,实付款(元)"
-        );
     }
 
     #[test]

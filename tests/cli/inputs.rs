@@ -317,3 +317,22 @@ fn a_part_that_would_unpack_past_the_limit_is_refused() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("at most 256 MB"), "{stderr}");
 }
+
+#[test]
+fn an_export_of_one_endless_line_is_refused_naming_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let header = HEADER.join(",");
+    let spaces = dir.path().join("spaces.csv");
+    let mut text = format!("{header}\n").into_bytes();
+    text.extend(std::iter::repeat_n(b' ', 20 << 20));
+    std::fs::write(&spaces, text).unwrap();
+    let assert = convert(&[&spaces], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("spaces.csv, line 2, column A: a cell of more than 32767 characters"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("starting \"     "), "{stderr}");
+    assert!(!out.exists());
+}
