@@ -401,7 +401,23 @@ impl ValueEnum for TableArg {
 }
 
 /// Runs the command line and returns the process exit code.
+/// A panic in a library (calamine, zip, quick-xml) while a file is read is
+/// reported as a damaged file naming it (`selfbill::read::guard`), so it is
+/// not printed as a crash too. A panic in selfbill's own code still is.
+fn quiet_reader_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_library = info
+            .location()
+            .is_some_and(|at| !at.file().starts_with("src/"));
+        if !(in_library && selfbill::read::guarded()) {
+            default(info);
+        }
+    }));
+}
+
 pub fn run() -> i32 {
+    quiet_reader_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

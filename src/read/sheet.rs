@@ -37,6 +37,14 @@ pub fn open_first_sheet(
     planner: ColumnPlanner<'_>,
     encoding: Option<TextEncoding>,
 ) -> Result<Grid> {
+    super::guard(path, || read_first_sheet(path, planner, encoding))
+}
+
+fn read_first_sheet(
+    path: &Path,
+    planner: ColumnPlanner<'_>,
+    encoding: Option<TextEncoding>,
+) -> Result<Grid> {
     let (bytes, kind) = file::read_spreadsheet(path)?;
     let shown = path.display().to_string();
     let no_sheets =
@@ -175,11 +183,10 @@ pub fn open_xls(path: &Path, bytes: Vec<u8>, kind: FileKind) -> Result<Xls<Curso
         );
     }
     xls::scan(path, &bytes)?;
-    // calamine's BIFF parser is not hardened against every damaged file;
-    // a panic in it is a file that cannot be read.
-    let opened = std::panic::catch_unwind(move || open_workbook_auto_from_rs(Cursor::new(bytes)));
-    match opened {
-        Ok(Ok(calamine::Sheets::Xls(workbook))) => Ok(workbook),
+    // A panic in calamine's BIFF parser is caught by the reader's guard
+    // (see [`super::guard`]).
+    match open_workbook_auto_from_rs(Cursor::new(bytes)) {
+        Ok(calamine::Sheets::Xls(workbook)) => Ok(workbook),
         _ => bail!(
             "{shown}: not a readable xls workbook (truncated or damaged?); download or save it again"
         ),

@@ -76,6 +76,10 @@ pub struct ReadBatch {
 }
 
 pub fn read_batch(path: &Path) -> Result<ReadBatch> {
+    super::guard(path, || read_batch_unguarded(path))
+}
+
+fn read_batch_unguarded(path: &Path) -> Result<ReadBatch> {
     if path.is_dir() {
         return read_csv_folder(path);
     }

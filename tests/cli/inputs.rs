@@ -336,3 +336,35 @@ fn an_export_of_one_endless_line_is_refused_naming_where() {
     assert!(stderr.contains("starting \"     "), "{stderr}");
     assert!(!out.exists());
 }
+
+/// orders.xls with a DATEMODE record one byte short (the WINDOW1 record
+/// before it takes the byte, so the rest stays in place): calamine 0.38
+/// panics on it ("range end index 2 out of range for slice of length 1",
+/// as reported upstream for other short BIFF records).
+fn xls_with_short_datemode(path: &Path) {
+    let mut bytes = std::fs::read(data("orders.xls")).unwrap();
+    assert_eq!(bytes[736..740], [0x3D, 0, 18, 0], "WINDOW1");
+    assert_eq!(bytes[758..764], [0x22, 0, 2, 0, 0, 0], "DATEMODE");
+    bytes[738] = 19;
+    bytes[758..764].copy_from_slice(&[0, 0x22, 0, 1, 0, 0]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_file_the_spreadsheet_reader_panics_on_is_a_damaged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.xls");
+    xls_with_short_datemode(&damaged);
+    let out = dir.path().join("e.xlsx");
+    let mut assertions = vec![convert(&[&damaged], &out, &[]).code(2)];
+    assertions.push(selfbill().arg("check").arg(&damaged).assert().code(2));
+    for assert in assertions {
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(
+            stderr.contains("damaged.xls: a damaged file: the spreadsheet reader stopped on it"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(!out.exists());
+}
