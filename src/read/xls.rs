@@ -3,8 +3,13 @@
 //! farthest cell and its DIMENSIONS record: one stray cell at IV65536 makes
 //! 16 million cells of a 6 KB file. So the records are scanned here first;
 //! a sheet whose cells would span more than [`MAX_XLS_CELLS`] is refused,
-//! naming its farthest cell. The scan also gives what calamine does not:
-//! which rows are hidden.
+//! naming its farthest cell. calamine also reads the whole shared-string
+//! table, every string a `String` (24 bytes even when empty, from 3 bytes
+//! of file), and gathers the CONTINUE records of a record by removing each
+//! from the front of a list (time quadratic in their number): a table of
+//! more than [`MAX_XLS_STRINGS`] strings, or a record continued more than
+//! [`MAX_XLS_CONTINUES`] times, is refused before calamine opens the file.
+//! The scan also gives what calamine does not: which rows are hidden.
 
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -14,6 +19,14 @@ use super::grid::cell_reference;
 /// The most cells an .xls sheet may span (its rows × its columns, from the
 /// first cell to the last): 65,536 rows of 64 columns.
 pub const MAX_XLS_CELLS: u64 = 65_536 * 64;
+
+/// The most strings an .xls shared-string table may hold: 30 different
+/// texts on every row of a full .xls sheet (65,536 rows).
+pub const MAX_XLS_STRINGS: u64 = 2_000_000;
+
+/// The most CONTINUE records one record may have: Excel continues a record
+/// every 8,224 bytes, so this is a shared-string table of 135 MB.
+pub const MAX_XLS_CONTINUES: usize = 16_384;
 
 /// What the scan learnt of one sheet, in the workbook's sheet order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,6 +46,22 @@ pub fn scan(path: &Path, bytes: &[u8]) -> Result<Vec<SheetShape>> {
     let sheets = bound_sheets(&stream).ok_or_else(|| {
         anyhow::anyhow!("{shown}: not a readable xls workbook (damaged?); save it again")
     })?;
+    let continues = longest_continuation(&stream);
+    if continues > MAX_XLS_CONTINUES {
+        bail!(
+            "{shown}: a record of the workbook is continued {continues} times, more than the \
+             {MAX_XLS_CONTINUES} of the largest workbook Excel writes; the file was not written \
+             by Excel: open it in Excel and save it as .xlsx, or export it again"
+        );
+    }
+    if let Some(strings) = shared_strings(&stream).filter(|n| *n > MAX_XLS_STRINGS) {
+        bail!(
+            "{shown}: its shared-string table holds {strings} strings or more, more than the \
+             {MAX_XLS_STRINGS} selfbill reads (30 different texts on every row of a full .xls \
+             sheet); the file was not written by Excel for these orders: open it in Excel and \
+             save it as .xlsx, or export it again"
+        );
+    }
     let mut shapes = Vec::new();
     for (offset, name) in sheets {
         let Some(scan) = scan_sheet(&stream, offset) else {
@@ -92,6 +121,99 @@ fn records(stream: &[u8], offset: usize) -> impl Iterator<Item = (u16, &[u8])> {
         at += 4 + len;
         Some((kind, data))
     })
+}
+
+/// The most CONTINUE records (type 0x003C) that follow one record.
+fn longest_continuation(stream: &[u8]) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for (kind, _) in records(stream, 0) {
+        if kind == 0x003C {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+/// How many strings calamine reads from the workbook's shared-string table
+/// (SST), counted no further than one past [`MAX_XLS_STRINGS`]; `None`
+/// without a table, or when it is damaged (calamine then refuses it).
+fn shared_strings(stream: &[u8]) -> Option<u64> {
+    let mut table = None;
+    let mut pieces = Vec::new();
+    for (kind, data) in records(stream, 0) {
+        match kind {
+            0x00FC => table = Some(data),
+            0x003C if table.is_some() => pieces.push(data),
+            _ if table.is_some() => break,
+            0x000A => break,
+            _ => {}
+        }
+    }
+    count_strings(table?, &pieces, MAX_XLS_STRINGS)
+}
+
+/// Counts the strings of an SST record's `data` and its CONTINUE `pieces`
+/// as calamine reads them (MS-XLS 2.4.265: each string's character count,
+/// flags, optional run and extension sizes, characters that may go on in
+/// the next piece behind a new flags byte), up to `limit + 1`.
+fn count_strings(data: &[u8], pieces: &[&[u8]], limit: u64) -> Option<u64> {
+    let mut pieces = pieces.iter().copied();
+    let mut data = data.get(8..)?;
+    let mut count = 0u64;
+    loop {
+        if data.is_empty() {
+            match pieces.next() {
+                Some(next) => data = next,
+                None => return Some(count),
+            }
+        }
+        count += 1;
+        if count > limit {
+            return Some(count);
+        }
+        // An empty piece is an empty string to calamine.
+        if data.is_empty() {
+            continue;
+        }
+        let chars = usize::from(u16_at(data, 0)?);
+        let flags = *data.get(2)?;
+        data = &data[3..];
+        let mut skip = 0usize;
+        if flags & 0x8 != 0 {
+            skip += 4 * usize::from(u16_at(data, 0)?);
+            data = &data[2..];
+        }
+        if flags & 0x4 != 0 {
+            let extension = u32_at(data, 0)? as i32 as usize;
+            skip = skip.checked_add(extension)?;
+            data = &data[4..];
+        }
+        let mut wide = flags & 0x1 != 0;
+        let mut left = chars;
+        loop {
+            let width = if wide { 2 } else { 1 };
+            let taken = (data.len() / width).min(left);
+            data = &data[taken * width..];
+            left -= taken;
+            if left == 0 {
+                break;
+            }
+            let next = pieces.next()?;
+            wide = *next.first()? & 0x1 != 0;
+            data = &next[1..];
+        }
+        while skip > 0 {
+            if data.is_empty() {
+                data = pieces.next()?;
+            }
+            let taken = skip.min(data.len());
+            data = &data[taken..];
+            skip -= taken;
+        }
+    }
 }
 
 /// The sheets' BOF offsets and names, from the BOUNDSHEET records of the
@@ -343,6 +465,28 @@ fn workbook_stream(bytes: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_shared_strings_as_calamine_reads_them() {
+        let header = [0u8; 8];
+        // "ab" (one byte each), "é" (two bytes), "xyz" split over a piece
+        // that switches to two bytes a character, then a rich string whose
+        // runs go on in the next piece.
+        let mut sst = header.to_vec();
+        sst.extend([2, 0, 0, b'a', b'b']);
+        sst.extend([1, 0, 1, 0xE9, 0]);
+        sst.extend([3, 0, 0, b'x']);
+        let second = [1, b'y', 0, b'z', 0, 1, 0, 0x8, 1, 0, b'q', 0, 0];
+        let third = [0, 0];
+        assert_eq!(count_strings(&sst, &[&second, &third], 10), Some(4));
+        // An empty piece is one more (empty) string.
+        assert_eq!(count_strings(&sst, &[&second, &third, &[]], 10), Some(5));
+        assert_eq!(count_strings(&sst, &[&second, &third], 2), Some(3));
+        // Characters promised and never given: damaged.
+        assert_eq!(count_strings(&sst, &[], 10), None);
+        let empties = [header.to_vec(), [0u8; 3].repeat(1000)].concat();
+        assert_eq!(count_strings(&empties, &[], 5000), Some(1000));
+    }
 
     #[test]
     fn reads_the_committed_xls_files() {

@@ -368,3 +368,156 @@ fn a_file_the_spreadsheet_reader_panics_on_is_a_damaged_file() {
     }
     assert!(!out.exists());
 }
+
+/// A Compound File (version 4, 4,096-byte sectors) holding `stream` as its
+/// `Workbook` stream: what Excel's .xls files are.
+fn compound_file(stream: &[u8]) -> Vec<u8> {
+    const SECTOR: usize = 4096;
+    const END: u32 = 0xFFFF_FFFE;
+    const FREE: u32 = 0xFFFF_FFFF;
+    let data_sectors = stream.len().div_ceil(SECTOR);
+    let directory = data_sectors;
+    let mut fat_sectors = 1;
+    while data_sectors + 1 + fat_sectors > fat_sectors * SECTOR / 4 {
+        fat_sectors += 1;
+    }
+    assert!(fat_sectors <= 109);
+    let mut fat = vec![FREE; fat_sectors * SECTOR / 4];
+    for (i, next) in fat.iter_mut().enumerate().take(data_sectors) {
+        *next = if i + 1 < data_sectors {
+            i as u32 + 1
+        } else {
+            END
+        };
+    }
+    fat[directory] = END;
+    for f in 0..fat_sectors {
+        fat[directory + 1 + f] = 0xFFFF_FFFD;
+    }
+    let mut file = vec![0u8; SECTOR];
+    let put = |file: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+        file[at..at + bytes.len()].copy_from_slice(bytes)
+    };
+    put(
+        &mut file,
+        0,
+        &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1],
+    );
+    put(&mut file, 0x18, &[0x3E, 0, 4, 0, 0xFE, 0xFF, 12, 0, 6, 0]);
+    put(&mut file, 0x28, &1u32.to_le_bytes());
+    put(&mut file, 0x2C, &(fat_sectors as u32).to_le_bytes());
+    put(&mut file, 0x30, &(directory as u32).to_le_bytes());
+    put(&mut file, 0x38, &4096u32.to_le_bytes());
+    put(&mut file, 0x3C, &END.to_le_bytes());
+    put(&mut file, 0x44, &END.to_le_bytes());
+    for i in 0..109 {
+        let id = if i < fat_sectors {
+            (directory + 1 + i) as u32
+        } else {
+            FREE
+        };
+        put(&mut file, 0x4C + 4 * i, &id.to_le_bytes());
+    }
+    file.extend(stream);
+    file.resize((data_sectors + 1) * SECTOR, 0);
+    let mut entries = vec![0u8; SECTOR];
+    for i in 0..SECTOR / 128 {
+        for field in [68, 72, 76] {
+            put(&mut entries, i * 128 + field, &FREE.to_le_bytes());
+        }
+    }
+    for (i, name, kind, child, start, size) in [
+        // calamine wants a start for the (empty) mini stream.
+        (0, "Root Entry", 5u8, 1u32, 0u32, 0u64),
+        (1, "Workbook", 2, FREE, 0, stream.len() as u64),
+    ] {
+        let at = i * 128;
+        let units: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        put(&mut entries, at, &units);
+        put(
+            &mut entries,
+            at + 64,
+            &(units.len() as u16 + 2).to_le_bytes(),
+        );
+        put(&mut entries, at + 66, &[kind, 1]);
+        put(&mut entries, at + 76, &child.to_le_bytes());
+        put(&mut entries, at + 116, &start.to_le_bytes());
+        put(&mut entries, at + 120, &size.to_le_bytes());
+    }
+    file.extend(entries);
+    file.extend(fat.iter().flat_map(|id| id.to_le_bytes()));
+    file
+}
+
+/// A BIFF8 workbook of one sheet whose shared-string table holds `strings`
+/// empty strings (3 bytes each), in CONTINUE records as Excel splits them.
+fn xls_with_empty_strings(path: &Path, strings: usize) {
+    fn record(stream: &mut Vec<u8>, kind: u16, data: &[u8]) {
+        stream.extend(kind.to_le_bytes());
+        stream.extend((data.len() as u16).to_le_bytes());
+        stream.extend(data);
+    }
+    let bof = |kind: u16| {
+        let mut data = vec![0x00, 0x06];
+        data.extend(kind.to_le_bytes());
+        data.extend([0u8; 12]);
+        data
+    };
+    let mut stream = Vec::new();
+    record(&mut stream, 0x0809, &bof(0x0005));
+    record(&mut stream, 0x0042, &1200u16.to_le_bytes());
+    let sheet_at = stream.len() + 4;
+    record(
+        &mut stream,
+        0x0085,
+        &[0, 0, 0, 0, 0, 0, 6, 0, b'O', b'r', b'd', b'e', b'r', b's'],
+    );
+    // As Excel does: no string split between records.
+    let first = strings.min(2738);
+    let mut table = [
+        (strings as u32).to_le_bytes(),
+        (strings as u32).to_le_bytes(),
+    ]
+    .concat();
+    table.extend([0u8; 3].repeat(first));
+    record(&mut stream, 0x00FC, &table);
+    for piece in [0u8; 3].repeat(strings - first).chunks(3 * 2741) {
+        record(&mut stream, 0x003C, piece);
+    }
+    record(&mut stream, 0x000A, &[]);
+    let sheet = stream.len() as u32;
+    stream[sheet_at..sheet_at + 4].copy_from_slice(&sheet.to_le_bytes());
+    record(&mut stream, 0x0809, &bof(0x0010));
+    record(
+        &mut stream,
+        0x0200,
+        &[0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+    );
+    record(&mut stream, 0x00FD, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    record(&mut stream, 0x000A, &[]);
+    std::fs::write(path, compound_file(&stream)).unwrap();
+}
+
+#[test]
+fn an_xls_shared_string_bomb_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("strings.xls");
+    xls_with_empty_strings(&bomb, 2_100_000);
+    let out = dir.path().join("e.xlsx");
+    let mut assertions = vec![convert(&[&bomb], &out, &[]).code(2)];
+    assertions.push(selfbill().arg("check").arg(&bomb).assert().code(2));
+    for assert in assertions {
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(
+            stderr.contains("strings.xls: its shared-string table holds 2000001 strings or more"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("save it as .xlsx"), "{stderr}");
+    }
+    // A table within the limit is read.
+    let small = dir.path().join("small.xls");
+    xls_with_empty_strings(&small, 100_000);
+    let assert = selfbill().arg("check").arg(&small).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("no Documents sheet"), "{stderr}");
+}
