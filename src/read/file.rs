@@ -17,6 +17,12 @@ pub const MAX_TEXT_BYTES: u64 = 16 * MIB;
 pub const MAX_PART_BYTES: u64 = 256 * MIB;
 /// The most all parts of an xlsx file together may unpack to.
 pub const MAX_UNPACKED_BYTES: u64 = 512 * MIB;
+/// The largest template (`--template`, `[output] template`): LHDN's is
+/// 155 KB, 0.9 MB unpacked.
+pub const MAX_TEMPLATE_BYTES: u64 = 16 * MIB;
+/// The most one part of a template may unpack to, and all its parts.
+pub const MAX_TEMPLATE_PART_BYTES: u64 = 64 * MIB;
+pub const MAX_TEMPLATE_UNPACKED_BYTES: u64 = 128 * MIB;
 /// Excel's last row and column: no spreadsheet holds more.
 pub const MAX_ROWS: u32 = 1_048_576;
 pub const MAX_COLUMNS: usize = 16_384;

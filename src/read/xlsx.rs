@@ -31,34 +31,62 @@ fn damaged(path: &Path) -> String {
     )
 }
 
-/// Every part unpacks to at most [`MAX_PART_BYTES`], all together to at most
-/// [`MAX_UNPACKED_BYTES`], as the zip's directory declares (the zip reader
-/// refuses to unpack a part past its declared size).
+/// How far an xlsx package may unpack, and what to do when it would
+/// unpack further.
+pub struct PackageLimits {
+    /// The most one part may unpack to.
+    pub part: u64,
+    /// The most all parts together may unpack to.
+    pub total: u64,
+    /// What the file is, in messages: "workbook", "template".
+    pub what: &'static str,
+    /// What to do about a file past the limits.
+    pub remedy: &'static str,
+}
+
+/// The limits of exports and batch workbooks.
+pub const WORKBOOK_LIMITS: PackageLimits = PackageLimits {
+    part: MAX_PART_BYTES,
+    total: MAX_UNPACKED_BYTES,
+    what: "workbook",
+    remedy: "(a sheet of about 250,000 order lines); split the export by date range",
+};
+
 fn check_package(path: &Path, bytes: &[u8]) -> Result<()> {
+    check_package_within(path, bytes, &WORKBOOK_LIMITS)
+}
+
+/// Every part unpacks to at most `limits.part`, all together to at most
+/// `limits.total`, as the zip's directory declares (the zip reader refuses
+/// to unpack a part past its declared size).
+pub fn check_package_within(path: &Path, bytes: &[u8], limits: &PackageLimits) -> Result<()> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
     let mut total = 0u64;
     for index in 0..zip.len() {
         let part = zip.by_index_raw(index).with_context(|| damaged(path))?;
         let size = part.size();
-        if size > MAX_PART_BYTES {
+        if size > limits.part {
             bail!(
-                "{}: its part {} would unpack to {} MB; selfbill reads parts of at most {} MB \
-                 (a sheet of about 250,000 order lines); split the export by date range",
+                "{}: its part {} would unpack to {} MB; selfbill reads {} parts of at most {} MB \
+                 {}",
                 path.display(),
                 part.name().unwrap_or_default(),
                 size.div_ceil(1 << 20),
-                MAX_PART_BYTES >> 20
+                limits.what,
+                limits.part >> 20,
+                limits.remedy
             );
         }
         total = total.saturating_add(size);
     }
-    if total > MAX_UNPACKED_BYTES {
+    if total > limits.total {
         bail!(
-            "{}: would unpack to {} MB; selfbill reads workbooks of at most {} MB unpacked; \
-             split the export by date range",
+            "{}: would unpack to {} MB; selfbill reads {}s of at most {} MB unpacked {}",
             path.display(),
             total.div_ceil(1 << 20),
-            MAX_UNPACKED_BYTES >> 20
+            limits.what,
+            limits.total >> 20,
+            limits.remedy
         );
     }
     Ok(())

@@ -23,6 +23,7 @@ use zip::ZipArchive;
 
 use crate::batch::{ADDED_IN_NEWER_TEMPLATE, FIRST_DATA_ROW, HEADER_ROW, template as layout};
 use crate::finding::Finding;
+use crate::read::{file, xlsx};
 use crate::rules;
 
 /// LHDN's public template (the newer copy), embedded in the binary.
@@ -38,7 +39,16 @@ pub const MAX_DATA_ROWS: usize = EXCEL_MAX_ROWS - (FIRST_DATA_ROW as usize - 1);
 const SAMPLE_ROW: u32 = FIRST_DATA_ROW - 1;
 
 /// The largest part of a template read into memory (LHDN's largest is under 1 MB).
-const MAX_PART_BYTES: u64 = 64 << 20;
+const MAX_PART_BYTES: u64 = file::MAX_TEMPLATE_PART_BYTES;
+
+/// How far a template may unpack.
+const TEMPLATE_LIMITS: xlsx::PackageLimits = xlsx::PackageLimits {
+    part: file::MAX_TEMPLATE_PART_BYTES,
+    total: file::MAX_TEMPLATE_UNPACKED_BYTES,
+    what: "template",
+    remedy: "(LHDN's template unpacks to under 1 MB); download the template again from the \
+             MyInvois Portal (Batch Upload), or leave out --template",
+};
 
 /// Columns `convert` fills, by sheet: a template must have them (a column
 /// LHDN added later may be missing from an older copy; it is left out).
@@ -208,19 +218,17 @@ impl TemplatePackage {
         )
     }
 
-    /// A template file the user gave.
+    /// A template file the user gave: a regular file within
+    /// [`file::MAX_TEMPLATE_BYTES`], each part declared to unpack within
+    /// [`file::MAX_TEMPLATE_PART_BYTES`], all within
+    /// [`file::MAX_TEMPLATE_UNPACKED_BYTES`].
     pub fn from_file(path: &Path) -> Result<TemplatePackage> {
         let source = path.display().to_string();
-        let metadata = std::fs::metadata(path)
-            .with_context(|| format!("{source}: the template cannot be read"))?;
-        if !metadata.is_file() {
-            bail!(
-                "{source}: the template is not a file; give LHDN's batch-upload workbook (.xlsx)"
-            );
+        let bytes = file::read_input(path, "template", file::MAX_TEMPLATE_BYTES)?;
+        if bytes.starts_with(b"PK\x03\x04") {
+            xlsx::check_package_within(path, &bytes, &TEMPLATE_LIMITS)?;
         }
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("{source}: the template cannot be read"))?;
-        TemplatePackage::parse(source, Cow::Owned(bytes))
+        crate::read::guard(path, || TemplatePackage::parse(source, Cow::Owned(bytes)))
     }
 
     fn parse(source: String, bytes: Cow<'static, [u8]>) -> Result<TemplatePackage> {

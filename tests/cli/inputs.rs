@@ -278,17 +278,24 @@ fn xlsx_declaring(path: &Path, declared: u32) {
         zip.write_all(text.as_bytes()).unwrap();
     }
     let mut bytes = zip.finish().unwrap().into_inner();
-    // Declare the sheet larger than it is, in its local and central headers.
-    let name = b"xl/worksheets/sheet1.xml";
+    declare_size(&mut bytes, "xl/worksheets/sheet1.xml", declared);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Declares the zip part `name` `declared` bytes unpacked, in its local and
+/// central headers (the part itself stays as it is).
+fn declare_size(bytes: &mut [u8], name: &str, declared: u32) {
+    let name = name.as_bytes();
     let mut at = 0;
     while let Some(found) = bytes[at..]
         .windows(name.len())
         .position(|w| w == name)
         .map(|p| p + at)
     {
-        let (signature, offset) = if bytes[found - 30..found - 26] == *b"PK\x03\x04" {
+        let (signature, offset) = if found >= 30 && bytes[found - 30..found - 26] == *b"PK\x03\x04"
+        {
             (found - 30, 22)
-        } else if bytes[found - 46..found - 42] == *b"PK\x01\x02" {
+        } else if found >= 46 && bytes[found - 46..found - 42] == *b"PK\x01\x02" {
             (found - 46, 24)
         } else {
             at = found + 1;
@@ -297,7 +304,6 @@ fn xlsx_declaring(path: &Path, declared: u32) {
         bytes[signature + offset..signature + offset + 4].copy_from_slice(&declared.to_le_bytes());
         at = found + 1;
     }
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]
@@ -520,4 +526,63 @@ fn an_xls_shared_string_bomb_is_refused_before_it_is_read() {
     let assert = selfbill().arg("check").arg(&small).assert().code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert!(stderr.contains("no Documents sheet"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_template_is_read_within_the_limits_of_an_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let fifo = dir.path().join("template.xlsx");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let large = dir.path().join("large.xlsx");
+    std::fs::File::create(&large)
+        .unwrap()
+        .set_len(20 << 20)
+        .unwrap();
+    let bomb = dir.path().join("bomb.xlsx");
+    let mut bytes = std::fs::read(root().join("assets/lhdn-batch-upload-template.xlsx")).unwrap();
+    declare_size(&mut bytes, "docProps/app.xml", 550_000_000);
+    std::fs::write(&bomb, bytes).unwrap();
+    for (template, expected) in [
+        (Path::new("/dev/zero"), "is not a regular file"),
+        (fifo.as_path(), "is not a regular file"),
+        (
+            large.as_path(),
+            "the template is 20 MB; selfbill reads files of at most 16 MB",
+        ),
+        (
+            bomb.as_path(),
+            "bomb.xlsx: its part docProps/app.xml would unpack to 525 MB; selfbill reads \
+             template parts of at most 64 MB",
+        ),
+    ] {
+        let mut cmd = selfbill();
+        cmd.timeout(Duration::from_secs(60))
+            .arg("convert")
+            .arg(SAMPLE)
+            .arg("-o")
+            .arg(&out)
+            .args([
+                "--config",
+                "fixtures/selfbill.toml",
+                "--rate",
+                "0.6097",
+                "--no-register",
+            ])
+            .arg("--template")
+            .arg(template);
+        let assert = cmd.assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(
+            stderr.contains(expected),
+            "{}: {stderr}",
+            template.display()
+        );
+        assert!(!out.exists());
+    }
 }
