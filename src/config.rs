@@ -574,9 +574,22 @@ impl SupplierDirectory {
             );
         }
         let mut directory = SupplierDirectory::default();
-        for (index, record) in reader.deserialize::<SupplierEntry>().enumerate() {
+        for (index, record) in reader.records().enumerate() {
             let line = index + 2;
+            let record = record.with_context(|| format!("line {line}: cannot be read"))?;
+            for (header, cell) in headers.iter().zip(record.iter()) {
+                if let Some(chars) = crate::read::file::too_long_for_a_cell(cell) {
+                    bail!(
+                        "line {line}, column {header}: a cell of {chars} characters, starting {}; \
+                         Excel holds at most {} characters in a cell and no invoice can carry it: \
+                         shorten it",
+                        crate::read::sheet::quote_start(cell.as_bytes()),
+                        crate::read::file::MAX_CELL_CHARS
+                    );
+                }
+            }
             let entry = record
+                .deserialize::<SupplierEntry>(Some(&headers))
                 .with_context(|| format!("line {line}: cannot be read"))?
                 // A cell `selfbill suppliers` wrote as '=… (CSV injection) reads as written.
                 .map_cells(|cell| crate::csv_safe::restore(cell).to_string());

@@ -139,6 +139,9 @@ rules! {
         "Put the data from row 6 down and restore LHDN's sample in row 5";
     CELL_FORMULA = "cell.formula", Error, "a formula in a data row",
         "Replace the formula by its value (Copy, then Paste Special → Values); LHDN's template has no formulas in data rows";
+    // Hostile input: cells no spreadsheet can hold.
+    CELL_TOO_LONG = "cell.too-long", Error, "a text longer than the 32,767 characters an Excel cell holds",
+        "Shorten the text where it comes from: Excel cannot hold it, and selfbill never writes it";
     FIELD_MANDATORY = "field.mandatory", Error, "a mandatory cell is empty",
         "Fill in the cell; LHDN's row 1 marks it Mandatory";
     FIELD_TOO_LONG = "field.too-long", Error, "text longer than row 2 allows (characters)",

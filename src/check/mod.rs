@@ -13,6 +13,7 @@ use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
 use crate::finding::Finding;
 use crate::money::{self, AmountError};
+use crate::read::file::{MAX_CELL_CHARS, too_long_for_a_cell};
 use crate::rules::{self, Rule};
 
 /// What a column holds, for the field rules.
@@ -230,6 +231,25 @@ impl<'a> Engine<'a> {
                     continue;
                 }
                 let text = cell.as_text();
+                if let Some(chars) = too_long_for_a_cell(&text) {
+                    let schema_header = schema.headers[column].trim();
+                    self.report(
+                        &rules::CELL_TOO_LONG,
+                        sheet,
+                        row,
+                        Some(column),
+                        format!(
+                            "{schema_header} holds {chars} characters, starting {}; an Excel cell \
+                             holds at most {MAX_CELL_CHARS}",
+                            crate::read::sheet::quote_start(text.as_bytes())
+                        ),
+                        rules::CELL_TOO_LONG.hint,
+                    );
+                    if let Some(finding) = self.findings.last_mut() {
+                        finding.value = Some(crate::read::sheet::quote_start(text.as_bytes()));
+                    }
+                    continue;
+                }
                 let at = CellAt {
                     sheet,
                     row,

@@ -29,6 +29,15 @@ pub const MAX_COLUMNS: usize = 16_384;
 /// Excel's limit on the characters of a cell.
 pub const MAX_CELL_CHARS: usize = 32_767;
 
+/// The characters of a text longer than a cell holds ([`MAX_CELL_CHARS`]).
+pub fn too_long_for_a_cell(text: &str) -> Option<usize> {
+    if text.len() <= MAX_CELL_CHARS {
+        return None;
+    }
+    let chars = text.chars().count();
+    (chars > MAX_CELL_CHARS).then_some(chars)
+}
+
 /// What a file's first bytes say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {

@@ -130,6 +130,35 @@ impl<'a> Collector<'a> {
     }
 }
 
+impl Collector<'_> {
+    /// Refuses a kept cell longer than Excel's cells hold: no export has it,
+    /// and no output could carry it.
+    fn fits_cells(&self, row: &GridRow) -> Result<()> {
+        for (index, cell) in row.cells.iter().enumerate() {
+            let Data::String(text) = cell else {
+                continue;
+            };
+            let Some(chars) = file::too_long_for_a_cell(text) else {
+                continue;
+            };
+            let col = match &self.plan {
+                Some(plan) => plan.columns.get(index).copied().flatten().unwrap_or(index),
+                None => index,
+            };
+            bail!(
+                "{}, row {}, column {}: a cell of {chars} characters, starting {}; Excel holds at \
+                 most {MAX_CELL_CHARS} characters in a cell, so no export has it: export the file \
+                 again",
+                self.where_,
+                row.number,
+                grid::column_letters(col),
+                quote_start(text.as_bytes())
+            );
+        }
+        Ok(())
+    }
+}
+
 impl RowSink for Collector<'_> {
     fn slot(&self, col: usize) -> Option<usize> {
         match &self.plan {
@@ -139,6 +168,7 @@ impl RowSink for Collector<'_> {
     }
 
     fn row(&mut self, row: GridRow) -> Result<()> {
+        self.fits_cells(&row)?;
         if let Some(plan) = &self.plan {
             if row.width > plan.width {
                 self.ragged.push(row.number);

@@ -19,7 +19,10 @@ pub fn sheet_files(batch: &Batch) -> Result<Vec<(String, Vec<u8>)>> {
         {
             let mut writer = csv::Writer::from_writer(&mut bytes);
             writer.write_record(&schema.headers)?;
-            for row in &data.rows {
+            for (index, row) in data.rows.iter().enumerate() {
+                for column in 0..schema.headers.len() {
+                    super::fits_a_cell(schema, &row.cells, column, index + 2)?;
+                }
                 writer.write_record(row.cells.iter().map(|cell| match cell {
                     Cell::Text(text) => neutralise(text).into_owned(),
                     other => other.as_text().into_owned(),

@@ -103,6 +103,38 @@ pub fn persist(temp: tempfile::TempPath, path: &Path, force: bool) -> Result<()>
     Ok(())
 }
 
+/// Refuses a text longer than an Excel cell holds: selfbill never writes
+/// one. `cells` is the row the text is in (its eInvoiceNumber names the
+/// invoice), `row` the row it would be written to.
+pub(crate) fn fits_a_cell(
+    sheet: &crate::batch::SheetTemplate,
+    cells: &[crate::batch::Cell],
+    column: usize,
+    row: usize,
+) -> anyhow::Result<()> {
+    let Some(crate::batch::Cell::Text(text)) = cells.get(column) else {
+        return Ok(());
+    };
+    let Some(chars) = crate::read::file::too_long_for_a_cell(text) else {
+        return Ok(());
+    };
+    let invoice = sheet
+        .column("eInvoiceNumber")
+        .and_then(|c| cells.get(c))
+        .map(|c| c.as_text().into_owned())
+        .unwrap_or_default();
+    anyhow::bail!(
+        "sheet {}, row {row}, column {} (invoice {invoice}): a text of {chars} characters, \
+         starting {}; an Excel cell holds at most {} characters, so it is not written: shorten \
+         it where it comes from (the export's title and 型号, the customs file's form numbers, \
+         the supplier directory or the config)",
+        sheet.name,
+        sheet.headers[column].trim(),
+        crate::read::sheet::quote_start(text.as_bytes()),
+        crate::read::file::MAX_CELL_CHARS
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +172,27 @@ mod tests {
         }
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn no_cell_longer_than_excel_holds_is_written() {
+        let schema = &crate::batch::template().sheets[crate::batch::sheets::CUSTOMS_FORMS];
+        let refs = schema.column("ReferenceNumberofCustomsFormNo1or9").unwrap();
+        let number = schema.column("eInvoiceNumber").unwrap();
+        let mut cells = vec![crate::batch::Cell::Empty; schema.headers.len()];
+        cells[number] = crate::batch::Cell::text("SB-1");
+        cells[refs] = crate::batch::Cell::text(vec!["K1-0001234567"; 2_600].join(","));
+        let error = fits_a_cell(schema, &cells, refs, 6)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "sheet ReferenceNumberCustomsForms, row 6, column \
+                 ReferenceNumberofCustomsFormNo1or9 (invoice SB-1): a text of 36399 characters"
+            ),
+            "{error}"
+        );
+        cells[refs] = crate::batch::Cell::text("K1-0001234567");
+        fits_a_cell(schema, &cells, refs, 6).unwrap();
     }
 }

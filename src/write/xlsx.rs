@@ -273,6 +273,11 @@ impl SheetStream {
                 );
             }
         }
+        if let Some(schema) = layout().sheets.iter().find(|s| s.name == self.name) {
+            for column in &self.columns {
+                super::fits_a_cell(schema, cells, column.index, r as usize)?;
+            }
+        }
         let xml = &mut self.buffer;
         let row = r.to_string();
         xml.push_str("<row r=\"");

@@ -243,6 +243,13 @@ fn xlsx_declaring(path: &Path, declared: u32) {
         HEADER[0],
         "<row/>".repeat(1000)
     );
+    let mut bytes = minimal_xlsx(&sheet);
+    declare_size(&mut bytes, "xl/worksheets/sheet1.xml", declared);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An xlsx of one sheet, `sheet1`, with the given sheet XML.
+fn minimal_xlsx(sheet: &str) -> Vec<u8> {
     let parts = [
         (
             "[Content_Types].xml",
@@ -268,7 +275,7 @@ fn xlsx_declaring(path: &Path, declared: u32) {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
              <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet\" Target=\"worksheets/sheet1.xml\"/></Relationships>".to_string(),
         ),
-        ("xl/worksheets/sheet1.xml", sheet),
+        ("xl/worksheets/sheet1.xml", sheet.to_string()),
     ];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
@@ -277,9 +284,7 @@ fn xlsx_declaring(path: &Path, declared: u32) {
         zip.start_file(*name, options).unwrap();
         zip.write_all(text.as_bytes()).unwrap();
     }
-    let mut bytes = zip.finish().unwrap().into_inner();
-    declare_size(&mut bytes, "xl/worksheets/sheet1.xml", declared);
-    std::fs::write(path, bytes).unwrap();
+    zip.finish().unwrap().into_inner()
 }
 
 /// Declares the zip part `name` `declared` bytes unpacked, in its local and
@@ -585,4 +590,115 @@ fn a_template_is_read_within_the_limits_of_an_export() {
         );
         assert!(!out.exists());
     }
+}
+
+/// A sheet of inline-string rows (row 1 first).
+fn sheet_of(rows: &[Vec<String>]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet \
+         xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>",
+    );
+    for (r, row) in rows.iter().enumerate() {
+        xml.push_str(&format!("<row r=\"{}\">", r + 1));
+        for (c, value) in row.iter().enumerate() {
+            if !value.is_empty() {
+                let letter = char::from(b'A' + c as u8);
+                xml.push_str(&format!(
+                    "<c r=\"{letter}{}\" t=\"inlineStr\"><is><t>{value}</t></is></c>",
+                    r + 1
+                ));
+            }
+        }
+        xml.push_str("</row>");
+    }
+    xml.push_str("</sheetData></worksheet>");
+    xml
+}
+
+/// `path` with one part's text replaced (`from` → `to`), every other part
+/// as it is.
+fn with_part_replaced(path: &Path, part: &str, from: &str, to: &str) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if name == part {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains(from), "{part} has no {from:?}");
+            bytes = text.replace(from, to).into_bytes();
+        }
+        out.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_cell_longer_than_excel_holds_is_reported_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let long = "长".repeat(40_000);
+    // An export.
+    let export = dir.path().join("long.xlsx");
+    let mut row = export_row("2420101234567540001", "10.00");
+    row[9] = long.clone();
+    let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    std::fs::write(&export, minimal_xlsx(&sheet_of(&[header, row]))).unwrap();
+    let assert = convert(&[&export], &out, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("long.xlsx, sheet sheet1, row 2, column J: a cell of 40000 characters"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("starting {:?}…", "长".repeat(40))),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    // A supplier directory.
+    let suppliers = dir.path().join("suppliers.csv");
+    let text = std::fs::read_to_string(root().join("fixtures/suppliers.csv")).unwrap();
+    let text = text.replacen("No. 88 Example Road", &"x".repeat(40_000), 1);
+    std::fs::write(&suppliers, text).unwrap();
+    let mut cmd = selfbill();
+    cmd.arg("convert").arg(SAMPLE).arg("-o").arg(&out).args([
+        "--config",
+        "fixtures/selfbill.toml",
+        "--rate",
+        "0.6097",
+        "--no-register",
+    ]);
+    let assert = cmd.arg("--suppliers").arg(&suppliers).assert().code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("suppliers.csv: bad supplier directory: line 2, column address0: a cell of 40000 characters"),
+        "{stderr}"
+    );
+    // A batch workbook given to check.
+    let batch = dir.path().join("batch.xlsx");
+    let bytes = with_part_replaced(
+        &data("good-batch.xlsx"),
+        "xl/worksheets/sheet3.xml",
+        ">Stainless steel vacuum flask 500ml<",
+        &format!(">{long}<"),
+    );
+    std::fs::write(&batch, bytes).unwrap();
+    let assert = selfbill()
+        .args(["check", "--json"])
+        .arg(&batch)
+        .assert()
+        .code(1);
+    let found: Vec<serde_json::Value> = findings(&assert.get_output().stdout)
+        .into_iter()
+        .filter(|f| f["rule"] == "cell.too-long")
+        .collect();
+    assert!(!found.is_empty());
+    assert_eq!(found[0]["sheet"], "DocumentLineItems");
+    assert_eq!(found[0]["column"], "DescriptionProductService");
+    assert_eq!(found[0]["value"], format!("{:?}…", "长".repeat(40)));
+    assert!(found[0]["row"].as_u64().unwrap() >= 6);
 }
