@@ -300,6 +300,101 @@ fn amounts_no_invoice_can_carry_are_an_error_naming_the_order() {
     );
 }
 
+/// 80,000 lines of 999,999,999,999 × 999,999,999,999: their sum is beyond
+/// what a decimal holds. An error naming the order, never a panic.
+#[test]
+fn a_sum_beyond_any_decimal_is_an_error_naming_the_order_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.csv");
+    let big = ("999999999999".to_string(), "999999999999".to_string());
+    write_export(
+        &export,
+        &[TestOrder {
+            no: "9008",
+            goods: "999999999999",
+            shipping: "0",
+            adjustment: "0",
+            paid: "999999999999",
+            lines: vec![big; 80_000],
+        }],
+    );
+    let out = dir.path().join("e.xlsx");
+    let assert = convert_with(&export, &out, &config_in(dir.path(), "CNY")).code(1);
+    let errors = errors(&json(&assert.get_output().stdout));
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["rule"] == "order.amount-too-large" && e["invoice"] == "9008"),
+        "{:?}",
+        &errors[..1]
+    );
+    assert!(!out.exists());
+}
+
+/// A 货品标题 made only of control characters: convert refuses the order at
+/// that cell, as `check` would refuse the empty description it leaves; the
+/// rest of the export is written with --skip-invalid and checks clean.
+#[test]
+fn a_title_of_control_characters_is_refused_by_convert_as_check_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.csv");
+    write_export(
+        &export,
+        &[
+            TestOrder {
+                no: "9011",
+                goods: "2",
+                shipping: "0",
+                adjustment: "0",
+                paid: "2",
+                lines: lines(&[("1", "2")]),
+            },
+            TestOrder {
+                no: "9012",
+                goods: "2",
+                shipping: "0",
+                adjustment: "0",
+                paid: "2",
+                lines: lines(&[("1", "2")]),
+            },
+        ],
+    );
+    let text = std::fs::read_to_string(&export).unwrap();
+    let text = text.replacen("商品 0", "\u{1}\u{2}\u{7f}", 1);
+    std::fs::write(&export, text).unwrap();
+    let out = dir.path().join("e.xlsx");
+    let config = config_in(dir.path(), "CNY");
+    let assert = convert_with(&export, &out, &config).code(1);
+    let errors = errors(&json(&assert.get_output().stdout));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["rule"], "export.bad-cell");
+    assert_eq!(errors[0]["invoice"], "9011");
+    assert_eq!(errors[0]["column"], "货品标题");
+    assert!(!out.exists());
+    selfbill()
+        .arg("convert")
+        .arg(&export)
+        .arg("-o")
+        .arg(&out)
+        .arg("--config")
+        .arg(&config)
+        .args(["--suppliers", "fixtures/suppliers.csv", "--no-register"])
+        .args([
+            "--rate",
+            "0.6097",
+            "--issued-at",
+            ISSUED_AT,
+            "--skip-invalid",
+        ])
+        .assert()
+        .code(1);
+    let assert = selfbill().args(["check", "--json"]).arg(&out).assert();
+    let report = json(&assert.get_output().stdout);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(report["summary"]["invoices"], 1, "{report}");
+}
+
 #[test]
 fn goods_total_that_disagrees_with_the_lines_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -210,7 +210,7 @@ fn a_full_disk_leaves_the_old_set_and_says_so() {
     let mount = dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=100k", "tmpfs"])
         .arg(&mount)
         .status()
         .is_ok_and(|s| s.success());
@@ -383,6 +383,70 @@ fn suppliers_csv_gets_no_formulas() {
     let documents = read_sheet(&out, "Documents");
     let name = text_of(&documents, "Supplier.Name");
     assert_eq!(name, "=1+1");
+}
+
+/// `selfbill suppliers` on a suppliers.csv that is a symbolic link: the
+/// rows are added to the file the link points to, and the link stays.
+#[cfg(unix)]
+#[test]
+fn suppliers_through_a_link_update_the_linked_file_and_keep_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).unwrap();
+    let real = books.join("suppliers.csv");
+    let fixture = std::fs::read_to_string(root().join("fixtures/suppliers.csv")).unwrap();
+    let first_two: String = fixture.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&real, &first_two).unwrap();
+    let link = dir.path().join("suppliers.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    selfbill()
+        .arg("suppliers")
+        .arg(root().join(SAMPLE))
+        .arg("--suppliers")
+        .arg(&link)
+        .assert()
+        .success();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.starts_with(&first_two), "{text}");
+    assert!(text.contains("\nszyangbendz,"), "{text}");
+}
+
+/// A GBK suppliers.csv (as Excel saves CSV on a Chinese Windows) gets its
+/// new rows in GBK too: the whole file still decodes as GBK, and convert
+/// reads the sellers' names back as they were.
+#[test]
+fn suppliers_appends_to_a_gbk_directory_in_gbk() {
+    let dir = tempfile::tempdir().unwrap();
+    let suppliers = dir.path().join("suppliers.csv");
+    let fixture = std::fs::read_to_string(root().join("fixtures/suppliers.csv")).unwrap();
+    let existing: String = fixture
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>()
+        .replace(
+            "Yiwu Shili Daily Necessities Co. Ltd (义乌市示例日用品有限公司)",
+            "义乌市示例日用品有限公司",
+        );
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&existing);
+    assert!(!unmappable);
+    std::fs::write(&suppliers, &gbk).unwrap();
+    selfbill()
+        .arg("suppliers")
+        .arg(root().join(SAMPLE))
+        .arg("--suppliers")
+        .arg(&suppliers)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&suppliers).unwrap();
+    assert!(bytes.starts_with(&gbk));
+    let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&bytes);
+    assert!(!had_errors, "not GBK throughout: {bytes:?}");
+    assert!(
+        text.contains("\r\nszyangbendz,深圳市样本电子科技有限公司,"),
+        "{text}"
+    );
 }
 
 fn text_of(sheet: &Sheet, header: &str) -> String {
