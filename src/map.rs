@@ -4,6 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry, UNSHIPPED_STATUSES};
 use crate::finding::Finding;
@@ -59,21 +60,61 @@ pub struct Mapped {
 }
 
 pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
-    let mut mapped = Mapped::default();
-    let mut warned_sellers = HashSet::new();
-    let mut numbers: HashMap<String, Location> = HashMap::new();
-    for order in dedupe(orders, &mut mapped.findings) {
-        mapped.orders += 1;
+    let mut run = Run::new(ctx);
+    for index in dedupe(orders, &mut run.mapped.findings) {
+        run.map(&orders[index]);
+    }
+    run.mapped
+}
+
+/// As [`map_orders`], freeing each order once it is mapped: a month's
+/// orders and its invoices are not all held at once.
+pub fn map_owned_orders(orders: Vec<Order>, ctx: &MapContext<'_>) -> Mapped {
+    let mut run = Run::new(ctx);
+    let kept = dedupe(&orders, &mut run.mapped.findings);
+    // At most one invoice per order: no room doubled past that.
+    run.mapped.invoices.reserve_exact(kept.len());
+    let mut orders: Vec<Option<Order>> = orders.into_iter().map(Some).collect();
+    for index in kept {
+        if let Some(order) = orders[index].take() {
+            run.map(&order);
+        }
+    }
+    run.mapped
+}
+
+/// One mapping run: what is mapped so far, and what the run remembers
+/// from order to order.
+struct Run<'c, 'a> {
+    ctx: &'c MapContext<'a>,
+    mapped: Mapped,
+    parties: Parties,
+    /// Invoice number → the order that took it.
+    numbers: HashMap<String, Location>,
+}
+
+impl<'c, 'a> Run<'c, 'a> {
+    fn new(ctx: &'c MapContext<'a>) -> Self {
+        Run {
+            ctx,
+            mapped: Mapped::default(),
+            parties: Parties::new(ctx.config),
+            numbers: HashMap::new(),
+        }
+    }
+
+    fn map(&mut self, order: &Order) {
+        self.mapped.orders += 1;
         let at = &order.source;
         // Orders the policy does not invoice get one finding at their 订单状态 cell.
-        let not_invoiced = match ctx.config.status_action(&order.status) {
+        let not_invoiced = match self.ctx.config.status_action(&order.status) {
             Some(StatusAction::Invoice) => None,
             Some(StatusAction::Hold) => {
-                mapped.held += 1;
+                self.mapped.held += 1;
                 Some(held(order))
             }
             Some(StatusAction::Skip) => {
-                mapped.skipped += 1;
+                self.mapped.skipped += 1;
                 Some(
                     Finding::new(
                         &rules::ORDER_SKIPPED,
@@ -97,18 +138,18 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
             ),
         };
         if let Some(finding) = not_invoiced {
-            mapped.findings.push(
+            self.mapped.findings.push(
                 finding
                     .at(at)
                     .column(col::STATUS)
                     .invoice(&order.order_no)
                     .value(&order.status),
             );
-            continue;
+            return;
         }
-        let number = ctx.config.invoice_number(&order.order_no);
-        if let Some(first) = numbers.get(&number) {
-            mapped.findings.push(
+        let number = self.ctx.config.invoice_number(&order.order_no);
+        if let Some(first) = self.numbers.get(&number) {
+            self.mapped.findings.push(
                 Finding::new(
                     &rules::ORDER_DUPLICATE_INVOICE_NUMBER,
                     format!("invoice number {number} is already used by the order at {first}"),
@@ -117,47 +158,46 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
                 .at(at)
                 .invoice(&number),
             );
-            continue;
+            return;
         }
-        let clearance = ctx.customs.and_then(|c| c.get(&order.order_no));
+        let clearance = self.ctx.customs.and_then(|c| c.get(&order.order_no));
         let (version, late) = match imports::timing(
             order,
             clearance,
             &number,
             TimingContext {
-                issued_at: ctx.issued_at,
-                einvoice_from: ctx.config.buyer.einvoice_from,
-                svdp: ctx.svdp,
+                issued_at: self.ctx.issued_at,
+                einvoice_from: self.ctx.config.buyer.einvoice_from,
+                svdp: self.ctx.svdp,
             },
         ) {
             Timing::NotNeeded(finding) => {
-                mapped.skipped += 1;
-                mapped.findings.push(finding);
-                continue;
+                self.mapped.skipped += 1;
+                self.mapped.findings.push(finding);
+                return;
             }
             Timing::Due { version, finding } => (version, finding),
         };
         if let Some(mut invoice) = map_order(
             order,
             number.clone(),
-            ctx,
-            &mut warned_sellers,
-            &mut mapped.findings,
+            self.ctx,
+            &mut self.parties,
+            &mut self.mapped.findings,
         ) {
             invoice.version = version.into();
-            mapped.findings.extend(late);
-            mapped.findings.extend(imports::customs_missing(
+            self.mapped.findings.extend(late);
+            self.mapped.findings.extend(imports::customs_missing(
                 order,
                 clearance,
-                &ctx.config.invoice.classification,
+                &self.ctx.config.invoice.classification,
                 &number,
-                ctx.customs.map(|c| c.file.as_str()),
+                self.ctx.customs.map(|c| c.file.as_str()),
             ));
-            numbers.insert(number, at.clone());
-            mapped.invoices.push(invoice);
+            self.numbers.insert(number, at.clone());
+            self.mapped.invoices.push(invoice);
         }
     }
-    mapped
 }
 
 /// The warning for an order the status policy holds: a refund under way, or
@@ -190,15 +230,15 @@ fn held(order: &Order) -> Finding {
 /// Orders seen more than once (the same order in two exports, or twice in
 /// one) are taken once when the copies agree; differing copies are an error
 /// and neither copy is used.
-fn dedupe<'a>(orders: &'a [Order], findings: &mut Vec<Finding>) -> Vec<&'a Order> {
+fn dedupe(orders: &[Order], findings: &mut Vec<Finding>) -> Vec<usize> {
     // Order number → (index in `kept`, the first copy).
     let mut first_seen: HashMap<&str, (usize, &Order)> = HashMap::new();
-    let mut kept: Vec<Option<&Order>> = Vec::new();
-    for order in orders {
+    let mut kept: Vec<Option<usize>> = Vec::new();
+    for (at, order) in orders.iter().enumerate() {
         match first_seen.get(order.order_no.as_str()) {
             None => {
                 first_seen.insert(&order.order_no, (kept.len(), order));
-                kept.push(Some(order));
+                kept.push(Some(at));
             }
             Some(&(index, first)) => {
                 if same_order(first, order) {
@@ -245,7 +285,7 @@ fn map_order(
     order: &Order,
     number: String,
     ctx: &MapContext<'_>,
-    warned_sellers: &mut HashSet<String>,
+    parties: &mut Parties,
     findings: &mut Vec<Finding>,
 ) -> Option<Invoice> {
     let config = ctx.config;
@@ -284,7 +324,7 @@ fn map_order(
         }
     };
     precision_warnings(order, &number, &document, findings);
-    let supplier = supplier(order, &number, ctx, warned_sellers, findings);
+    let supplier = supplier(order, &number, ctx, parties, findings);
     Some(Invoice {
         number,
         type_code: DOCUMENT_TYPE_SELF_BILLED.into(),
@@ -293,7 +333,7 @@ fn map_order(
         currency: document.currency,
         exchange_rate: document.exchange_rate,
         supplier,
-        buyer: buyer_party(config),
+        buyer: Arc::clone(&parties.buyer),
         lines: document.lines,
         charges: document.charges,
         discounts: document.discounts,
@@ -707,18 +747,48 @@ fn too_large(order: &Order, number: &str, what: &str) -> Finding {
     .invoice(number)
 }
 
+/// The parties of a run's invoices, made once: the buyer, and each seller
+/// as a supplier (every invoice of a seller shares one).
+struct Parties {
+    buyer: Arc<Party>,
+    /// By 卖家会员名 and 卖家公司名, which the supplier is made from.
+    suppliers: HashMap<(String, String), Arc<Party>>,
+    /// Sellers already warned about an unknown address.
+    warned_sellers: HashSet<String>,
+}
+
+impl Parties {
+    fn new(config: &Config) -> Parties {
+        Parties {
+            buyer: Arc::new(buyer_party(config)),
+            suppliers: HashMap::new(),
+            warned_sellers: HashSet::new(),
+        }
+    }
+}
+
 /// The seller as the invoice's supplier, with the findings on its contact
 /// details.
 fn supplier(
     order: &Order,
     number: &str,
     ctx: &MapContext<'_>,
-    warned_sellers: &mut HashSet<String>,
+    parties: &mut Parties,
     findings: &mut Vec<Finding>,
-) -> Party {
-    let entry = ctx.suppliers.get(&order.seller_member);
-    let supplier = supplier_party(order, entry);
-    findings.extend(supplier_contacts(order, &supplier, number, warned_sellers));
+) -> Arc<Party> {
+    let key = (order.seller_member.clone(), order.seller_company.clone());
+    let supplier = Arc::clone(parties.suppliers.entry(key).or_insert_with(|| {
+        Arc::new(supplier_party(
+            order,
+            ctx.suppliers.get(&order.seller_member),
+        ))
+    }));
+    findings.extend(supplier_contacts(
+        order,
+        &supplier,
+        number,
+        &mut parties.warned_sellers,
+    ));
     supplier
 }
 

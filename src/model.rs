@@ -168,8 +168,9 @@ pub struct Invoice {
     pub currency: String,
     /// MYR per 1 unit of `currency`; `None` for MYR invoices.
     pub exchange_rate: Option<Decimal>,
-    pub supplier: Party,
-    pub buyer: Party,
+    /// Shared by every invoice of the seller (and of the run, for the buyer).
+    pub supplier: std::sync::Arc<Party>,
+    pub buyer: std::sync::Arc<Party>,
     pub lines: Vec<Line>,
     pub charges: Vec<Adjustment>,
     pub discounts: Vec<Adjustment>,

@@ -147,8 +147,13 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         let export = export::read_export(path, options.encoding)?;
         orders_seen += export.orders_seen;
         findings.extend(export.findings);
-        orders.extend(export.orders);
+        if orders.is_empty() {
+            orders = export.orders;
+        } else {
+            orders.extend(export.orders);
+        }
     }
+    orders.shrink_to_fit();
     let unreadable = orders_seen - orders.len();
     if let Some(customs) = &options.customs {
         let known: HashSet<&str> = orders.iter().map(|o| o.order_no.as_str()).collect();
@@ -188,8 +193,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     };
 
     // Map.
-    let mapped = map::map_orders(
-        &triage.to_map,
+    let mapped = map::map_owned_orders(
+        std::mem::take(&mut triage.to_map),
         &MapContext {
             config: &options.config,
             suppliers: &options.suppliers,
@@ -211,9 +216,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         }
     }
     invoices.append(&mut triage.notes);
-    // The orders are invoices now: free them, and the invoices' spare room,
-    // before the workbooks are built.
-    drop_in_background(std::mem::take(&mut triage.to_map));
+    // The invoices' spare room is freed before the workbooks are built.
     invoices.shrink_to_fit();
 
     // Check the invoices in the chunks that will be written, building each

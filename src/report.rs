@@ -3,12 +3,17 @@
 
 use comfy_table::{Cell, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
+use std::collections::HashMap;
 
 use crate::finding::{Counts, Finding};
 use crate::rules::Severity;
 
 /// The text report shows this many invoices and leaves the rest to `--json`.
 pub const INVOICE_TABLE_ROWS: usize = 20;
+
+/// Diagnostics shown per rule in the text report; the rest are counted
+/// (40,000 alike blocks help no reader; `--json` lists every finding).
+pub const DIAGNOSTICS_PER_RULE: usize = 20;
 
 /// What a run has to say.
 #[derive(Debug, Clone, Serialize)]
@@ -194,9 +199,35 @@ impl Report {
                 )?;
             }
         }
+        // The first few of each rule, then what was left out, by rule.
+        let mut shown: HashMap<&str, usize> = HashMap::new();
         for finding in &self.findings {
+            let count = shown.entry(finding.rule.id).or_default();
+            *count += 1;
+            if *count <= DIAGNOSTICS_PER_RULE {
+                writeln!(out)?;
+                out.write_all(diagnostic(finding, color, width).as_bytes())?;
+            }
+        }
+        let mut left_out: Vec<(&str, Severity, usize)> = Vec::new();
+        for finding in &self.findings {
+            let count = shown.get(finding.rule.id).copied().unwrap_or_default();
+            if count > DIAGNOSTICS_PER_RULE
+                && !left_out.iter().any(|(id, ..)| *id == finding.rule.id)
+            {
+                left_out.push((
+                    finding.rule.id,
+                    finding.severity,
+                    count - DIAGNOSTICS_PER_RULE,
+                ));
+            }
+        }
+        if !left_out.is_empty() {
             writeln!(out)?;
-            out.write_all(diagnostic(finding, color, width).as_bytes())?;
+            for (id, severity, more) in left_out {
+                writeln!(out, "… and {more} more {severity}[{id}]")?;
+            }
+            writeln!(out, "--json lists every finding")?;
         }
         Ok(())
     }
@@ -532,6 +563,38 @@ mod tests {
                 "│ invoice             ┆ total (CNY) ┆ rate (MYR per CNY) ┆ total (MYR) │"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn each_rule_shows_its_first_diagnostics_and_counts_the_rest() {
+        let finding = |rule: &'static crate::rules::Rule, n: usize| {
+            Finding::new(rule, format!("finding {n}")).invoice(format!("{n:019}"))
+        };
+        let mut findings: Vec<Finding> = (0..DIAGNOSTICS_PER_RULE + 5)
+            .map(|n| finding(&rules::ORDER_HELD, n))
+            .collect();
+        findings.extend((0..3).map(|n| finding(&rules::CUSTOMS_MISSING, n)));
+        let text = Report::new(Summary::default(), findings).to_text(false, None);
+        let held = format!("[{}]: ", rules::ORDER_HELD.id);
+        let customs = format!("[{}]: ", rules::CUSTOMS_MISSING.id);
+        assert_eq!(text.matches(&held).count(), DIAGNOSTICS_PER_RULE);
+        assert_eq!(text.matches(&customs).count(), 3);
+        assert!(text.contains(&format!("finding {}\n", DIAGNOSTICS_PER_RULE - 1)));
+        assert!(!text.contains(&format!("finding {}\n", DIAGNOSTICS_PER_RULE)));
+        assert!(
+            text.ends_with(&format!(
+                "… and 5 more {}[{}]\n--json lists every finding\n",
+                rules::ORDER_HELD.severity,
+                rules::ORDER_HELD.id
+            )),
+            "{text}"
+        );
+        // Under the cap, nothing is said about leaving out.
+        let few = Report::new(Summary::default(), vec![finding(&rules::ORDER_HELD, 1)]);
+        assert!(
+            !few.to_text(false, None)
+                .contains("--json lists every finding")
         );
     }
 

@@ -363,7 +363,7 @@ fn check_notes_name_their_originals<'a>(engine: &mut Engine<'a>, index: &Index<'
     let type_col = DOCS.of("eInvoiceTypeCode");
     for (doc, row) in index.doc_rows.iter().enumerate() {
         let type_code = super::code_text(row.get(type_col));
-        if referenced[doc] || !["02", "03", "04", "12", "13", "14"].contains(&type_code.as_str()) {
+        if referenced[doc] || !["02", "03", "04", "12", "13", "14"].contains(&type_code.as_ref()) {
             continue;
         }
         let number = text(row, DOCS.of("eInvoiceNumber"));

@@ -8,6 +8,7 @@ mod rows;
 
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 
 use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
@@ -230,6 +231,10 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
+                // A number in a number column is all the field rules ask of it.
+                if *kind == Kind::Number && matches!(cell, Cell::Number(_)) {
+                    continue;
+                }
                 let text = cell.as_text();
                 if let Some(chars) = too_long_for_a_cell(&text) {
                     let schema_header = schema.headers[column].trim();
@@ -271,10 +276,6 @@ impl<'a> Engine<'a> {
         (kind, max_length): (Kind, Option<usize>),
         now: NaiveDateTime,
     ) {
-        // A number in a number column is all the field rules ask of it.
-        if kind == Kind::Number && matches!(at.cell, Cell::Number(_)) {
-            return;
-        }
         let violation = too_long(&at, kind, max_length).or_else(|| match kind {
             Kind::Text => None,
             Kind::Number => not_a_number(&at),
@@ -369,7 +370,8 @@ impl<'a> Engine<'a> {
     /// A code that is not in its LHDN table, or that lost its leading zeros.
     fn unknown_code(&self, at: &CellAt<'_>, table: Table) -> Option<Violation> {
         let code = code_text(at.cell);
-        if table.contains(&code) {
+        let code = code.as_ref();
+        if table.contains(code) {
             return None;
         }
         if code.chars().all(|c| c.is_ascii_digit())
@@ -582,10 +584,11 @@ fn issuance_outside_window(at: &CellAt<'_>, now: NaiveDateTime) -> Option<Violat
 }
 
 /// A code cell as text: numbers without decimals (`34`, not `34.0`).
-fn code_text(cell: &Cell) -> String {
+fn code_text(cell: &Cell) -> Cow<'_, str> {
     match cell {
-        Cell::Number(n) => n.normalize().to_string(),
-        other => other.as_text().trim().to_string(),
+        Cell::Number(n) => Cow::Owned(n.normalize().to_string()),
+        Cell::Text(text) => Cow::Borrowed(text.trim()),
+        other => Cow::Owned(other.as_text().trim().to_string()),
     }
 }
 

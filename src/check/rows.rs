@@ -27,7 +27,7 @@ const PARTIES: [(&str, &str); 3] = [
 fn text(row: &DataRow, sheet: usize, header: &str) -> String {
     template().sheets[sheet]
         .column(header)
-        .map(|c| code_text(row.get(c)))
+        .map(|c| code_text(row.get(c)).into_owned())
         .unwrap_or_default()
 }
 

@@ -86,9 +86,10 @@ pub fn normalise_header(text: &str) -> String {
         .collect()
 }
 
-/// Reads the first sheet of an export file (xlsx, xls or CSV).
+/// Reads the first sheet of an export file (xlsx, xls or CSV). Once the
+/// header is among the first rows, only the columns read are kept, and each
+/// row becomes part of an order as it is read: no grid of the sheet is held.
 pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export> {
-    // Once the header is among the first rows, keep only the columns read.
     let header: Cell<Option<Header>> = Cell::new(None);
     let plan = |where_: &str, rows: &[GridRow]| -> Result<Option<ColumnPlan>> {
         let Some(found) = find_header(rows, where_)? else {
@@ -104,15 +105,54 @@ pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export
             width: found.names.len(),
         }))
     };
-    let grid = sheet::open_first_sheet(path, &plan, encoding)?;
+    let mut parser: Option<ExportParser> = None;
+    let mut parse = |place: &Location, row: GridRow| -> Result<()> {
+        let parser = match &mut parser {
+            Some(parser) => parser,
+            None => parser.insert(ExportParser::new(place, header.get())),
+        };
+        parser.row(&row)
+    };
+    let read = sheet::read_first_sheet(path, &plan, encoding, &mut parse);
+    let (grid, parsed) = match read {
+        Ok(grid) => (grid, Ok(())),
+        // A parse error still leaves the sheet's shape to judge by.
+        Err(sheet::ReadError::Rows { grid, error }) => (grid, Err(error)),
+        Err(sheet::ReadError::Sheet(error)) => return Err(error),
+    };
     let where_ = grid_place(&grid);
-    match header.take() {
-        Some(header) => parse_export(&grid, &header),
-        None if grid.is_empty() => bail!(
-            "{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)"
-        ),
-        None => Err(no_header(&grid.rows, &where_)),
+    let Some(header) = header.take() else {
+        if grid.is_empty() {
+            bail!(
+                "{where_}: the sheet is empty; export the orders again from 1688 (我的订单 → 导出)"
+            );
+        }
+        return Err(no_header(&grid.rows, &where_));
+    };
+    // A CSV row with cells past the header's last column was not saved as
+    // one table: its cells cannot be trusted to sit under their headers.
+    if grid.sheet.is_none() && !grid.ragged.is_empty() {
+        let ragged = &grid.ragged;
+        let shown: Vec<String> = ragged.iter().take(10).map(u32::to_string).collect();
+        bail!(
+            "{where_}: line{} {}{} {} more cells than the header (line {}, {} columns); \
+             the file is damaged or was not saved as one table: save the export again as CSV from Excel",
+            if ragged.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if ragged.len() > 10 { " …" } else { "" },
+            if ragged.len() > 1 { "have" } else { "has" },
+            header.row,
+            header.width
+        );
     }
+    parsed?;
+    Ok(match parser {
+        Some(parser) => parser.finish(),
+        None => Export {
+            file: grid.file,
+            ..Export::default()
+        },
+    })
 }
 
 fn grid_place(grid: &Grid) -> String {
@@ -141,46 +181,48 @@ impl Columns {
     }
 }
 
-/// Parses an export read with its header planned: the rows hold the
-/// columns of [`READ`], in that order.
-fn parse_export(grid: &Grid, header: &Header) -> Result<Export> {
-    let where_ = grid_place(grid);
-    let columns = Columns;
-    let location = Location::new(grid.file.clone(), grid.sheet.clone(), None);
-    let mut export = Export {
-        file: grid.file.clone(),
-        ..Export::default()
-    };
-    // A CSV row with cells past the header's last column was not saved as
-    // one table: its cells cannot be trusted to sit under their headers.
-    if grid.sheet.is_none() && !grid.ragged.is_empty() {
-        let ragged = &grid.ragged;
-        let shown: Vec<String> = ragged.iter().take(10).map(u32::to_string).collect();
-        bail!(
-            "{where_}: line{} {}{} {} more cells than the header (line {}, {} columns); \
-             the file is damaged or was not saved as one table: save the export again as CSV from Excel",
-            if ragged.len() > 1 { "s" } else { "" },
-            shown.join(", "),
-            if ragged.len() > 10 { " …" } else { "" },
-            if ragged.len() > 1 { "have" } else { "has" },
-            header.row,
-            header.width
-        );
+/// Orders made of an export's rows as they are read, the header planned:
+/// the rows hold the columns of [`READ`], in that order.
+struct ExportParser {
+    /// The header's row; rows up to it are not orders.
+    header_row: u32,
+    location: Location,
+    where_: String,
+    export: Export,
+    current: Option<OrderBuilder>,
+}
+
+impl ExportParser {
+    fn new(place: &Location, header: Option<Header>) -> ExportParser {
+        ExportParser {
+            header_row: header.map_or(0, |h| h.row),
+            location: Location::new(place.file.clone(), place.sheet.clone(), None),
+            where_: match &place.sheet {
+                Some(sheet) => format!("{}, sheet {sheet}", place.file),
+                None => place.file.clone(),
+            },
+            export: Export {
+                file: place.file.clone(),
+                ..Export::default()
+            },
+            current: None,
+        }
     }
-    let mut current: Option<OrderBuilder> = None;
-    for grid_row in grid.rows.iter().filter(|r| r.number > header.row) {
+
+    fn row(&mut self, grid_row: &GridRow) -> Result<()> {
         let (row, cells) = (grid_row.number, grid_row.cells.as_slice());
         // Only the columns read count: a row with cells elsewhere only is
         // not an order line.
-        if cells.iter().all(grid::is_blank) {
-            continue;
+        if row <= self.header_row || cells.iter().all(grid::is_blank) {
+            return Ok(());
         }
-        let at = location.with_row(row);
+        let columns = Columns;
+        let at = self.location.with_row(row);
         let order_cell = columns.get(cells, col::ORDER_NO);
         if grid::is_blank(order_cell) {
-            match current.as_mut() {
+            match self.current.as_mut() {
                 Some(order) => order.add_line(&columns, cells, &at),
-                None => export.findings.push(
+                None => self.export.findings.push(
                     Finding::new(
                         &rules::EXPORT_ORPHAN_LINE,
                         "a line with no 订单编号 and no order above it",
@@ -194,27 +236,32 @@ fn parse_export(grid: &Grid, header: &Header) -> Result<Export> {
                 ),
             }
         } else {
-            if let Some(order) = current.take() {
-                export.finish(order);
+            if let Some(order) = self.current.take() {
+                self.export.finish(order);
             }
-            current = Some(OrderBuilder::start(&columns, cells, &at));
+            self.current = Some(OrderBuilder::start(&columns, cells, &at));
         }
-        if export.findings.len() > MAX_PROBLEMS {
-            let first = &export.findings[0];
+        if self.export.findings.len() > MAX_PROBLEMS {
+            let first = &self.export.findings[0];
             bail!(
-                "{where_}: more than {MAX_PROBLEMS} cells cannot be read by row {row}; this does \
+                "{}: more than {MAX_PROBLEMS} cells cannot be read by row {row}; this does \
                  not look like a 1688 buyer export (the first: row {}, column {}: {}); export the \
                  orders again from 1688 (我的订单 → 导出)",
+                self.where_,
                 first.row.unwrap_or_default(),
                 first.column.as_deref().unwrap_or("-"),
                 first.message
             );
         }
+        Ok(())
     }
-    if let Some(order) = current.take() {
-        export.finish(order);
+
+    fn finish(mut self) -> Export {
+        if let Some(order) = self.current.take() {
+            self.export.finish(order);
+        }
+        self.export
     }
-    Ok(export)
 }
 
 /// A header row: its number and its cells, normalised.
@@ -387,8 +434,10 @@ struct OrderBuilder {
 }
 
 impl Export {
-    fn finish(&mut self, builder: OrderBuilder) {
+    fn finish(&mut self, mut builder: OrderBuilder) {
         self.orders_seen += 1;
+        // Held until the orders are mapped: no spare room.
+        builder.order.lines.shrink_to_fit();
         if builder.findings.iter().any(Finding::is_error) {
             self.findings.extend(builder.findings);
         } else {

@@ -12,6 +12,7 @@ use super::file::{self, FileKind, MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS};
 use super::grid::{self, Grid, GridRow, RowSink, is_blank};
 use super::text::{self, TextEncoding};
 use super::{xls, xlsx};
+use crate::model::Location;
 
 /// The columns a reader keeps of a sheet, decided from its first rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,78 +38,143 @@ pub fn open_first_sheet(
     planner: ColumnPlanner<'_>,
     encoding: Option<TextEncoding>,
 ) -> Result<Grid> {
-    super::guard(path, || read_first_sheet(path, planner, encoding))
+    guarded_read(path, planner, encoding, None).map_err(ReadError::into_error)
 }
 
-fn read_first_sheet(
+/// Why reading a sheet into a row handler stopped.
+pub enum ReadError {
+    /// The file or sheet could not be read.
+    Sheet(anyhow::Error),
+    /// The row handler stopped the reading; the grid holds what was read
+    /// of the sheet's shape (the rows before the plan, ragged rows).
+    Rows { grid: Grid, error: anyhow::Error },
+}
+
+impl ReadError {
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            ReadError::Sheet(error) | ReadError::Rows { error, .. } => error,
+        }
+    }
+}
+
+/// A handler of planned rows, told the file and sheet they are from.
+pub type RowHandler<'h> = &'h mut dyn FnMut(&Location, GridRow) -> Result<()>;
+
+/// As [`open_first_sheet`], but every row from the plan on (the rows before
+/// it too, once planned) goes to `rows` as it is read, and the grid keeps
+/// only the rows read before the plan: a sheet of any length is read in
+/// little memory.
+pub fn read_first_sheet(
     path: &Path,
     planner: ColumnPlanner<'_>,
     encoding: Option<TextEncoding>,
-) -> Result<Grid> {
-    let (bytes, kind) = file::read_spreadsheet(path)?;
+    rows: RowHandler<'_>,
+) -> Result<Grid, ReadError> {
+    guarded_read(path, planner, encoding, Some(rows))
+}
+
+/// [`read_sheet`] under [`super::guard`]: a panic in a reader is a damaged file.
+fn guarded_read(
+    path: &Path,
+    planner: ColumnPlanner<'_>,
+    encoding: Option<TextEncoding>,
+    handler: Option<RowHandler<'_>>,
+) -> Result<Grid, ReadError> {
+    super::guard(path, || Ok(read_sheet(path, planner, encoding, handler)))
+        .unwrap_or_else(|error| Err(ReadError::Sheet(error)))
+}
+
+fn read_sheet(
+    path: &Path,
+    planner: ColumnPlanner<'_>,
+    encoding: Option<TextEncoding>,
+    handler: Option<RowHandler<'_>>,
+) -> Result<Grid, ReadError> {
+    let (bytes, kind) = file::read_spreadsheet(path).map_err(ReadError::Sheet)?;
     let shown = path.display().to_string();
-    let no_sheets =
-        || anyhow::anyhow!("{shown}: the workbook has no sheets; export the orders again");
-    let (sheet, rows) = match kind {
+    let no_sheets = || {
+        ReadError::Sheet(anyhow::anyhow!(
+            "{shown}: the workbook has no sheets; export the orders again"
+        ))
+    };
+    let place = |sheet: Option<String>| Location::new(shown.clone(), sheet, None);
+    let mut rows;
+    let read = match kind {
         FileKind::Csv => {
-            let mut rows = Collector::new(planner, shown.clone());
-            csv_rows(path, &bytes, encoding, &mut rows)?;
-            (None, rows)
+            rows = Collector::new(planner, place(None), handler);
+            csv_rows(path, &bytes, encoding, &mut rows)
         }
         FileKind::Xlsx => {
-            let mut workbook = xlsx::open(path, &bytes)?;
+            let mut workbook = xlsx::open(path, &bytes).map_err(ReadError::Sheet)?;
             let name = workbook
                 .sheet_names()
                 .first()
                 .cloned()
                 .ok_or_else(no_sheets)?;
-            let mut rows = Collector::new(planner, format!("{shown}, sheet {name}"));
-            xlsx::stream_sheet(&mut workbook, path, &name, false, &mut rows)?;
-            (Some(name), rows)
+            rows = Collector::new(planner, place(Some(name.clone())), handler);
+            xlsx::stream_sheet(&mut workbook, path, &name, false, &mut rows)
         }
         FileKind::Xls | FileKind::EncryptedOoxml => {
-            let mut workbook = open_xls(path, bytes, kind)?;
+            let mut workbook = open_xls(path, bytes, kind).map_err(ReadError::Sheet)?;
             let name = workbook
                 .sheet_names()
                 .first()
                 .cloned()
                 .ok_or_else(no_sheets)?;
-            let range = xls_range(path, &mut workbook, &name)?;
+            let range = xls_range(path, &mut workbook, &name).map_err(ReadError::Sheet)?;
             drop(workbook);
-            let mut rows = Collector::new(planner, format!("{shown}, sheet {name}"));
-            range_rows(&range, &mut rows)?;
-            (Some(name), rows)
+            rows = Collector::new(planner, place(Some(name)), handler);
+            range_rows(&range, &mut rows)
         }
     };
-    Ok(Grid {
+    let stopped = rows.stopped.take();
+    let grid = Grid {
         file: shown,
-        sheet,
+        sheet: rows.place.sheet,
         rows: rows.rows,
         ragged: rows.ragged,
-    })
+    };
+    match (read, stopped) {
+        (_, Some(error)) => Err(ReadError::Rows { grid, error }),
+        (Err(error), None) => Err(ReadError::Sheet(error)),
+        (Ok(()), None) => Ok(grid),
+    }
 }
 
 /// Rows as a planner wants them: every column until the plan, then the
-/// planned ones in their slots.
-struct Collector<'a> {
+/// planned ones in their slots, kept or handed to a handler.
+struct Collector<'a, 'h> {
     planner: ColumnPlanner<'a>,
+    place: Location,
     where_: String,
     plan: Option<ColumnPlan>,
     /// File column → slot, once planned.
     slots: Vec<Option<usize>>,
     rows: Vec<GridRow>,
+    /// Where planned rows go, instead of `rows`.
+    handler: Option<RowHandler<'h>>,
+    /// The handler's error, which stopped the reading.
+    stopped: Option<anyhow::Error>,
     /// Rows with a cell past the header's width, before it was dropped.
     ragged: Vec<u32>,
 }
 
-impl<'a> Collector<'a> {
-    fn new(planner: ColumnPlanner<'a>, where_: String) -> Self {
+impl<'a, 'h> Collector<'a, 'h> {
+    fn new(planner: ColumnPlanner<'a>, place: Location, handler: Option<RowHandler<'h>>) -> Self {
+        let where_ = match &place.sheet {
+            Some(sheet) => format!("{}, sheet {sheet}", place.file),
+            None => place.file.clone(),
+        };
         Collector {
             planner,
+            place,
             where_,
             plan: None,
             slots: Vec::new(),
             rows: Vec::new(),
+            handler,
+            stopped: None,
             ragged: Vec::new(),
         }
     }
@@ -128,9 +194,23 @@ impl<'a> Collector<'a> {
             .collect();
         row.cells = cells;
     }
+
+    /// A planned row: to the handler, if any, else kept.
+    fn planned(&mut self, row: GridRow) -> Result<()> {
+        let Some(handler) = self.handler.as_mut() else {
+            self.rows.push(row);
+            return Ok(());
+        };
+        if let Err(error) = handler(&self.place, row) {
+            // Kept for the caller, who tells it from a reading error.
+            self.stopped = Some(error);
+            bail!("stopped by the row handler");
+        }
+        Ok(())
+    }
 }
 
-impl Collector<'_> {
+impl Collector<'_, '_> {
     /// Refuses a kept cell longer than Excel's cells hold: no export has it,
     /// and no output could carry it.
     fn fits_cells(&self, row: &GridRow) -> Result<()> {
@@ -159,7 +239,7 @@ impl Collector<'_> {
     }
 }
 
-impl RowSink for Collector<'_> {
+impl RowSink for Collector<'_, '_> {
     fn slot(&self, col: usize) -> Option<usize> {
         match &self.plan {
             None => Some(col),
@@ -173,8 +253,7 @@ impl RowSink for Collector<'_> {
             if row.width > plan.width {
                 self.ragged.push(row.number);
             }
-            self.rows.push(row);
-            return Ok(());
+            return self.planned(row);
         }
         self.rows.push(row);
         if let Some(plan) = (self.planner)(&self.where_, &self.rows)? {
@@ -196,7 +275,13 @@ impl RowSink for Collector<'_> {
             for row in &mut rows {
                 self.compact(row);
             }
-            self.rows = rows;
+            if self.handler.is_none() {
+                self.rows = rows;
+            } else {
+                for row in rows {
+                    self.planned(row)?;
+                }
+            }
         }
         Ok(())
     }

@@ -572,8 +572,11 @@ impl Note<'_> {
             issued_at: settings.issued_at,
             currency: original.currency.clone(),
             exchange_rate: (!myr).then_some(original.rate),
-            supplier: map::supplier_party(order, settings.suppliers.get(&order.seller_member)),
-            buyer: map::buyer_party(config),
+            supplier: std::sync::Arc::new(map::supplier_party(
+                order,
+                settings.suppliers.get(&order.seller_member),
+            )),
+            buyer: std::sync::Arc::new(map::buyer_party(config)),
             lines: vec![line],
             charges: Vec::new(),
             discounts: Vec::new(),
