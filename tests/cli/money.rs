@@ -236,6 +236,14 @@ fn negative_amounts_are_errors_naming_order_and_cell() {
                 lines: lines(&[("10", "1")]),
             },
             TestOrder {
+                no: "9013",
+                goods: "5",
+                shipping: "0",
+                adjustment: "0",
+                paid: "5",
+                lines: lines(&[("2", "-1"), ("7", "1")]),
+            },
+            TestOrder {
                 no: "9006",
                 goods: "10",
                 shipping: "-0.01",
@@ -260,6 +268,7 @@ fn negative_amounts_are_errors_naming_order_and_cell() {
         .collect();
     for expected in [
         ("order.negative-amount", "9004", "单价(元)"),
+        ("order.negative-amount", "9013", "数量"),
         ("order.discount-exceeds-goods", "9005", "涨价或折扣(元)"),
         ("order.negative-amount", "9006", "运费(元)"),
     ] {
