@@ -589,6 +589,37 @@ fn a_template_is_read_within_the_limits_of_an_export() {
             template.display()
         );
         assert!(!out.exists());
+        // The same template named under [output] in the config.
+        let config = dir.path().join("selfbill.toml");
+        let mut text = std::fs::read_to_string(root().join("fixtures/selfbill.toml")).unwrap();
+        text.push_str(&format!(
+            "\n[output]\ntemplate = {:?}\n",
+            template.display().to_string()
+        ));
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = selfbill();
+        cmd.timeout(Duration::from_secs(60))
+            .arg("convert")
+            .arg(SAMPLE)
+            .arg("-o")
+            .arg(&out)
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--suppliers",
+                "fixtures/suppliers.csv",
+                "--rate",
+                "0.6097",
+                "--no-register",
+            ]);
+        let assert = cmd.assert().code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+        assert!(
+            stderr.contains(expected),
+            "config {}: {stderr}",
+            template.display()
+        );
+        assert!(!out.exists());
     }
 }
 
