@@ -4,11 +4,11 @@
 
 use crate::common::*;
 
-fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+fn stderr_of(assert: &Assert) -> String {
     String::from_utf8_lossy(&assert.get_output().stderr).to_string()
 }
 
-fn convert_now(out: &std::path::Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+fn convert_now(out: &std::path::Path, extra: &[&str]) -> Assert {
     let mut cmd = selfbill();
     cmd.env("SELFBILL_NOW", "2026-11-26T00:00:00Z")
         .arg("convert")

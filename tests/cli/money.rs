@@ -55,7 +55,7 @@ pub fn config_in(dir: &Path, currency: &str) -> PathBuf {
     path
 }
 
-fn convert_with(export: &Path, out: &Path, config: &Path) -> assert_cmd::assert::Assert {
+fn convert_with(export: &Path, out: &Path, config: &Path) -> Assert {
     selfbill()
         .arg("convert")
         .arg(export)

@@ -6,11 +6,7 @@ use std::net::TcpListener;
 
 const SYNTHETIC: &str = "tests/data/bnm/cny-2024-10-11-synthetic.json";
 
-fn convert_with_rates(
-    export: &std::path::Path,
-    out: &std::path::Path,
-    extra: &[&str],
-) -> assert_cmd::assert::Assert {
+fn convert_with_rates(export: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Assert {
     selfbill()
         .arg("convert")
         .arg(export)

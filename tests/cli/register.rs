@@ -43,7 +43,7 @@ impl Books {
     }
 
     /// `selfbill ARGS…` in the folder.
-    fn command(&self, args: &[&str]) -> assert_cmd::Command {
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = selfbill();
         cmd.current_dir(self.dir.path()).args(args);
         cmd
@@ -55,7 +55,7 @@ impl Books {
         out: &str,
         issued_at: &str,
         extra: &[&str],
-    ) -> assert_cmd::Command {
+    ) -> Command {
         let mut cmd = self.command(&["convert"]);
         cmd.arg(export)
             .args([
@@ -747,7 +747,7 @@ fn a_file_that_is_not_a_register_or_is_corrupt_stops_the_run_untouched() {
 
 /// `selfbill convert SAMPLE -o OUT --json` in the folder, as a process of its own.
 fn convert_process(books: &Books, out: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("selfbill"));
+    let mut cmd = std::process::Command::new(binary());
     cmd.current_dir(books.dir.path())
         .env_remove("SELFBILL_CONFIG")
         .env_remove("SELFBILL_TEST_PAUSE")

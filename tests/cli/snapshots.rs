@@ -53,7 +53,7 @@ impl Sandbox {
 
     /// `selfbill ARGS` in the sandbox; `columns` sets `COLUMNS`.
     fn run(&self, args: &[&str], columns: Option<usize>) -> Output {
-        let mut cmd = assert_cmd::Command::cargo_bin("selfbill").unwrap();
+        let mut cmd = Command::selfbill();
         cmd.current_dir(self.path())
             .env_clear()
             .env("NO_COLOR", "1")

@@ -7,7 +7,7 @@ use crate::common::*;
 use std::path::Path;
 
 fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("selfbill").unwrap();
+    let mut cmd = Command::selfbill();
     cmd.current_dir(dir)
         .env_remove("SELFBILL_CONFIG")
         .env_remove("NO_COLOR")

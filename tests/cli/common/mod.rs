@@ -1,8 +1,10 @@
 //! Helpers for the integration tests: run the real binary, read workbooks back.
 #![allow(dead_code)]
 
-use assert_cmd::Command;
+mod run;
+
 use calamine::{Data, Reader, open_workbook_auto};
+pub use run::{Assert, Command, binary};
 use std::path::{Path, PathBuf};
 
 pub const SAMPLE: &str = "fixtures/orders-2024-10.xlsx";
@@ -17,7 +19,7 @@ pub fn data(name: &str) -> PathBuf {
 }
 
 pub fn selfbill() -> Command {
-    let mut cmd = Command::cargo_bin("selfbill").expect("binary built");
+    let mut cmd = Command::selfbill();
     cmd.current_dir(root())
         .env_remove("SELFBILL_CONFIG")
         .env("NO_COLOR", "1");
@@ -26,7 +28,7 @@ pub fn selfbill() -> Command {
 
 /// `selfbill convert EXPORT… -o OUT` with the fixture config, directory and
 /// rate; without the register (tests run side by side), unless `extra` names one.
-pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> Assert {
     let mut cmd = selfbill();
     cmd.arg("convert").args(exports).arg("-o").arg(out).args([
         "--config",
