@@ -1,6 +1,7 @@
 //! Findings: what the pipeline has to say about an input, with where it is.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::model::Location;
 use crate::rules::{Rule, Severity};
@@ -16,7 +17,9 @@ pub struct Finding {
     #[serde(serialize_with = "rule_id")]
     pub rule: &'static Rule,
     pub message: String,
-    pub hint: String,
+    /// The rule's own hint unless a finding has a more specific one (kept
+    /// borrowed: a run can have a finding per invoice).
+    pub hint: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,7 +45,7 @@ impl Finding {
             severity: rule.severity,
             rule,
             message: message.into(),
-            hint: rule.hint.to_string(),
+            hint: Cow::Borrowed(rule.hint),
             file: None,
             sheet: None,
             row: None,
@@ -53,7 +56,7 @@ impl Finding {
     }
 
     /// A hint more specific than the rule's own.
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub fn hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.hint = hint.into();
         self
     }

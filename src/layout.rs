@@ -67,10 +67,10 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
     let origin = &invoice.source;
     let mut document = vec![
         ("eInvoiceNumber", number()),
-        ("eInvoiceTypeCode", Cell::text(&invoice.type_code)),
-        ("eInvoiceVersion", Cell::text(&invoice.version)),
+        ("eInvoiceTypeCode", Cell::text(&*invoice.type_code)),
+        ("eInvoiceVersion", Cell::text(&*invoice.version)),
         ("IssuanceDateTime", Cell::DateTime(invoice.issued_at)),
-        ("CurrencyCode", Cell::text(&invoice.currency)),
+        ("CurrencyCode", Cell::text(&*invoice.currency)),
         (
             "CurrencyExchangeRate",
             invoice.exchange_rate.map(Cell::Number).unwrap_or_default(),
@@ -119,7 +119,7 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
                 ("Subtotal", money(line.subtotal)),
                 ("TotalTaxAmount", money(line.tax_amount)),
                 ("TotalExcludingTax", money(line.total_excluding_tax)),
-                ("CountryofOrigin", Cell::text(&line.country_of_origin)),
+                ("CountryofOrigin", Cell::text(&*line.country_of_origin)),
             ],
             &line_origin,
         );

@@ -3,6 +3,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -89,8 +90,8 @@ struct Run<'c, 'a> {
     ctx: &'c MapContext<'a>,
     mapped: Mapped,
     parties: Parties,
-    /// Invoice number → the order that took it.
-    numbers: HashMap<String, Location>,
+    /// Invoice number → the invoice (in `mapped.invoices`) that took it.
+    numbers: HashMap<String, usize>,
 }
 
 impl<'c, 'a> Run<'c, 'a> {
@@ -148,7 +149,11 @@ impl<'c, 'a> Run<'c, 'a> {
             return;
         }
         let number = self.ctx.config.invoice_number(&order.order_no);
-        if let Some(first) = self.numbers.get(&number) {
+        if let Some(first) = self
+            .numbers
+            .get(&number)
+            .map(|i| &self.mapped.invoices[*i].source)
+        {
             self.mapped.findings.push(
                 Finding::new(
                     &rules::ORDER_DUPLICATE_INVOICE_NUMBER,
@@ -194,7 +199,7 @@ impl<'c, 'a> Run<'c, 'a> {
                 &number,
                 self.ctx.customs.map(|c| c.file.as_str()),
             ));
-            self.numbers.insert(number, at.clone());
+            self.numbers.insert(number, self.mapped.invoices.len());
             self.mapped.invoices.push(invoice);
         }
     }
@@ -355,7 +360,7 @@ fn map_order(
 
 /// An invoice's amounts in its currency.
 struct Amounts {
-    currency: String,
+    currency: Cow<'static, str>,
     exchange_rate: Option<Decimal>,
     lines: Vec<Line>,
     charges: Vec<Adjustment>,

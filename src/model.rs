@@ -4,6 +4,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::fmt;
 
 pub const DOCUMENT_TYPE_SELF_BILLED: &str = "11";
@@ -102,7 +103,7 @@ pub struct Line {
     pub subtotal: Decimal,
     pub total_excluding_tax: Decimal,
     pub tax_amount: Decimal,
-    pub country_of_origin: String,
+    pub country_of_origin: Cow<'static, str>,
     /// Export row the line came from.
     pub source_row: u32,
 }
@@ -161,11 +162,12 @@ pub fn checked_sum(mut amounts: impl Iterator<Item = Decimal>) -> Option<Decimal
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub number: String,
-    pub type_code: String,
-    pub version: String,
+    /// Constant strings (LHDN's codes) borrow: 40,000 invoices hold no copies.
+    pub type_code: Cow<'static, str>,
+    pub version: Cow<'static, str>,
     /// UTC, whole seconds.
     pub issued_at: NaiveDateTime,
-    pub currency: String,
+    pub currency: Cow<'static, str>,
     /// MYR per 1 unit of `currency`; `None` for MYR invoices.
     pub exchange_rate: Option<Decimal>,
     /// Shared by every invoice of the seller (and of the run, for the buyer).

@@ -204,7 +204,11 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             svdp: options.svdp,
         },
     );
-    findings.extend(mapped.findings);
+    // Mapping's findings are most of a run's: the few before them go in
+    // front, rather than all of them being copied.
+    let mut mapped_findings = mapped.findings;
+    mapped_findings.splice(0..0, findings);
+    let mut findings = mapped_findings;
     findings.append(&mut triage.findings);
     let mut invoices = mapped.invoices;
     if let RateSource::ByDate(_) = rates {
@@ -216,8 +220,6 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         }
     }
     invoices.append(&mut triage.notes);
-    // The invoices' spare room is freed before the workbooks are built.
-    invoices.shrink_to_fit();
 
     // Check the invoices in the chunks that will be written, building each
     // chunk's files on the way (workbooks as temporary files beside their
@@ -287,14 +289,14 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             .hint("Nothing is written when there is nothing to invoice"),
         );
     }
-    let mut summaries = Vec::new();
-    let mut written: Vec<(&Invoice, String)> = Vec::new();
+    // Each part's invoices (a range of `invoices`) and the file they went to.
+    let mut written_to: Vec<(Range<usize>, String)> = Vec::new();
     if write_anything {
-        for (chunk, part) in rendered.iter().zip(&parts) {
-            let invoices = &invoices[part.clone()];
-            summaries.extend(invoices.iter().map(|i| invoice_summary(i, &chunk.output)));
-            written.extend(invoices.iter().map(|i| (i, chunk.output.clone())));
-        }
+        written_to = parts
+            .iter()
+            .zip(&rendered)
+            .map(|(part, chunk)| (part.clone(), chunk.output.clone()))
+            .collect();
         let committed = write_rendered(&mut set, rendered).and_then(|()| set.commit())?;
         summary.invoices = invoices.len();
         summary.outputs = Some(
@@ -316,8 +318,14 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     if let Some(register) = &mut register
         && completes
     {
-        let written: Vec<(&Invoice, &str)> =
-            written.iter().map(|(i, o)| (*i, o.as_str())).collect();
+        let written: Vec<(&Invoice, &str)> = written_to
+            .iter()
+            .flat_map(|(part, output)| {
+                invoices[part.clone()]
+                    .iter()
+                    .map(move |invoice| (invoice, output.as_str()))
+            })
+            .collect();
         let run = triage.record(
             &written,
             options.issued_at,
@@ -329,6 +337,21 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             summary.outputs.clone().unwrap_or_default(),
         );
         register.record_run(&run)?;
+    }
+    // The invoices become the report's lines, each freed once summarised.
+    let mut summaries = Vec::with_capacity(if write_anything { invoices.len() } else { 0 });
+    let mut outputs = written_to.iter();
+    let mut current = outputs.next();
+    for (index, invoice) in invoices.into_iter().enumerate() {
+        while let Some((part, _)) = current
+            && index >= part.end
+        {
+            current = outputs.next();
+        }
+        let Some((_, output)) = current else {
+            break;
+        };
+        summaries.push(invoice_summary(&invoice, output));
     }
     summary.total_cny = Some(format!("{total:.2}"));
     summary.total_myr = Some(format!("{total_myr:.2}"));
@@ -647,7 +670,7 @@ fn invoice_summary(invoice: &Invoice, output: &str) -> InvoiceSummary {
     InvoiceSummary {
         invoice: invoice.number.clone(),
         order: invoice.order_no.clone(),
-        currency: invoice.currency.clone(),
+        currency: invoice.currency.to_string(),
         total: invoice.totals.payable.to_string(),
         rate: Some(invoice.rate.to_string()),
         rate_date: invoice.rate_date.map(|d| d.to_string()),

@@ -182,7 +182,7 @@ impl<'a> Engine<'a> {
         let schema = &template().sheets[sheet];
         let invoice_col = schema.column("eInvoiceNumber");
         let mut finding = Finding::new(rule, message)
-            .hint(hint)
+            .hint(hint.to_string())
             .file(&self.batch.file)
             .sheet(&schema.name)
             .row(row.row);

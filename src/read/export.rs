@@ -617,7 +617,7 @@ fn cell_error(
     hint: &str,
 ) -> Finding {
     let mut finding = Finding::new(rule, why)
-        .hint(hint)
+        .hint(hint.to_string())
         .at(at)
         .column(column)
         .value(value);

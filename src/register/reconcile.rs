@@ -441,7 +441,7 @@ impl Triage {
         let invoiced: HashSet<&str> = written.iter().map(|(i, _)| i.order_no.as_str()).collect();
         for (invoice, output) in written {
             let seen = self.seen.get(&invoice.order_no);
-            let kind = match invoice.type_code.as_str() {
+            let kind = match &*invoice.type_code {
                 "14" => Kind::RefundNote,
                 "12" => Kind::CreditNote,
                 _ => Kind::Invoice,
@@ -449,11 +449,11 @@ impl Triage {
             let document = Document {
                 number: invoice.number.clone(),
                 kind,
-                type_code: invoice.type_code.clone(),
+                type_code: invoice.type_code.to_string(),
                 order_no: invoice.order_no.clone(),
                 original: invoice.references.first().map(|r| r.number.clone()),
                 seller: seen.map(|s| s.seller.clone()).unwrap_or_default(),
-                currency: invoice.currency.clone(),
+                currency: invoice.currency.to_string(),
                 total: invoice.totals.payable,
                 total_cny: invoice.total_cny,
                 total_myr: match invoice.exchange_rate {
@@ -570,7 +570,7 @@ impl Note<'_> {
             type_code: kind.type_code().into(),
             version: DOCUMENT_VERSION.into(),
             issued_at: settings.issued_at,
-            currency: original.currency.clone(),
+            currency: original.currency.clone().into(),
             exchange_rate: (!myr).then_some(original.rate),
             supplier: std::sync::Arc::new(map::supplier_party(
                 order,

@@ -472,7 +472,7 @@ fn a_refund_after_invoicing_needs_the_uuid_then_gives_a_refund_note() {
         .map(|n| {
             (
                 n.number.as_str(),
-                n.type_code.as_str(),
+                &*n.type_code,
                 n.totals.payable,
                 n.references[0].number.as_str(),
                 n.references[0].uuid.as_str(),
