@@ -614,6 +614,16 @@ fn build_workbook(
 ) -> Result<(tempfile::TempPath, Vec<Finding>)> {
     let output = target.display().to_string();
     let mut writer = WorkbookWriter::new(template, &crate::layout::row_counts(chunk))?;
+    // A workbook of one part is laid out, checked and written in this
+    // thread: split output already builds a workbook per core, and a thread
+    // more per workbook would only hold more memory.
+    if chunk.len() <= INVOICES_PER_PART {
+        let batch = crate::layout::lay_out(output, chunk);
+        let findings = check_part(&batch);
+        writer.append(&batch)?;
+        drop(batch);
+        return finish_workbook(set, writer, findings);
+    }
     let findings = std::thread::scope(|scope| -> Result<Vec<Finding>> {
         let (parts, laid_out) = std::sync::mpsc::sync_channel::<Batch>(1);
         let checker = scope.spawn(move || {
@@ -639,6 +649,15 @@ fn build_workbook(
             .join()
             .map_err(|_| anyhow::anyhow!("checking the invoices failed"))
     })?;
+    finish_workbook(set, writer, findings)
+}
+
+/// Writes a built workbook as a temporary file of the output set.
+fn finish_workbook(
+    set: &OutputSet,
+    writer: WorkbookWriter<'_>,
+    findings: Vec<Finding>,
+) -> Result<(tempfile::TempPath, Vec<Finding>)> {
     let temp = set.temp_file()?;
     let file = writer.finish(std::io::BufWriter::new(temp))?;
     let temp = file.into_inner().map_err(|e| e.into_error())?;
