@@ -291,6 +291,15 @@ impl<'a> Engine<'a> {
             Kind::Tin => formats::tin(at.text).err().map(|why| {
                 Violation::new(&rules::FORMAT_TIN, why, "Look the TIN up in MyTax or MyInvois; a foreign supplier without one takes EI00000000030")
             }),
+            // LHDN takes NA only for a consolidated invoice's buyer: a seller's
+            // contact number must be real, as convert demands of the directory.
+            Kind::Phone if at.text == "NA" && at.header == "Supplier.ContactNumber" => {
+                Some(Violation::new(
+                    &rules::SUPPLIER_PHONE_MISSING,
+                    "Supplier.ContactNumber is NA; LHDN takes NA only for the buyer of a consolidated e-invoice, so the seller's real number is needed".to_string(),
+                    "Fill in the seller's phone with its country code, e.g. +8657985550101 (on the seller's 1688 page under 联系方式)",
+                ))
+            }
             Kind::Phone => formats::phone(at.text).err().map(|why| {
                 Violation::new(&rules::FORMAT_PHONE, why, "Write it as +60312345678: digits only, optional leading +, 8 to 20 characters")
             }),
@@ -646,6 +655,34 @@ mod tests {
     #[test]
     fn a_mapped_invoice_passes() {
         assert_eq!(fired(&batch()), []);
+    }
+
+    #[test]
+    fn a_seller_phone_of_na_is_missing_but_a_buyer_may_have_it() {
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "Supplier.ContactNumber",
+            text("NA"),
+        );
+        assert_fires(
+            &b,
+            &rules::SUPPLIER_PHONE_MISSING,
+            "Documents",
+            6,
+            "Supplier.ContactNumber",
+        );
+        let mut b = batch();
+        set(
+            &mut b,
+            sheets::DOCUMENTS,
+            0,
+            "Buyer.ContactNumber",
+            text("NA"),
+        );
+        assert_eq!(fired(&b), []);
     }
 
     #[test]
