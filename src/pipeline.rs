@@ -226,21 +226,24 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     // targets); no output is in place until all is checked.
     let mut parts = plan_parts(&options, &invoices)?;
     let mut rendered = render_chunks(&options, &set, template.as_ref(), &invoices, &parts, true)?;
-    // A seller without a phone is found twice: by mapping, at the seller's
-    // row with the directory's hint, and by checking the laid-out invoice.
-    // The first says it better.
-    let no_phone: HashSet<String> = findings
-        .iter()
-        .filter(|f| f.rule.id == rules::SUPPLIER_PHONE_MISSING.id)
-        .filter_map(|f| f.invoice.clone())
+    // What mapping already said of an invoice (a seller without a phone, at
+    // the seller's row with the directory's hint), checking its laid-out
+    // rows does not say again.
+    let mut checked: Vec<Finding> = rendered
+        .iter_mut()
+        .flat_map(|chunk| std::mem::take(&mut chunk.findings))
         .collect();
-    for chunk in &mut rendered {
-        chunk.findings.retain(|f| {
-            !(f.rule.id == rules::SUPPLIER_PHONE_MISSING.id
-                && f.invoice.as_ref().is_some_and(|i| no_phone.contains(i)))
-        });
-        findings.append(&mut chunk.findings);
-    }
+    let said: HashSet<(&str, &str)> = findings
+        .iter()
+        .filter_map(|f| Some((f.rule.id, f.invoice.as_deref()?)))
+        .collect();
+    checked.retain(|f| {
+        !f.invoice
+            .as_deref()
+            .is_some_and(|invoice| said.contains(&(f.rule.id, invoice)))
+    });
+    drop(said);
+    findings.append(&mut checked);
     one_issue_time_warning(&mut findings, options.issued_at, options.now);
 
     // What the orders make, whether or not it is written: --skip-invalid

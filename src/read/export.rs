@@ -197,10 +197,8 @@ impl ExportParser {
         ExportParser {
             header_row: header.map_or(0, |h| h.row),
             location: Location::new(place.file.clone(), place.sheet.clone(), None),
-            where_: match &place.sheet {
-                Some(sheet) => format!("{}, sheet {sheet}", place.file),
-                None => place.file.clone(),
-            },
+            // "file, sheet S": the place has no row.
+            where_: place.to_string(),
             export: Export {
                 file: place.file.clone(),
                 ..Export::default()

@@ -162,14 +162,11 @@ struct Collector<'a, 'h> {
 
 impl<'a, 'h> Collector<'a, 'h> {
     fn new(planner: ColumnPlanner<'a>, place: Location, handler: Option<RowHandler<'h>>) -> Self {
-        let where_ = match &place.sheet {
-            Some(sheet) => format!("{}, sheet {sheet}", place.file),
-            None => place.file.clone(),
-        };
         Collector {
             planner,
+            // "file, sheet S": the place has no row.
+            where_: place.to_string(),
             place,
-            where_,
             plan: None,
             slots: Vec::new(),
             rows: Vec::new(),
