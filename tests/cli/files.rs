@@ -137,12 +137,7 @@ fn overlapping_monthly_exports_give_each_order_once() {
     assert_eq!(report["summary"]["invoices"], 6);
     let documents = read_sheet(&out, "Documents");
     assert_eq!(documents.data_rows().len(), 6);
-    let duplicates: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "order.duplicate-identical")
-        .collect();
+    let duplicates: Vec<&serde_json::Value> = findings_of(&report, "order.duplicate-identical");
     assert_eq!(duplicates.len(), 2, "orders 5 and 6 are in both files");
     // The finding is located at the second copy; its message names the first.
     let message = duplicates[0]["message"].as_str().unwrap();

@@ -9,24 +9,6 @@ use selfbill::config::{Config, SupplierDirectory};
 use selfbill::map::{MapContext, RateSource, map_orders};
 use std::path::Path;
 
-const REQUIRED: [&str; 15] = [
-    "订单编号",
-    "卖家公司名",
-    "卖家会员名",
-    "货品总价(元)",
-    "运费(元)",
-    "涨价或折扣(元)",
-    "实付款(元)",
-    "订单状态",
-    "订单付款时间",
-    "货品标题",
-    "单价(元)",
-    "数量",
-    "单位",
-    "型号",
-    "订单创建时间",
-];
-
 fn cell_text() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
@@ -86,7 +68,7 @@ fn run_pipeline(orders: &[selfbill::model::Order]) {
 }
 
 fn grid() -> impl Strategy<Value = (Vec<String>, Vec<Vec<String>>)> {
-    let header = proptest::sample::subsequence(REQUIRED.to_vec(), 10..=15)
+    let header = proptest::sample::subsequence(crate::common::EXPORT_HEADER.to_vec(), 10..=15)
         .prop_map(|h| h.into_iter().map(str::to_string).collect::<Vec<_>>())
         .prop_shuffle();
     (

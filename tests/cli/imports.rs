@@ -105,15 +105,6 @@ fn convert_month(dir: &Path, out: &str, customs: &str, extra: &[&str]) -> std::p
     cmd.output().unwrap()
 }
 
-fn find<'a>(report: &'a Value, rule: &str) -> Vec<&'a Value> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .collect()
-}
-
 #[test]
 fn a_month_of_imports_with_a_customs_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,7 +128,7 @@ fn a_month_of_imports_with_a_customs_file() {
         "{report:#}"
     );
 
-    let late = &find(&report, "deadline.passed")[0];
+    let late = &findings_of(&report, "deadline.passed")[0];
     assert_eq!(late["invoice"], LATE);
     assert_eq!(late["file"], "customs.xlsx");
     assert_eq!(late["row"], 2);
@@ -151,14 +142,14 @@ fn a_month_of_imports_with_a_customs_file() {
     );
     assert!(late["hint"].as_str().unwrap().contains("--svdp"));
 
-    let phone = &find(&report, "supplier.phone-missing")[0];
+    let phone = &findings_of(&report, "supplier.phone-missing")[0];
     assert_eq!(phone["invoice"], NO_PHONE);
     assert_eq!(phone["value"], "nophone2026");
     assert_eq!(phone["row"], 7);
     assert!(phone["hint"].as_str().unwrap().contains("联系方式"));
 
     // The order with a concession needs no reference; the one missing from the file does.
-    let missing = find(&report, "customs.missing");
+    let missing = findings_of(&report, "customs.missing");
     let orders: Vec<&str> = missing
         .iter()
         .map(|f| f["invoice"].as_str().unwrap())
@@ -170,12 +161,12 @@ fn a_month_of_imports_with_a_customs_file() {
             .unwrap()
             .contains("customs.xlsx")
     );
-    let unknown = find(&report, "customs.unknown-order");
+    let unknown = findings_of(&report, "customs.unknown-order");
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0]["value"], UNKNOWN);
     assert_eq!(unknown[0]["row"], 5);
     // Not shipped: held, whatever the customs file says.
-    let held = find(&report, "order.held");
+    let held = findings_of(&report, "order.held");
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["value"], "等待卖家发货");
     assert!(
@@ -219,7 +210,7 @@ fn a_month_of_imports_with_a_customs_file() {
     );
     let report = json(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
-    assert_eq!(find(&report, "deadline.svdp").len(), 1);
+    assert_eq!(findings_of(&report, "deadline.svdp").len(), 1);
     let out = dir.path().join("e.xlsx");
     let documents = read_sheet(&out, "Documents");
     let versions: Vec<(String, String)> = documents
@@ -283,7 +274,7 @@ fn a_month_of_imports_with_a_customs_file() {
     let report = json(&output.stdout);
     // Without a clearance date the July order is only at risk.
     assert_eq!(output.status.code(), Some(0), "{report:#}");
-    let at_risk = find(&report, "deadline.at-risk");
+    let at_risk = findings_of(&report, "deadline.at-risk");
     assert_eq!(at_risk.len(), 1);
     assert_eq!(at_risk[0]["invoice"], LATE);
     assert_eq!(at_risk[0]["column"], "订单付款时间");
@@ -305,11 +296,11 @@ fn orders_cleared_before_einvoicing_started_need_no_invoice() {
     .unwrap();
     let output = convert_month(dir.path(), "e.xlsx", "customs.xlsx", &[]);
     let report = json(&output.stdout);
-    let before = find(&report, "order.before-einvoicing");
+    let before = findings_of(&report, "order.before-einvoicing");
     assert_eq!(before.len(), 1, "{report:#}");
     assert_eq!(before[0]["invoice"], LATE);
     assert_eq!(before[0]["severity"], "info");
-    assert!(find(&report, "deadline.passed").is_empty());
+    assert!(findings_of(&report, "deadline.passed").is_empty());
     assert_eq!(report["summary"]["skipped"], 1);
 }
 
@@ -448,7 +439,7 @@ fn check_reports_lhdns_newer_validations_at_their_cells() {
     let report = json(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     assert_eq!(report["summary"]["errors"], 0);
-    let short = find(&report, "format.postcode-short");
+    let short = findings_of(&report, "format.postcode-short");
     assert_eq!(short.len(), 4);
     assert!(
         short[0]["message"]

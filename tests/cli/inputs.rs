@@ -7,25 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// The columns selfbill reads, in the order `export_row` fills them.
-const HEADER: [&str; 15] = [
-    "订单编号",
-    "卖家公司名",
-    "卖家会员名",
-    "货品总价(元)",
-    "运费(元)",
-    "涨价或折扣(元)",
-    "实付款(元)",
-    "订单状态",
-    "订单付款时间",
-    "货品标题",
-    "单价(元)",
-    "数量",
-    "单位",
-    "型号",
-    "订单创建时间",
-];
-
 /// One order of one line: 10 × `price`, paid 100.00.
 fn export_row(order_no: &str, price: &str) -> Vec<String> {
     [
@@ -75,7 +56,7 @@ fn csv_rows_are_the_lines_a_text_editor_shows() {
     for end in ["\r\n", "\n", "\r"] {
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("orders.csv");
-        let mut text = HEADER.join(",") + end;
+        let mut text = EXPORT_HEADER.join(",") + end;
         text += &export_row("2420101234567540001", "abc").join(",");
         text += end;
         text += end;
@@ -106,7 +87,7 @@ fn csv_rows_are_the_lines_a_text_editor_shows() {
 fn a_bom_or_zero_width_space_changes_no_header_and_no_order_number() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("orders.xlsx");
-    let mut header = HEADER.to_vec();
+    let mut header = EXPORT_HEADER.to_vec();
     header[0] = "\u{feff}订单编号";
     header[6] = "实付款(元)\u{200b}";
     write_xlsx(
@@ -124,7 +105,7 @@ fn a_bom_or_zero_width_space_changes_no_header_and_no_order_number() {
 fn an_export_with_two_paid_columns_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("orders.xlsx");
-    let mut header = HEADER.to_vec();
+    let mut header = EXPORT_HEADER.to_vec();
     header.push("实付款（元）");
     let mut row = export_row("2420101234567540001", "10.00");
     row.push("90.00".into());
@@ -144,7 +125,7 @@ fn an_export_with_two_paid_columns_is_refused_naming_both() {
 fn a_misspelt_order_number_header_names_the_closest_header() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("orders.xlsx");
-    let mut header = HEADER.to_vec();
+    let mut header = EXPORT_HEADER.to_vec();
     header[0] = "订单编码";
     let rows: Vec<Vec<String>> = (0..200)
         .map(|i| export_row(&format!("24201012345675{i:05}"), "10.00"))
@@ -240,7 +221,7 @@ fn xlsx_declaring(path: &Path, declared: u32) {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet \
          xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>\
          <row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>{}</t></is></c></row>{}</sheetData></worksheet>",
-        HEADER[0],
+        EXPORT_HEADER[0],
         "<row/>".repeat(1000)
     );
     let mut bytes = minimal_xlsx(&sheet);
@@ -333,7 +314,7 @@ fn a_part_that_would_unpack_past_the_limit_is_refused() {
 fn an_export_of_one_endless_line_is_refused_naming_where() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("e.xlsx");
-    let header = HEADER.join(",");
+    let header = EXPORT_HEADER.join(",");
     let spaces = dir.path().join("spaces.csv");
     let mut text = format!("{header}\n").into_bytes();
     text.extend(std::iter::repeat_n(b' ', 20 << 20));
@@ -677,7 +658,7 @@ fn a_cell_longer_than_excel_holds_is_reported_where_it_is() {
     let export = dir.path().join("long.xlsx");
     let mut row = export_row("2420101234567540001", "10.00");
     row[9] = long.clone();
-    let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    let header: Vec<String> = EXPORT_HEADER.iter().map(|h| h.to_string()).collect();
     std::fs::write(&export, minimal_xlsx(&sheet_of(&[header, row]))).unwrap();
     let assert = convert(&[&export], &out, &[]).code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();

@@ -60,12 +60,7 @@ fn an_issue_time_lhdn_will_reject_is_one_warning_per_run() {
     )
     .success();
     let report = json(&assert.get_output().stdout);
-    let old: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "issuance.too-old")
-        .collect();
+    let old: Vec<&serde_json::Value> = findings_of(&report, "issuance.too-old");
     assert_eq!(old.len(), 1, "{old:?}");
     let message = old[0]["message"].as_str().unwrap();
     assert!(
@@ -128,12 +123,7 @@ fn a_rate_outside_the_plausible_band_is_a_warning_naming_it() {
     )
     .success();
     let report = json(&assert.get_output().stdout);
-    let warnings: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "rate.implausible")
-        .collect();
+    let warnings: Vec<&serde_json::Value> = findings_of(&report, "rate.implausible");
     assert_eq!(warnings.len(), 1, "{report}");
     let message = warnings[0]["message"].as_str().unwrap();
     assert!(
@@ -172,12 +162,7 @@ fn a_rate_outside_the_plausible_band_is_a_warning_naming_it() {
         cmd.assert().success()
     };
     let report = json(&assert.get_output().stdout);
-    let warnings: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "rate.implausible")
-        .collect();
+    let warnings: Vec<&serde_json::Value> = findings_of(&report, "rate.implausible");
     assert_eq!(warnings.len(), 1, "{report}");
     assert!(
         warnings[0]["message"]

@@ -132,15 +132,6 @@ fn errors_of(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-fn findings_of<'a>(report: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == rule)
-        .collect()
-}
-
 /// The sample export's rows by order: its header, then each order's rows as text.
 fn sample_orders() -> (Vec<String>, BTreeMap<String, Vec<Vec<String>>>) {
     let sheet = read_sheet(&root().join(SAMPLE), "sheet1");

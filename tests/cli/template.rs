@@ -477,12 +477,7 @@ fn the_older_template_fills_and_passes_check() {
     )
     .success();
     let report = json(&output.get_output().stdout);
-    let notes: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "template.unknown-column")
-        .collect();
+    let notes: Vec<&serde_json::Value> = findings_of(&report, "template.unknown-column");
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0]["column"], "TaxableAmount");
     assert_eq!(notes[0]["sheet"], "LineItemsTaxes");
@@ -614,12 +609,7 @@ fn a_column_selfbill_does_not_know_is_left_empty_with_one_info() {
     )
     .success();
     let report = json(&output.get_output().stdout);
-    let notes: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule"] == "template.unknown-column")
-        .collect();
+    let notes: Vec<&serde_json::Value> = findings_of(&report, "template.unknown-column");
     assert_eq!(
         notes.len(),
         1,

@@ -47,6 +47,35 @@ pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> Assert {
     cmd.assert()
 }
 
+/// The 1688 export columns selfbill reads, in the order the tests' rows fill them.
+pub const EXPORT_HEADER: [&str; 15] = [
+    "订单编号",
+    "卖家公司名",
+    "卖家会员名",
+    "货品总价(元)",
+    "运费(元)",
+    "涨价或折扣(元)",
+    "实付款(元)",
+    "订单状态",
+    "订单付款时间",
+    "货品标题",
+    "单价(元)",
+    "数量",
+    "单位",
+    "型号",
+    "订单创建时间",
+];
+
+/// A JSON report's findings of one rule, in report order.
+pub fn findings_of<'a>(report: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .collect()
+}
+
 pub fn json(output: &[u8]) -> serde_json::Value {
     serde_json::from_slice(output)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
