@@ -177,7 +177,9 @@ pub struct TemplatePackage {
     sheets: Vec<Option<TemplateSheet>>,
     /// Table parts to extend, by zip entry: (layout sheet, part).
     tables: HashMap<String, (usize, Located)>,
-    /// `xl/styles.xml` with the data styles appended, when it needed any.
+    /// `xl/styles.xml` with the data styles appended, when it needed any,
+    /// compressed once as a one-entry zip: every workbook of a run copies
+    /// it in as it is.
     styles: Option<(String, Vec<u8>)>,
     /// Info findings about the template, reported once per run.
     pub notes: Vec<Finding>,
@@ -417,7 +419,8 @@ impl TemplatePackage {
         }
         let styles = match (styles_entry, styles) {
             (Some(entry), Some(styles)) if !styles.added.is_empty() => {
-                Some((entry, styles.render()?))
+                let zipped = super::xlsx::one_entry_zip(&entry, &styles.render()?)?;
+                Some((entry, zipped))
             }
             _ => None,
         };
@@ -445,11 +448,12 @@ impl TemplatePackage {
         self.tables.get(entry)
     }
 
-    /// `xl/styles.xml` with the data styles appended.
-    pub(crate) fn styles(&self) -> Option<(&str, &[u8])> {
+    /// `xl/styles.xml` with the data styles appended, compressed as a
+    /// one-entry zip.
+    pub(crate) fn styles_zipped(&self) -> Option<(&str, &[u8])> {
         self.styles
             .as_ref()
-            .map(|(entry, bytes)| (entry.as_str(), bytes.as_slice()))
+            .map(|(entry, zipped)| (entry.as_str(), zipped.as_slice()))
     }
 
     /// The template's column of a layout column, as a letter.

@@ -10,24 +10,31 @@
 //! stretched over them.
 //!
 //! Rows go into each sheet's compressed part as they are appended, and each
-//! part grows in a temporary file (a one-entry zip) until the workbook is
-//! finished and the part is copied in, still compressed: a workbook of any
-//! size is built from batches of a few hundred invoices in little memory.
+//! part grows as a one-entry zip until the workbook is finished and the part
+//! is copied in, still compressed: in memory while it is small (a split
+//! output's workbooks of a hundred invoices touch no other file), in a
+//! temporary file past [`SPILL_AT`]: a workbook of any size is built from
+//! batches of a few hundred invoices in little memory.
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufWriter;
-use std::io::{Cursor, Seek, Write};
+use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+use super::OutputSet;
 use super::template::{MAX_DATA_ROWS, TemplatePackage, column_letter};
 use crate::batch::{ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, template as layout};
 
 /// Bytes of row XML gathered before they go to the compressor.
 const FLUSH_AT: usize = 1 << 16;
+
+/// Compressed bytes of a sheet's part kept in memory; past this the part
+/// moves to a temporary file.
+const SPILL_AT: usize = 1 << 20;
 
 /// One workbook being written.
 pub struct WorkbookWriter<'t> {
@@ -39,8 +46,8 @@ pub struct WorkbookWriter<'t> {
 /// A sheet's part being written: compressed as it grows.
 struct SheetStream {
     entry: String,
-    /// The part, compressed as it grows, in a temporary one-entry zip.
-    part: ZipWriter<BufWriter<File>>,
+    /// The part, compressed as it grows, as a one-entry zip.
+    part: ZipWriter<Spool>,
     buffer: String,
     declared: usize,
     written: usize,
@@ -133,8 +140,7 @@ impl<'t> WorkbookWriter<'t> {
             }
             // Cells of a row go in column order.
             columns.sort_by_key(|column| sheet.columns[column.index]);
-            let temp = tempfile::tempfile().context("cannot create a temporary file")?;
-            let mut part = ZipWriter::new(BufWriter::with_capacity(1 << 16, temp));
+            let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
             part.start_file(sheet.entry.as_str(), options())?;
             let mut head = Vec::new();
             sheet.located.head(last_row, &mut head)?;
@@ -218,12 +224,8 @@ impl<'t> WorkbookWriter<'t> {
             sheet.part.write_all(sheet.buffer.as_bytes())?;
             sheet.part.write_all(&tail)?;
             last_rows[index] = Some(sheet.last_row);
-            let file = sheet
-                .part
-                .finish()?
-                .into_inner()
-                .map_err(|e| e.into_error())?;
-            prepared.push((sheet.entry, ZipArchive::new(file)?));
+            let part = sheet.part.finish()?.into_reader()?;
+            prepared.push((sheet.entry, ZipArchive::new(part)?));
         }
         let filled = !prepared.is_empty();
         let mut zip_in = ZipArchive::new(Cursor::new(template.bytes()))?;
@@ -243,11 +245,10 @@ impl<'t> WorkbookWriter<'t> {
                 continue;
             }
             if filled
-                && let Some((entry, styles)) = template.styles()
+                && let Some((entry, styles)) = template.styles_zipped()
                 && entry == name
             {
-                zip.start_file(name.as_str(), options())?;
-                zip.write_all(styles)?;
+                zip.raw_copy_file(ZipArchive::new(Cursor::new(styles))?.by_index_raw(0)?)?;
                 continue;
             }
             zip.raw_copy_file(zip_in.by_index_raw(i)?)?;
@@ -256,6 +257,18 @@ impl<'t> WorkbookWriter<'t> {
             bail!("the template lists no part {entry}");
         }
         Ok(zip.finish()?)
+    }
+}
+
+impl WorkbookWriter<'_> {
+    /// Writes the workbook as a temporary file of the output set, to be
+    /// staged with [`OutputSet::add`]; the set's commit flushes it to disk
+    /// together with the other parts.
+    pub fn finish_into(self, set: &OutputSet) -> Result<tempfile::TempPath> {
+        let temp = set.temp_file()?;
+        let file = self.finish(BufWriter::with_capacity(1 << 16, temp))?;
+        let temp = file.into_inner().map_err(|e| e.into_error())?;
+        Ok(temp.into_temp_path())
     }
 }
 
@@ -318,6 +331,97 @@ impl SheetStream {
         xml.push_str("</row>");
         Ok(())
     }
+}
+
+/// Where a sheet's compressed part grows: in memory until it passes
+/// [`SPILL_AT`], then in a temporary file.
+enum Spool {
+    Memory(Cursor<Vec<u8>>),
+    File(BufWriter<File>),
+}
+
+impl Spool {
+    /// Moves the bytes so far to a temporary file, at the same position.
+    fn spill(&mut self) -> std::io::Result<()> {
+        if let Spool::Memory(memory) = self {
+            let mut file = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+            file.write_all(memory.get_ref())?;
+            file.seek(SeekFrom::Start(memory.position()))?;
+            *self = Spool::File(file);
+        }
+        Ok(())
+    }
+
+    /// The finished part, to read back.
+    fn into_reader(self) -> Result<SpoolReader> {
+        Ok(match self {
+            Spool::Memory(memory) => SpoolReader::Memory(memory),
+            Spool::File(file) => SpoolReader::File(file.into_inner().map_err(|e| e.into_error())?),
+        })
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Spool::Memory(memory) = self
+            && memory.get_ref().len() + buf.len() > SPILL_AT
+        {
+            self.spill()?;
+        }
+        match self {
+            Spool::Memory(memory) => memory.write(buf),
+            Spool::File(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Spool::Memory(_) => Ok(()),
+            Spool::File(file) => file.flush(),
+        }
+    }
+}
+
+impl Seek for Spool {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Spool::Memory(memory) => memory.seek(to),
+            Spool::File(file) => file.seek(to),
+        }
+    }
+}
+
+/// A finished part, read back to be copied into the workbook.
+enum SpoolReader {
+    Memory(Cursor<Vec<u8>>),
+    File(File),
+}
+
+impl Read for SpoolReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            SpoolReader::Memory(memory) => memory.read(buf),
+            SpoolReader::File(file) => file.read(buf),
+        }
+    }
+}
+
+impl Seek for SpoolReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            SpoolReader::Memory(memory) => memory.seek(to),
+            SpoolReader::File(file) => file.seek(to),
+        }
+    }
+}
+
+/// `bytes` compressed as the one entry `name` of a zip, to be copied into
+/// workbooks as it is.
+pub(crate) fn one_entry_zip(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file(name, options())?;
+    zip.write_all(bytes)?;
+    Ok(zip.finish()?.into_inner())
 }
 
 /// A whole batch as one workbook, in memory.
@@ -445,6 +549,31 @@ mod tests {
         }
         let in_parts = writer.finish(Cursor::new(Vec::new())).unwrap().into_inner();
         assert_eq!(at_once, in_parts);
+    }
+
+    #[test]
+    fn a_part_past_the_memory_limit_moves_to_a_file_and_reads_back_whole() {
+        let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
+        part.start_file("xl/worksheets/sheet1.xml", options())
+            .unwrap();
+        // Text that deflate cannot shrink much: a few megabytes compressed.
+        let mut text = String::new();
+        let mut state = 1u64;
+        while text.len() < 3 * SPILL_AT {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let _ = write!(text, "{:x}", state >> 11);
+        }
+        for piece in text.as_bytes().chunks(10_000) {
+            part.write_all(piece).unwrap();
+        }
+        let spool = part.finish().unwrap();
+        assert!(matches!(spool, Spool::File(_)), "the part moved to a file");
+        let mut zip = ZipArchive::new(spool.into_reader().unwrap()).unwrap();
+        let mut back = String::new();
+        zip.by_index(0).unwrap().read_to_string(&mut back).unwrap();
+        assert!(back == text, "the part reads back as written");
     }
 
     #[test]
