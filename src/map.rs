@@ -61,61 +61,60 @@ pub struct Mapped {
 }
 
 pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
-    let mut run = Run::new(ctx);
-    for index in dedupe(orders, &mut run.mapped.findings) {
-        run.map(&orders[index]);
-    }
-    run.mapped
-}
-
-/// As [`map_orders`], freeing each order once it is mapped: a month's
-/// orders and its invoices are not all held at once.
-pub fn map_owned_orders(orders: Vec<Order>, ctx: &MapContext<'_>) -> Mapped {
-    let mut run = Run::new(ctx);
-    let kept = dedupe(&orders, &mut run.mapped.findings);
-    // At most one invoice per order: no room doubled past that.
-    run.mapped.invoices.reserve_exact(kept.len());
-    let mut orders: Vec<Option<Order>> = orders.into_iter().map(Some).collect();
-    for index in kept {
-        if let Some(order) = orders[index].take() {
-            run.map(&order);
+    let mut mapped = Mapped::default();
+    let mut mapper = Mapper::new(ctx);
+    for index in dedupe(orders, &mut mapped.findings) {
+        if let Some(invoice) = mapper.map(&orders[index], &mut mapped.findings) {
+            mapped.invoices.push(invoice);
         }
     }
-    run.mapped
+    mapped.orders = mapper.orders;
+    mapped.held = mapper.held;
+    mapped.skipped = mapper.skipped;
+    mapped
 }
 
-/// One mapping run: what is mapped so far, and what the run remembers
-/// from order to order.
-struct Run<'c, 'a> {
+/// Maps orders one at a time, as they are read, remembering what a run
+/// must: the parties made so far and the invoice numbers taken. Nothing of
+/// an order is kept once it is mapped.
+pub struct Mapper<'c, 'a> {
     ctx: &'c MapContext<'a>,
-    mapped: Mapped,
     parties: Parties,
-    /// Invoice number → the invoice (in `mapped.invoices`) that took it.
-    numbers: HashMap<String, usize>,
+    /// Invoice number → where the order that took it was read.
+    numbers: HashMap<String, Spot>,
+    places: Places,
+    /// Orders mapped, and of them those held and those skipped.
+    pub orders: usize,
+    pub held: usize,
+    pub skipped: usize,
 }
 
-impl<'c, 'a> Run<'c, 'a> {
-    fn new(ctx: &'c MapContext<'a>) -> Self {
-        Run {
+impl<'c, 'a> Mapper<'c, 'a> {
+    pub fn new(ctx: &'c MapContext<'a>) -> Self {
+        Mapper {
             ctx,
-            mapped: Mapped::default(),
             parties: Parties::new(ctx.config),
             numbers: HashMap::new(),
+            places: Places::default(),
+            orders: 0,
+            held: 0,
+            skipped: 0,
         }
     }
 
-    fn map(&mut self, order: &Order) {
-        self.mapped.orders += 1;
+    /// The order's invoice, when it gets one; what mapping finds goes to `findings`.
+    pub fn map(&mut self, order: &Order, findings: &mut Vec<Finding>) -> Option<Invoice> {
+        self.orders += 1;
         let at = &order.source;
         // Orders the policy does not invoice get one finding at their 订单状态 cell.
         let not_invoiced = match self.ctx.config.status_action(&order.status) {
             Some(StatusAction::Invoice) => None,
             Some(StatusAction::Hold) => {
-                self.mapped.held += 1;
+                self.held += 1;
                 Some(held(order))
             }
             Some(StatusAction::Skip) => {
-                self.mapped.skipped += 1;
+                self.skipped += 1;
                 Some(
                     Finding::new(
                         &rules::ORDER_SKIPPED,
@@ -139,22 +138,19 @@ impl<'c, 'a> Run<'c, 'a> {
             ),
         };
         if let Some(finding) = not_invoiced {
-            self.mapped.findings.push(
+            findings.push(
                 finding
                     .at(at)
                     .column(col::STATUS)
                     .invoice(&order.order_no)
                     .value(&order.status),
             );
-            return;
+            return None;
         }
         let number = self.ctx.config.invoice_number(&order.order_no);
-        if let Some(first) = self
-            .numbers
-            .get(&number)
-            .map(|i| &self.mapped.invoices[*i].source)
-        {
-            self.mapped.findings.push(
+        if let Some(first) = self.numbers.get(&number) {
+            let first = self.places.location(*first);
+            findings.push(
                 Finding::new(
                     &rules::ORDER_DUPLICATE_INVOICE_NUMBER,
                     format!("invoice number {number} is already used by the order at {first}"),
@@ -163,7 +159,7 @@ impl<'c, 'a> Run<'c, 'a> {
                 .at(at)
                 .invoice(&number),
             );
-            return;
+            return None;
         }
         let clearance = self.ctx.customs.and_then(|c| c.get(&order.order_no));
         let (version, late) = match imports::timing(
@@ -177,32 +173,212 @@ impl<'c, 'a> Run<'c, 'a> {
             },
         ) {
             Timing::NotNeeded(finding) => {
-                self.mapped.skipped += 1;
-                self.mapped.findings.push(finding);
-                return;
+                self.skipped += 1;
+                findings.push(finding);
+                return None;
             }
             Timing::Due { version, finding } => (version, finding),
         };
-        if let Some(mut invoice) = map_order(
+        let mut invoice = map_order(order, number.clone(), self.ctx, &mut self.parties, findings)?;
+        invoice.version = version.into();
+        findings.extend(late);
+        findings.extend(imports::customs_missing(
             order,
-            number.clone(),
-            self.ctx,
-            &mut self.parties,
-            &mut self.mapped.findings,
-        ) {
-            invoice.version = version.into();
-            self.mapped.findings.extend(late);
-            self.mapped.findings.extend(imports::customs_missing(
-                order,
-                clearance,
-                &self.ctx.config.invoice.classification,
-                &number,
-                self.ctx.customs.map(|c| c.file.as_str()),
-            ));
-            self.numbers.insert(number, self.mapped.invoices.len());
-            self.mapped.invoices.push(invoice);
+            clearance,
+            &self.ctx.config.invoice.classification,
+            &number,
+            self.ctx.customs.map(|c| c.file.as_str()),
+        ));
+        let spot = self.places.spot(at);
+        self.numbers.insert(number, spot);
+        Some(invoice)
+    }
+}
+
+/// Where an order was read, without a copy of the file and sheet names per
+/// order: a month's orders share a few places.
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    place: u32,
+    row: Option<u32>,
+}
+
+/// The distinct files and sheets orders were read from.
+#[derive(Debug, Default)]
+struct Places(Vec<Location>);
+
+impl Places {
+    fn spot(&mut self, at: &Location) -> Spot {
+        let same = |p: &Location| p.file == at.file && p.sheet == at.sheet;
+        let place = match self.0.iter().rposition(same) {
+            Some(place) => place,
+            None => {
+                self.0
+                    .push(Location::new(at.file.clone(), at.sheet.clone(), None));
+                self.0.len() - 1
+            }
+        };
+        Spot {
+            place: place as u32,
+            row: at.row,
         }
     }
+
+    fn location(&self, spot: Spot) -> Location {
+        let mut at = self.0[spot.place as usize].clone();
+        at.row = spot.row;
+        at
+    }
+}
+
+/// What [`Copies::see`] makes of an order read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copy {
+    /// The first copy of its order number: it goes on.
+    First,
+    /// A later copy, the same as the first: taken once.
+    Same,
+    /// A later copy that differs from the first.
+    Differs,
+}
+
+/// The copies of each order number seen so far, as orders stream in: the
+/// first copy goes on; a later one is compared with it by a digest of
+/// everything [`same_order`] compares, so no copy is held.
+#[derive(Debug, Default)]
+pub struct Copies {
+    first: HashMap<String, FirstCopy>,
+    places: Places,
+}
+
+#[derive(Debug)]
+struct FirstCopy {
+    key: [u8; 32],
+    at: Spot,
+    /// Whether the copies went on to mapping (a later copy is reported only then).
+    mapped: bool,
+    /// Whether a differing copy was reported (once per order).
+    differs_reported: bool,
+}
+
+impl Copies {
+    /// Compares the order with its order number's first copy. A later copy
+    /// the same as the first gets an info (when the first went on to
+    /// mapping); one that differs gets an error, once, unless the
+    /// caller already knew of it.
+    pub fn see(&mut self, order: &Order, findings: &mut Vec<Finding>) -> Copy {
+        let key = copy_key(order);
+        let Some(first) = self.first.get_mut(order.order_no.as_str()) else {
+            let at = self.places.spot(&order.source);
+            self.first.insert(
+                order.order_no.clone(),
+                FirstCopy {
+                    key,
+                    at,
+                    mapped: true,
+                    differs_reported: false,
+                },
+            );
+            return Copy::First;
+        };
+        let first_at = self.places.location(first.at);
+        if first.key == key {
+            if first.mapped {
+                findings.push(identical_copy(order, &first_at));
+            }
+            return Copy::Same;
+        }
+        if first.mapped && !first.differs_reported {
+            first.differs_reported = true;
+            findings.push(differing_copy(order, &first_at));
+        }
+        Copy::Differs
+    }
+
+    /// Records whether the order number's copies went on to mapping.
+    pub fn routed(&mut self, order_no: &str, mapped: bool) {
+        if let Some(first) = self.first.get_mut(order_no) {
+            first.mapped = mapped;
+        }
+    }
+
+    /// Whether an order number was seen.
+    pub fn contains(&self, order_no: &str) -> bool {
+        self.first.contains_key(order_no)
+    }
+
+    /// Order numbers seen.
+    pub fn len(&self) -> usize {
+        self.first.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+}
+
+/// A digest of everything two copies of an order must agree on: all but
+/// where each was read (decimals normalised, as `==` compares them).
+fn copy_key(order: &Order) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    let mut field = |value: &[u8]| {
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value);
+    };
+    let amount = |d: Decimal| d.normalize().to_string();
+    field(order.order_no.as_bytes());
+    field(order.seller_company.as_bytes());
+    field(order.seller_member.as_bytes());
+    for value in [
+        order.goods_total,
+        order.shipping,
+        order.adjustment,
+        order.paid,
+    ] {
+        field(amount(value).as_bytes());
+    }
+    field(order.status.as_bytes());
+    field(
+        order
+            .paid_at
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    field(&(order.lines.len() as u64).to_le_bytes());
+    for line in &order.lines {
+        field(line.title.as_bytes());
+        field(line.model.as_bytes());
+        field(amount(line.unit_price).as_bytes());
+        field(amount(line.quantity).as_bytes());
+        field(line.unit.as_bytes());
+    }
+    hash.finalize().into()
+}
+
+fn identical_copy(order: &Order, first: &Location) -> Finding {
+    Finding::new(
+        &rules::ORDER_DUPLICATE_IDENTICAL,
+        format!(
+            "order {} also appears at {first}; taken once",
+            order.order_no
+        ),
+    )
+    .hint("Nothing to do: overlapping exports are fine")
+    .at(&order.source)
+    .invoice(&order.order_no)
+}
+
+fn differing_copy(order: &Order, first: &Location) -> Finding {
+    Finding::new(
+        &rules::ORDER_DUPLICATE_DIFFERS,
+        format!("order {} differs from its copy at {first}", order.order_no),
+    )
+    .hint("Keep only the newest export of this order, or correct the copy that is wrong")
+    .at(&order.source)
+    .column(col::ORDER_NO)
+    .invoice(&order.order_no)
 }
 
 /// The warning for an order the status policy holds: a refund under way, or
@@ -235,7 +411,7 @@ fn held(order: &Order) -> Finding {
 /// Orders seen more than once (the same order in two exports, or twice in
 /// one) are taken once when the copies agree; differing copies are an error
 /// and neither copy is used.
-fn dedupe(orders: &[Order], findings: &mut Vec<Finding>) -> Vec<usize> {
+pub fn dedupe(orders: &[Order], findings: &mut Vec<Finding>) -> Vec<usize> {
     // Order number → (index in `kept`, the first copy).
     let mut first_seen: HashMap<&str, (usize, &Order)> = HashMap::new();
     let mut kept: Vec<Option<usize>> = Vec::new();
@@ -247,26 +423,10 @@ fn dedupe(orders: &[Order], findings: &mut Vec<Finding>) -> Vec<usize> {
             }
             Some(&(index, first)) => {
                 if same_order(first, order) {
-                    findings.push(
-                        Finding::new(
-                            &rules::ORDER_DUPLICATE_IDENTICAL,
-                            format!(
-                                "order {} also appears at {}; taken once",
-                                order.order_no, first.source
-                            ),
-                        )
-                        .hint("Nothing to do: overlapping exports are fine")
-                        .at(&order.source)
-                        .invoice(&order.order_no),
-                    );
+                    findings.push(identical_copy(order, &first.source));
                 } else if kept[index].is_some() {
                     kept[index] = None;
-                    findings.push(
-                        Finding::new(&rules::ORDER_DUPLICATE_DIFFERS, format!("order {} differs from its copy at {}", order.order_no, first.source)).hint("Keep only the newest export of this order, or correct the copy that is wrong")
-                        .at(&order.source)
-                        .column(col::ORDER_NO)
-                        .invoice(&order.order_no),
-                    );
+                    findings.push(differing_copy(order, &first.source));
                 }
             }
         }

@@ -86,10 +86,29 @@ pub fn normalise_header(text: &str) -> String {
         .collect()
 }
 
-/// Reads the first sheet of an export file (xlsx, xls or CSV). Once the
-/// header is among the first rows, only the columns read are kept, and each
-/// row becomes part of an order as it is read: no grid of the sheet is held.
+/// Reads the first sheet of an export file (xlsx, xls or CSV) into its
+/// orders. See [`stream_export`].
 pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export> {
+    let mut orders = Vec::new();
+    let mut export = stream_export(path, encoding, &mut |order| {
+        orders.push(order);
+        Ok(())
+    })?;
+    export.orders = orders;
+    Ok(export)
+}
+
+/// Reads the first sheet of an export file (xlsx, xls or CSV), giving each
+/// order to `sink` as soon as its last line is read. Once the header is
+/// among the first rows, only the columns read are kept, and each row
+/// becomes part of an order as it is read: no grid of the sheet is held, and
+/// no order once it is given. The export returned has no orders: they went
+/// to `sink`. An error from `sink` stops the reading.
+pub fn stream_export(
+    path: &Path,
+    encoding: Option<TextEncoding>,
+    sink: &mut dyn FnMut(Order) -> Result<()>,
+) -> Result<Export> {
     let header: Cell<Option<Header>> = Cell::new(None);
     let plan = |where_: &str, rows: &[GridRow]| -> Result<Option<ColumnPlan>> {
         let Some(found) = find_header(rows, where_)? else {
@@ -106,10 +125,13 @@ pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export
         }))
     };
     let mut parser: Option<ExportParser> = None;
+    // The parser, made at the first row after the header, takes the sink.
+    let mut sink = Some(sink);
     let mut parse = |place: &Location, row: GridRow| -> Result<()> {
-        let parser = match &mut parser {
-            Some(parser) => parser,
-            None => parser.insert(ExportParser::new(place, header.get())),
+        let parser = match (&mut parser, sink.take()) {
+            (Some(parser), _) => parser,
+            (None, Some(sink)) => parser.insert(ExportParser::new(place, header.get(), sink)),
+            (None, None) => bail!("{place}: the export's rows were read twice"),
         };
         parser.row(&row)
     };
@@ -147,7 +169,7 @@ pub fn read_export(path: &Path, encoding: Option<TextEncoding>) -> Result<Export
     }
     parsed?;
     Ok(match parser {
-        Some(parser) => parser.finish(),
+        Some(parser) => parser.finish()?,
         None => Export {
             file: grid.file,
             ..Export::default()
@@ -183,17 +205,23 @@ impl Columns {
 
 /// Orders made of an export's rows as they are read, the header planned:
 /// the rows hold the columns of [`READ`], in that order.
-struct ExportParser {
+struct ExportParser<'s> {
     /// The header's row; rows up to it are not orders.
     header_row: u32,
     location: Location,
     where_: String,
     export: Export,
     current: Option<OrderBuilder>,
+    /// Where each order read goes.
+    sink: &'s mut dyn FnMut(Order) -> Result<()>,
 }
 
-impl ExportParser {
-    fn new(place: &Location, header: Option<Header>) -> ExportParser {
+impl<'s> ExportParser<'s> {
+    fn new(
+        place: &Location,
+        header: Option<Header>,
+        sink: &'s mut dyn FnMut(Order) -> Result<()>,
+    ) -> ExportParser<'s> {
         ExportParser {
             header_row: header.map_or(0, |h| h.row),
             location: Location::new(place.file.clone(), place.sheet.clone(), None),
@@ -204,6 +232,7 @@ impl ExportParser {
                 ..Export::default()
             },
             current: None,
+            sink,
         }
     }
 
@@ -235,7 +264,7 @@ impl ExportParser {
             }
         } else {
             if let Some(order) = self.current.take() {
-                self.export.finish(order);
+                self.give(order)?;
             }
             self.current = Some(OrderBuilder::start(&columns, cells, &at));
         }
@@ -254,11 +283,25 @@ impl ExportParser {
         Ok(())
     }
 
-    fn finish(mut self) -> Export {
+    fn finish(mut self) -> Result<Export> {
         if let Some(order) = self.current.take() {
-            self.export.finish(order);
+            self.give(order)?;
         }
-        self.export
+        Ok(self.export)
+    }
+
+    /// Counts a finished order and gives it to the sink, unless a cell of
+    /// it could not be read (its findings say which).
+    fn give(&mut self, builder: OrderBuilder) -> Result<()> {
+        self.export.orders_seen += 1;
+        let readable = !builder.findings.iter().any(Finding::is_error);
+        self.export.findings.extend(builder.findings);
+        if readable {
+            let mut order = builder.order;
+            order.lines.shrink_to_fit();
+            (self.sink)(order)?;
+        }
+        Ok(())
     }
 }
 
@@ -429,20 +472,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
 struct OrderBuilder {
     order: Order,
     findings: Vec<Finding>,
-}
-
-impl Export {
-    fn finish(&mut self, mut builder: OrderBuilder) {
-        self.orders_seen += 1;
-        // Held until the orders are mapped: no spare room.
-        builder.order.lines.shrink_to_fit();
-        if builder.findings.iter().any(Finding::is_error) {
-            self.findings.extend(builder.findings);
-        } else {
-            self.findings.extend(builder.findings);
-            self.orders.push(builder.order);
-        }
-    }
 }
 
 impl OrderBuilder {

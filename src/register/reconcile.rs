@@ -109,14 +109,7 @@ impl Triage {
 
     /// Compares the orders with the register (whose lock the caller holds).
     pub fn new(register: &Register, orders: Vec<Order>, settings: &Settings<'_>) -> Result<Triage> {
-        let mut triage = Triage {
-            open_holds: register
-                .open_holds(None)?
-                .into_iter()
-                .map(|h| (h.order_no.clone(), h))
-                .collect(),
-            ..Triage::default()
-        };
+        let mut triage = Triage::open(register)?;
         // Copies of one order, in the order first seen.
         let mut groups: Vec<Vec<Order>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -129,24 +122,62 @@ impl Triage {
                 }
             }
         }
-        let wanted: HashSet<&str> = settings.reissue.iter().map(String::as_str).collect();
-        for order_no in &wanted {
-            if !index.contains_key(*order_no) {
-                triage.findings.push(
-                    Finding::new(
-                        &rules::REGISTER_REISSUE_REFUSED,
-                        format!("--reissue {order_no}: the order is not in this run's exports"),
-                    )
-                    .hint("Give the export that holds the order, or check the order number")
-                    .invoice(*order_no)
-                    .value(*order_no),
-                );
-            }
-        }
+        triage.reissues_absent(settings, |order_no| index.contains_key(order_no));
         for copies in groups {
-            triage.judge(register, copies, settings, &wanted)?;
+            let routed = triage.judge_group(register, copies, settings)?;
+            triage.to_map.extend(routed);
         }
         Ok(triage)
+    }
+
+    /// A triage of orders to come, one order number at a time
+    /// ([`Triage::judge_group`]), as they are read.
+    pub fn open(register: &Register) -> Result<Triage> {
+        Ok(Triage {
+            open_holds: register
+                .open_holds(None)?
+                .into_iter()
+                .map(|h| (h.order_no.clone(), h))
+                .collect(),
+            ..Triage::default()
+        })
+    }
+
+    /// Errors for `--reissue` orders that are not in this run's exports
+    /// (`read` says which order numbers are).
+    pub fn reissues_absent(&mut self, settings: &Settings<'_>, read: impl Fn(&str) -> bool) {
+        let mut absent: Vec<&String> = settings.reissue.iter().filter(|o| !read(o)).collect();
+        absent.sort();
+        absent.dedup();
+        for order_no in absent {
+            self.findings.push(
+                Finding::new(
+                    &rules::REGISTER_REISSUE_REFUSED,
+                    format!("--reissue {order_no}: the order is not in this run's exports"),
+                )
+                .hint("Give the export that holds the order, or check the order number")
+                .invoice(order_no.as_str())
+                .value(order_no.as_str()),
+            );
+        }
+    }
+
+    /// Judges the copies of one order number (all of them: whether they
+    /// agree decides what the register may do); returns those that go on to
+    /// the ordinary mapping.
+    pub fn judge_group(
+        &mut self,
+        register: &Register,
+        copies: Vec<Order>,
+        settings: &Settings<'_>,
+    ) -> Result<Vec<Order>> {
+        let before = self.to_map.len();
+        let wanted = settings
+            .reissue
+            .iter()
+            .any(|o| copies.first().is_some_and(|c| &c.order_no == o));
+        self.judge(register, copies, settings, wanted)?;
+        Ok(self.to_map.split_off(before))
     }
 
     fn judge(
@@ -154,7 +185,7 @@ impl Triage {
         register: &Register,
         copies: Vec<Order>,
         settings: &Settings<'_>,
-        wanted: &HashSet<&str>,
+        wanted: bool,
     ) -> Result<()> {
         let order = &copies[0];
         let order_no = order.order_no.clone();
@@ -181,7 +212,7 @@ impl Triage {
         let invoice = documents.iter().find(|d| d.kind == Kind::Invoice);
         let at = &order.source;
 
-        if wanted.contains(order_no.as_str()) {
+        if wanted {
             match invoice {
                 None => {
                     let message =
@@ -387,6 +418,11 @@ impl Triage {
     /// be written. Call once, when it is known what is written.
     pub fn follow_up_holds(&mut self, invoices: &[Invoice]) {
         let invoiced: HashSet<&str> = invoices.iter().map(|i| i.order_no.as_str()).collect();
+        self.follow_up_holds_of(&invoiced);
+    }
+
+    /// As [`Triage::follow_up_holds`], given the order numbers written.
+    pub fn follow_up_holds_of(&mut self, invoiced: &HashSet<&str>) {
         let mut holds: Vec<&Hold> = self.open_holds.values().collect();
         holds.sort_by(|a, b| (a.held_at, &a.order_no).cmp(&(b.held_at, &b.order_no)));
         for hold in holds {
@@ -409,7 +445,7 @@ impl Triage {
                             .value(&hold.status),
                     );
                 }
-                Some(seen) if settles(seen, &hold.order_no, &invoiced, &self.handled) => {
+                Some(seen) if settles(seen, &hold.order_no, invoiced, &self.handled) => {
                     let message = format!("{held}, is now {}; its hold is closed", seen.status);
                     self.findings.push(
                         Finding::new(&rules::REGISTER_HOLD_SETTLED, message)
@@ -432,42 +468,60 @@ impl Triage {
         exports: Vec<String>,
         outputs: Vec<String>,
     ) -> RunRecord {
+        let invoiced: HashSet<&str> = written.iter().map(|(i, _)| i.order_no.as_str()).collect();
+        let documents = written.iter().map(|(invoice, output)| {
+            let mut document = self.document(invoice);
+            document.output = output.to_string();
+            document
+        });
+        self.record_documents(documents, &invoiced, issued_at, exports, outputs)
+    }
+
+    /// The register's record of a written invoice or note; its `output` is
+    /// left for the caller, who knows it once the outputs are named.
+    pub fn document(&self, invoice: &Invoice) -> Document {
+        let seen = self.seen.get(&invoice.order_no);
+        Document {
+            number: invoice.number.clone(),
+            kind: kind_of(&invoice.type_code),
+            type_code: invoice.type_code.to_string(),
+            order_no: invoice.order_no.clone(),
+            original: invoice.references.first().map(|r| r.number.clone()),
+            seller: seen.map(|s| s.seller.clone()).unwrap_or_default(),
+            currency: invoice.currency.to_string(),
+            total: invoice.totals.payable,
+            total_cny: invoice.total_cny,
+            total_myr: match invoice.exchange_rate {
+                Some(rate) => cents(invoice.totals.payable * rate),
+                None => invoice.totals.payable,
+            },
+            rate: invoice.rate,
+            digest: seen.map(|s| s.digest.clone()).unwrap_or_default(),
+            issued_at: invoice.issued_at,
+            output: String::new(),
+            state: State::Written,
+            uuid: None,
+        }
+    }
+
+    /// What to record once the outputs are in place: the documents written
+    /// (see [`Triage::document`]), and the order numbers they invoice.
+    pub fn record_documents(
+        &self,
+        documents: impl IntoIterator<Item = Document>,
+        invoiced: &HashSet<&str>,
+        issued_at: NaiveDateTime,
+        exports: Vec<String>,
+        outputs: Vec<String>,
+    ) -> RunRecord {
         let mut run = RunRecord {
             issued_at,
             exports,
             outputs,
             ..RunRecord::default()
         };
-        let invoiced: HashSet<&str> = written.iter().map(|(i, _)| i.order_no.as_str()).collect();
-        for (invoice, output) in written {
-            let seen = self.seen.get(&invoice.order_no);
-            let kind = match &*invoice.type_code {
-                "14" => Kind::RefundNote,
-                "12" => Kind::CreditNote,
-                _ => Kind::Invoice,
-            };
-            let document = Document {
-                number: invoice.number.clone(),
-                kind,
-                type_code: invoice.type_code.to_string(),
-                order_no: invoice.order_no.clone(),
-                original: invoice.references.first().map(|r| r.number.clone()),
-                seller: seen.map(|s| s.seller.clone()).unwrap_or_default(),
-                currency: invoice.currency.to_string(),
-                total: invoice.totals.payable,
-                total_cny: invoice.total_cny,
-                total_myr: match invoice.exchange_rate {
-                    Some(rate) => cents(invoice.totals.payable * rate),
-                    None => invoice.totals.payable,
-                },
-                rate: invoice.rate,
-                digest: seen.map(|s| s.digest.clone()).unwrap_or_default(),
-                issued_at: invoice.issued_at,
-                output: output.to_string(),
-                state: State::Written,
-                uuid: None,
-            };
-            if self.reissue.contains_key(&invoice.order_no) && kind == Kind::Invoice {
+        for document in documents {
+            if self.reissue.contains_key(&document.order_no) && document.kind == Kind::Invoice {
                 run.reissued.push(document);
             } else {
                 run.written.push(document);
@@ -486,7 +540,7 @@ impl Triage {
                     held_at: issued_at,
                 }),
                 _ if self.open_holds.contains_key(order_no)
-                    && settles(s, order_no, &invoiced, &self.handled) =>
+                    && settles(s, order_no, invoiced, &self.handled) =>
                 {
                     run.settled.push((order_no.clone(), s.status.clone()));
                 }
@@ -494,6 +548,14 @@ impl Triage {
             }
         }
         run
+    }
+}
+
+fn kind_of(type_code: &str) -> Kind {
+    match type_code {
+        "14" => Kind::RefundNote,
+        "12" => Kind::CreditNote,
+        _ => Kind::Invoice,
     }
 }
 

@@ -182,3 +182,55 @@ fn an_order_whose_copies_differ_is_an_error_naming_both() {
         "{message}"
     );
 }
+
+/// The differing copy comes in the second export, after its first copy's
+/// workbook (one invoice per file) is already built: that invoice is still
+/// left out, and the set is numbered as if it never was.
+#[test]
+fn a_copy_found_to_differ_late_still_keeps_its_order_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = convert(
+        &[&data("orders-oct.xlsx"), &data("orders-nov-differs.xlsx")],
+        &out,
+        &["--json", "--skip-invalid", "--max-per-file", "1"],
+    )
+    .code(1);
+    let report = json(&assert.get_output().stdout);
+    let differs = findings_of(&report, "order.duplicate-differs");
+    assert_eq!(differs.len(), 1, "{differs:?}");
+    assert_eq!(differs[0]["invoice"], "2420281234567540006");
+    let invoices = report["invoices"].as_array().unwrap();
+    let written: Vec<&str> = invoices
+        .iter()
+        .map(|i| i["order"].as_str().unwrap())
+        .collect();
+    assert!(!written.contains(&"2420281234567540006"), "{written:?}");
+    assert_eq!(
+        report["summary"]["invoiced"].as_u64().unwrap() as usize,
+        written.len(),
+        "the differing order is not counted as invoiced"
+    );
+    // One workbook per invoice, numbered without gaps, and nothing else.
+    let outputs = report["summary"]["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), written.len());
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let expected: Vec<String> = (1..=written.len())
+        .map(|i| format!("e-{i:03}.xlsx"))
+        .collect();
+    assert_eq!(on_disk, expected);
+    for (index, name) in expected.iter().enumerate() {
+        let documents = read_sheet(&dir.path().join(name), "Documents");
+        let rows = documents.data_rows();
+        assert_eq!(rows.len(), 1, "{name}");
+        assert_eq!(
+            text(&rows[0][documents.col("eInvoiceNumber")]),
+            invoices[index]["invoice"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,529 @@
+//! The two pipelines, stage by stage:
+//! convert: read export → map → check → write → report;
+//! check: read workbook → check → report.
+
+mod parts;
+mod pass;
+
+use anyhow::{Result, bail};
+use chrono::{NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crate::check;
+use crate::config::{Config, SupplierDirectory};
+use crate::finding::Finding;
+use crate::map::{MapContext, RateSource};
+use crate::rates::RateTable;
+use crate::read::customs::Customs;
+use crate::read::text::TextEncoding;
+use crate::read::workbook;
+use crate::register::reconcile;
+use crate::register::{self, Register};
+use crate::report::{Report, Summary};
+use crate::rules;
+use crate::write;
+use crate::write::template::TemplatePackage;
+use crate::write::{OutputSet, SetKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Xlsx,
+    Csv,
+}
+
+/// Everything `convert` needs, resolved.
+pub struct ConvertOptions {
+    pub exports: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub format: OutputFormat,
+    pub config: Config,
+    pub suppliers: SupplierDirectory,
+    /// MYR per 1 CNY for every order (`--rate`, `[invoice] rate`)…
+    pub rate: Option<Decimal>,
+    /// …or by each order's payment date (`--rates`), which wins.
+    pub rate_table: Option<RateTable>,
+    pub rate_source: Option<String>,
+    pub issued_at: NaiveDateTime,
+    /// The moment the rules judge IssuanceDateTime against.
+    pub now: NaiveDateTime,
+    /// `--customs FILE`, read.
+    pub customs: Option<Customs>,
+    /// `--svdp`: write invoices past their deadline as SVDP 1.2.
+    pub svdp: bool,
+    pub max_per_file: usize,
+    /// LHDN's template to fill (`--template`, `[output] template`); the
+    /// embedded public copy when `None`.
+    pub template: Option<PathBuf>,
+    /// CSV exports' encoding, when not detected.
+    pub encoding: Option<TextEncoding>,
+    pub skip_invalid: bool,
+    pub force: bool,
+    /// The register (`--register`, `[register] path`, `selfbill.db`
+    /// beside the config); `None` with `--no-register`.
+    pub register: Option<PathBuf>,
+    /// `--reissue`: orders whose `written` invoice is written again.
+    pub reissue: Vec<String>,
+    /// Every other file the run reads (config, supplier directory, rates,
+    /// customs, template): like the exports, never written.
+    pub inputs: Vec<PathBuf>,
+}
+
+pub fn convert(options: ConvertOptions) -> Result<Report> {
+    if options.max_per_file == 0 {
+        bail!("--max-per-file must be at least 1");
+    }
+    refuse_implausible_issue_time(options.issued_at, options.now)?;
+    let rates = match (&options.rate_table, options.rate) {
+        (Some(table), _) if !table.has_currency("CNY") => bail!(
+            "{}: no CNY rates in the rates file{}; fetch them with `selfbill rates fetch --month YYYY-MM --currency CNY`",
+            table.sources.join(", "),
+            if table.sources.len() > 1 { "s" } else { "" }
+        ),
+        (Some(table), _) => RateSource::ByDate(table),
+        (None, Some(rate)) => RateSource::Fixed(rate),
+        (None, None) => bail!(
+            "no exchange rate: pass --rate R (MYR per 1 CNY, e.g. --rate 0.6097) or set rate under \
+             [invoice] in selfbill.toml"
+        ),
+    };
+    // The output set, before any work: an existing set (without --force),
+    // an input, a dangling link stop the run here.
+    let inputs: Vec<PathBuf> = options
+        .exports
+        .iter()
+        .chain(&options.inputs)
+        .chain(&options.register)
+        .cloned()
+        .collect();
+    let mut set = OutputSet::open(
+        &options.output,
+        match options.format {
+            OutputFormat::Xlsx => SetKind::Workbooks,
+            OutputFormat::Csv => SetKind::CsvFolder,
+        },
+        &inputs,
+        options.force,
+    )?;
+
+    // The template, read once: a template selfbill cannot fill stops the run here.
+    let template = match (options.format, &options.template) {
+        (OutputFormat::Csv, _) => None,
+        (OutputFormat::Xlsx, Some(path)) => Some(TemplatePackage::from_file(path)?),
+        (OutputFormat::Xlsx, None) => Some(TemplatePackage::embedded()?),
+    };
+
+    if options.svdp {
+        // Only a template the user gave can offer SVDP 1.2; the embedded copy does not.
+        let given = template
+            .as_ref()
+            .filter(|_| options.template.is_some())
+            .map(|t| (t.source.as_str(), t.bytes()));
+        crate::imports::check_svdp(
+            options.issued_at,
+            options.format == OutputFormat::Xlsx,
+            given,
+        )?;
+    }
+
+    // What is known before any order is read.
+    let mut front = template
+        .as_ref()
+        .map(|t| t.notes.clone())
+        .unwrap_or_default();
+    if let RateSource::Fixed(rate) = rates {
+        front.extend(implausible_rate(rate, None, options.rate_source.as_deref()));
+    }
+    front.extend(set.recovered().iter().map(|note| {
+        Finding::new(&rules::OUTPUT_INTERRUPTED_RUN, note.clone())
+            .file(options.output.display().to_string())
+    }));
+
+    // The register: what earlier runs wrote and held. Its lock is held from
+    // here until this run is recorded (or fails), so a second run waits.
+    let mut register = match &options.register {
+        Some(path) => {
+            let mut register = Register::open(path, true, register::DEFAULT_WAIT)?;
+            register.lock()?;
+            Some(register)
+        }
+        None if !options.reissue.is_empty() => {
+            bail!("--reissue needs the register; leave out --no-register")
+        }
+        None => None,
+    };
+
+    // Read → map → check → build, all at once (see `pass`). A pass that
+    // learns late of differing copies of an order, or (with --skip-invalid)
+    // of an error in an invoice already built, is run again knowing it.
+    let cx = pass::Context {
+        options: &options,
+        map: MapContext {
+            config: &options.config,
+            suppliers: &options.suppliers,
+            rates,
+            issued_at: options.issued_at,
+            customs: options.customs.as_ref(),
+            svdp: options.svdp,
+        },
+        set: &set,
+        template: template.as_ref(),
+        register: register.as_ref(),
+        settings: reconcile::Settings {
+            config: &options.config,
+            suppliers: &options.suppliers,
+            issued_at: options.issued_at,
+            reissue: &options.reissue,
+        },
+    };
+    let mut known = pass::Known::default();
+    let (mut outcome, mut findings) = loop {
+        let mut outcome = pass::run(&cx, &known)?;
+        let findings = gather_findings(&mut front.clone(), &mut outcome, &options);
+        let bad = errors_by_invoice(&findings);
+        let stale = options.skip_invalid
+            && outcome.rendered.iter().any(|part| {
+                part.written
+                    .iter()
+                    .any(|brief| bad.contains(&brief.number) || bad.contains(&brief.order_no))
+                    || part.dropped.iter().any(|number| !bad.contains(number))
+            });
+        if outcome.late_conflicts.is_empty() && !stale {
+            break (outcome, findings);
+        }
+        let conflicted: HashSet<String> = known
+            .conflicted
+            .iter()
+            .cloned()
+            .chain(outcome.late_conflicts.drain())
+            .collect();
+        let next = pass::Known { conflicted, bad };
+        if next.conflicted == known.conflicted && next.bad == known.bad {
+            bail!("the exports changed while they were read; convert again once they are saved");
+        }
+        known = next;
+    };
+    let mut triage = std::mem::take(&mut outcome.triage);
+    let has_errors = findings.iter().any(Finding::is_error);
+    let completes = !has_errors || options.skip_invalid;
+    // The parts that keep invoices, and their final names.
+    let mut rendered: Vec<parts::Rendered> = std::mem::take(&mut outcome.rendered)
+        .into_iter()
+        .filter(|part| !part.written.is_empty())
+        .collect();
+    let names = match options.format {
+        OutputFormat::Xlsx => write::split_names(&options.output, rendered.len()),
+        OutputFormat::Csv => vec![options.output.clone(); rendered.len()],
+    };
+    let write_anything = completes && !rendered.is_empty();
+    let written_orders: HashSet<String> = if write_anything {
+        rendered
+            .iter()
+            .flat_map(|part| part.written.iter().map(|brief| brief.order_no.clone()))
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    triage.follow_up_holds_of(&written_orders.iter().map(String::as_str).collect());
+    findings.append(&mut triage.findings);
+    // A part renamed (an earlier one lost all its invoices to
+    // --skip-invalid): its findings name the workbook as written.
+    for (part, name) in rendered.iter().zip(&names) {
+        let name = name.display().to_string();
+        if part.provisional != name {
+            for finding in &mut findings {
+                if finding.file.as_deref() == Some(part.provisional.as_str()) {
+                    finding.file = Some(name.clone());
+                }
+            }
+        }
+    }
+
+    let distinct = outcome.distinct;
+    let unreadable = outcome.orders_seen - outcome.orders_read;
+    let mut summary = Summary {
+        files: options.exports.len(),
+        orders: Some(distinct + unreadable),
+        invoiced: Some(outcome.invoiced),
+        held: Some(outcome.held + triage.held),
+        skipped: Some(outcome.skipped),
+        outputs: Some(Vec::new()),
+        rate_source: options.rate_source.clone(),
+        register: register.as_ref().map(|r| r.path().display().to_string()),
+        already_invoiced: register.as_ref().map(|_| triage.already_invoiced),
+        notes: register.as_ref().map(|_| outcome.notes),
+        still_held: register.as_ref().map(|_| triage.still_held),
+        ..Summary::default()
+    };
+    let made = outcome.invoiced + outcome.notes;
+    if made == 0 && !has_errors {
+        findings.push(
+            Finding::new(
+                &rules::CONVERT_NOTHING_TO_WRITE,
+                if outcome.orders_seen == 0 {
+                    "no orders in the export".to_string()
+                } else {
+                    "no orders to invoice".to_string()
+                },
+            )
+            .hint("Nothing is written when there is nothing to invoice"),
+        );
+    }
+    let mut summaries = Vec::new();
+    let mut documents = Vec::new();
+    if write_anything {
+        for (part, name) in rendered.iter_mut().zip(&names) {
+            let output = name.display().to_string();
+            for (path, built) in std::mem::take(&mut part.files) {
+                let target = match options.format {
+                    OutputFormat::Xlsx => name.clone(),
+                    OutputFormat::Csv => name.join(path),
+                };
+                match built {
+                    parts::Built::Bytes(bytes) => set.add_bytes(target, &bytes)?,
+                    parts::Built::Temp(temp) => set.add(temp, target)?,
+                }
+            }
+            summaries.extend(part.written.iter().map(|brief| brief.summary(&output)));
+            for mut document in std::mem::take(&mut part.documents) {
+                document.output = output.clone();
+                documents.push(document);
+            }
+        }
+        let committed = set.commit()?;
+        summary.invoices = summaries.len();
+        summary.outputs = Some(
+            committed
+                .written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        );
+        summary.removed = Some(
+            committed
+                .removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        );
+    }
+    drop(rendered);
+    // Only now that the outputs are in place: one transaction records them.
+    if let Some(register) = &mut register
+        && completes
+    {
+        let run = triage.record_documents(
+            documents,
+            &written_orders.iter().map(String::as_str).collect(),
+            options.issued_at,
+            options
+                .exports
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            summary.outputs.clone().unwrap_or_default(),
+        );
+        register.record_run(&run)?;
+    }
+    summary.total_cny = Some(format!("{:.2}", outcome.total_cny));
+    summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
+    let mut report = Report::new(summary, findings);
+    report.invoices = summaries;
+    Ok(report)
+}
+
+/// A pass's findings in the order the stages made them: what was known
+/// before reading (`front`), then reading, copies, mapping, the register,
+/// rates, and the checks of the built parts, less what mapping already said
+/// of the same invoice.
+fn gather_findings(
+    front: &mut Vec<Finding>,
+    outcome: &mut pass::Outcome,
+    options: &ConvertOptions,
+) -> Vec<Finding> {
+    let mut findings = std::mem::take(front);
+    findings.append(&mut outcome.read);
+    findings.append(&mut outcome.copies);
+    findings.append(&mut outcome.mapping);
+    findings.append(&mut outcome.triage.findings);
+    findings.append(&mut outcome.rates);
+    // What mapping already said of an invoice (a seller without a phone, at
+    // the seller's row with the directory's hint), checking its laid-out
+    // rows does not say again.
+    let said: HashSet<(&str, String)> = findings
+        .iter()
+        .filter_map(|f| Some((f.rule.id, f.invoice.clone()?)))
+        .collect();
+    let mut checked: Vec<Finding> = outcome
+        .rendered
+        .iter_mut()
+        .flat_map(|part| std::mem::take(&mut part.findings))
+        .filter(|f| {
+            !f.invoice
+                .as_ref()
+                .is_some_and(|invoice| said.contains(&(f.rule.id, invoice.clone())))
+        })
+        .collect();
+    drop(said);
+    findings.append(&mut checked);
+    one_issue_time_warning(&mut findings, options.issued_at, options.now);
+    findings
+}
+
+/// Invoice and order numbers named by an error.
+fn errors_by_invoice(findings: &[Finding]) -> HashSet<String> {
+    findings
+        .iter()
+        .filter(|f| f.is_error())
+        .filter_map(|f| f.invoice.clone())
+        .collect()
+}
+
+/// The first day an e-invoice can plausibly be issued: LHDN's e-invoicing
+/// began in August 2024.
+const EARLIEST_ISSUE: NaiveDate = match NaiveDate::from_ymd_opt(2024, 1, 1) {
+    Some(date) => date,
+    None => panic!("a date"),
+};
+
+/// An issue time before 2024 or more than a year ahead is no e-invoice's
+/// (and some such times Excel cannot show as themselves): refused before
+/// any work.
+fn refuse_implausible_issue_time(issued_at: NaiveDateTime, now: NaiveDateTime) -> Result<()> {
+    let latest = now + chrono::Duration::days(366);
+    if issued_at.date() < EARLIEST_ISSUE || issued_at > latest {
+        bail!(
+            "--issued-at {}: no e-invoice is issued then; give a time between {EARLIEST_ISSUE} and \
+             {} (UTC), normally now (leave --issued-at out)",
+            issued_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            latest.format("%Y-%m-%d")
+        );
+    }
+    Ok(())
+}
+
+/// Every invoice of a run has the same IssuanceDateTime: when LHDN would
+/// refuse it (more than 72 hours old, or in the future), one warning for the
+/// run says so, instead of one per invoice.
+fn one_issue_time_warning(
+    findings: &mut Vec<Finding>,
+    issued_at: NaiveDateTime,
+    now: NaiveDateTime,
+) {
+    let is_time =
+        |f: &Finding| f.rule == &rules::ISSUANCE_TOO_OLD || f.rule == &rules::ISSUANCE_FUTURE;
+    let count = findings.iter().filter(|f| is_time(f)).count();
+    let Some(first) = findings.iter().find(|f| is_time(f)).cloned() else {
+        return;
+    };
+    findings.retain(|f| !is_time(f));
+    let stamp = issued_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let message = if first.rule == &rules::ISSUANCE_TOO_OLD {
+        let hours = (now - issued_at).num_hours();
+        format!(
+            "--issued-at {stamp} is {hours} hours before now: LHDN will reject the {count} \
+             invoice{} on upload, as it accepts documents issued at most 72 hours before",
+            if count == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "--issued-at {stamp} is in the future (now {}): LHDN will reject the {count} \
+             invoice{} on upload",
+            now.format("%Y-%m-%dT%H:%M:%SZ"),
+            if count == 1 { "" } else { "s" }
+        )
+    };
+    findings.push(
+        Finding::new(first.rule, message)
+            .hint("Fine for reproducing a file; to upload, convert again without --issued-at just before uploading")
+            .column("IssuanceDateTime")
+            .value(stamp.to_string()),
+    );
+}
+
+/// MYR per CNY has been about 0.55–0.70 for decades; outside 0.3–1.5 a rate
+/// is mistyped, or CNY per MYR.
+const PLAUSIBLE_RATE: (Decimal, Decimal) = (
+    Decimal::from_parts(3, 0, 0, false, 1),
+    Decimal::from_parts(15, 0, 0, false, 1),
+);
+
+/// A warning when `rate` is outside [`PLAUSIBLE_RATE`].
+fn implausible_rate(
+    rate: Decimal,
+    date: Option<NaiveDate>,
+    source: Option<&str>,
+) -> Option<Finding> {
+    let (low, high) = PLAUSIBLE_RATE;
+    if (low..=high).contains(&rate) {
+        return None;
+    }
+    let of = match (date, source) {
+        (Some(date), _) => format!(" on {date}"),
+        (None, Some(source)) => format!(" ({source})"),
+        (None, None) => String::new(),
+    };
+    Some(
+        Finding::new(
+            &rules::RATE_IMPLAUSIBLE,
+            format!("the rate{of} is {rate} MYR per CNY, outside the plausible {low}–{high}"),
+        )
+        .value(rate.to_string()),
+    )
+}
+
+/// Checks batch-upload workbooks (or CSV folders).
+pub fn check_files(paths: &[PathBuf], now: NaiveDateTime) -> Result<Report> {
+    let mut findings = Vec::new();
+    let mut invoices = 0;
+    for path in paths {
+        let read = workbook::read_batch(path)?;
+        invoices += read.batch.invoice_count();
+        findings.extend(read.findings);
+        findings.extend(check::check_batch(&read.batch, now));
+        drop_in_background(read.batch);
+    }
+    let summary = Summary {
+        files: paths.len(),
+        invoices,
+        ..Summary::default()
+    };
+    Ok(Report::new(summary, findings))
+}
+
+/// Frees a large structure on another thread: a workbook of 100,000 lines is
+/// millions of small strings, and freeing them would hold up the report.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+#[cfg(test)]
+mod tests {
+    use super::parts::split_by_rows;
+    use std::ops::Range;
+
+    #[test]
+    fn parts_are_split_before_any_sheet_passes_its_last_row() {
+        // 1000 rows a sheet, 100 invoices a file: 600 + 600 lines do not fit
+        // in one part, 600 + 300 do, and 101 more would not.
+        let invoice = |lines: usize| vec![1, 0, lines, 0, lines, 1, 0, 0, 0, 0, 0];
+        let rows = [invoice(600), invoice(600), invoice(300), invoice(101)];
+        assert_eq!(split_by_rows(&rows, 100, 1000), Ok(vec![0..1, 1..3, 3..4]));
+        let exactly = [invoice(600), invoice(400)];
+        assert_eq!(
+            split_by_rows(&exactly, 100, 1000),
+            Ok(vec![Range { start: 0, end: 2 }])
+        );
+        // --max-per-file still applies.
+        assert_eq!(
+            split_by_rows(&rows, 1, 1000),
+            Ok(vec![0..1, 1..2, 2..3, 3..4])
+        );
+        // One invoice with more lines than a sheet holds cannot be written.
+        assert_eq!(
+            split_by_rows(&[invoice(1001)], 100, 1000),
+            Err((0, 2, 1001))
+        );
+        assert_eq!(split_by_rows(&[], 100, 1000), Ok(vec![]));
+    }
+}

@@ -1,0 +1,419 @@
+//! One pass over the exports, every stage at once: a thread reads orders,
+//! this one compares each with the register and maps it as it comes, and
+//! workers lay out, check and build each output part as soon as it is full.
+//! An order is freed once mapped, an invoice once its part is built: what a
+//! run holds is a part or two, and a few facts per order.
+
+use anyhow::{Result, anyhow};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::ConvertOptions;
+use super::parts::{self, Part, PartPlan, Pending, Rendered, myr};
+use crate::finding::Finding;
+use crate::map::{self, Copies, Copy, MapContext, Mapper, RateSource};
+use crate::model::{Invoice, Order};
+use crate::read::export;
+use crate::register::Register;
+use crate::register::reconcile::{Settings, Triage};
+use crate::write::OutputSet;
+use crate::write::template::TemplatePackage;
+
+/// Orders sent from the reading thread at a time.
+const ORDERS_PER_MESSAGE: usize = 64;
+
+/// Threads building output parts.
+const BUILDERS: usize = 2;
+
+/// What the stages share for a pass.
+pub struct Context<'a> {
+    pub options: &'a ConvertOptions,
+    pub map: MapContext<'a>,
+    pub set: &'a OutputSet,
+    pub template: Option<&'a TemplatePackage>,
+    pub register: Option<&'a Register>,
+    pub settings: Settings<'a>,
+}
+
+/// What an earlier pass learned that a pass must know from its first
+/// order: copies that differ, and (for `--skip-invalid`) invoices with
+/// errors found only after their part was built.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Order numbers whose copies differ: their copies are gathered and
+    /// judged together once all are read.
+    pub conflicted: HashSet<String>,
+    /// Invoice and order numbers with errors.
+    pub bad: HashSet<String>,
+}
+
+/// What a pass made, in the stages' order.
+pub struct Outcome {
+    /// Each export's findings, then the customs file's.
+    pub read: Vec<Finding>,
+    /// Copies of one order.
+    pub copies: Vec<Finding>,
+    pub mapping: Vec<Finding>,
+    pub triage: Triage,
+    /// Rates of a rates file outside the plausible band.
+    pub rates: Vec<Finding>,
+    /// The parts, in order.
+    pub rendered: Vec<Rendered>,
+    /// Orders in the exports, readable or not; distinct order numbers read.
+    pub orders_seen: usize,
+    pub orders_read: usize,
+    pub distinct: usize,
+    pub held: usize,
+    pub skipped: usize,
+    /// Invoices made (not notes), and their totals, whether or not written.
+    pub invoiced: usize,
+    pub notes: usize,
+    pub total_cny: Decimal,
+    pub total_myr: Decimal,
+    /// Order numbers whose copies were found to differ after the first
+    /// copy had gone on: the pass must be run again knowing them.
+    pub late_conflicts: HashSet<String>,
+}
+
+/// Runs a pass.
+pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
+    std::thread::scope(|scope| {
+        let (order_tx, orders) = sync_channel::<Vec<Order>>(8);
+        let options = cx.options;
+        let reader = scope.spawn(move || read_all(options, order_tx));
+
+        let (part_tx, part_rx) = sync_channel::<Part>(1);
+        let part_rx = Arc::new(Mutex::new(part_rx));
+        let (set, template) = (cx.set, cx.template);
+        let builders: Vec<_> = (0..BUILDERS)
+            .map(|_| {
+                let parts = Arc::clone(&part_rx);
+                scope.spawn(move || build_parts(options, set, template, parts))
+            })
+            .collect();
+        // Only the builders hold the parts' receiver: should they all stop,
+        // sending a part fails instead of waiting.
+        drop(part_rx);
+
+        let mut stream = Stream::new(cx, known, part_tx);
+        let streamed = stream.take_all(orders);
+        let streamed = streamed.and_then(|()| stream.finish_reading());
+        // No more parts, whatever happened: the builders finish what they have.
+        stream.parts = None;
+        let Stream {
+            copies,
+            mapper_counts,
+            triage,
+            mut collected,
+            late_conflicts,
+            ..
+        } = stream;
+
+        let mut rendered = Vec::new();
+        let mut build_error = None;
+        for builder in builders {
+            match builder.join() {
+                Ok(Ok(parts)) => rendered.extend(parts),
+                Ok(Err(error)) => build_error = build_error.or(Some(error)),
+                Err(_) => {
+                    build_error = build_error.or(Some(anyhow!("building the outputs failed")))
+                }
+            }
+        }
+        let exports = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("reading the exports failed")));
+        // The first cause: a file that cannot be read, a part that cannot
+        // be built, then what the stream itself stopped on.
+        let exports = exports?;
+        if let Some(error) = build_error {
+            return Err(error);
+        }
+        streamed?;
+        rendered.sort_by_key(|r| r.index);
+
+        let mut read = Vec::new();
+        let mut orders_seen = 0;
+        for export in exports {
+            orders_seen += export.orders_seen;
+            read.extend(export.findings);
+        }
+        if let Some(customs) = &options.customs {
+            read.extend(customs.unknown_orders(|order| copies.contains(order)));
+        }
+        collected.read = read;
+        let (held, skipped) = mapper_counts;
+        Ok(Outcome {
+            read: collected.read,
+            copies: collected.copies,
+            mapping: collected.mapping,
+            triage,
+            rates: collected.rates,
+            rendered,
+            orders_seen,
+            orders_read: collected.orders_read,
+            distinct: copies.len(),
+            held,
+            skipped,
+            invoiced: collected.invoiced,
+            notes: collected.notes,
+            total_cny: collected.total_cny,
+            total_myr: collected.total_myr,
+            late_conflicts,
+        })
+    })
+}
+
+/// The reading thread: every export's orders, a message at a time.
+fn read_all(
+    options: &ConvertOptions,
+    orders: SyncSender<Vec<Order>>,
+) -> Result<Vec<export::Export>> {
+    let mut exports = Vec::new();
+    let stopped = || anyhow!("convert stopped before the exports were read");
+    for path in &options.exports {
+        let mut batch = Vec::with_capacity(ORDERS_PER_MESSAGE);
+        let export = export::stream_export(path, options.encoding, &mut |order| {
+            batch.push(order);
+            if batch.len() == ORDERS_PER_MESSAGE {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(ORDERS_PER_MESSAGE));
+                orders.send(full).map_err(|_| stopped())?;
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            orders.send(batch).map_err(|_| stopped())?;
+        }
+        exports.push(export);
+    }
+    Ok(exports)
+}
+
+/// A building thread: parts until there are no more, or one fails.
+fn build_parts(
+    options: &ConvertOptions,
+    set: &OutputSet,
+    template: Option<&TemplatePackage>,
+    parts: Arc<Mutex<Receiver<Part>>>,
+) -> Result<Vec<Rendered>> {
+    let mut rendered = Vec::new();
+    loop {
+        let next = parts.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(part) = next else {
+            return Ok(rendered);
+        };
+        rendered.push(parts::render(options, set, template, part)?);
+    }
+}
+
+/// What the stream gathers besides the parts.
+#[derive(Default)]
+struct Collected {
+    read: Vec<Finding>,
+    copies: Vec<Finding>,
+    mapping: Vec<Finding>,
+    rates: Vec<Finding>,
+    orders_read: usize,
+    invoiced: usize,
+    notes: usize,
+    total_cny: Decimal,
+    total_myr: Decimal,
+}
+
+/// The orders' way through the register and the mapping, into parts.
+struct Stream<'c, 'a> {
+    cx: &'c Context<'a>,
+    known: &'c Known,
+    copies: Copies,
+    mapper: Mapper<'c, 'a>,
+    /// (held, skipped), once the mapper is done.
+    mapper_counts: (usize, usize),
+    triage: Triage,
+    plan: PartPlan,
+    parts: Option<SyncSender<Part>>,
+    /// Copies of orders known to differ, judged together after reading.
+    held_back: HashMap<String, Vec<Order>>,
+    held_back_order: Vec<String>,
+    /// Rates (with their dates) already judged for plausibility.
+    rates_seen: HashSet<(Decimal, Option<NaiveDate>)>,
+    collected: Collected,
+    late_conflicts: HashSet<String>,
+}
+
+impl<'c, 'a> Stream<'c, 'a> {
+    fn new(cx: &'c Context<'a>, known: &'c Known, parts: SyncSender<Part>) -> Self {
+        Stream {
+            cx,
+            known,
+            copies: Copies::default(),
+            mapper: Mapper::new(&cx.map),
+            mapper_counts: (0, 0),
+            triage: Triage::default(),
+            plan: PartPlan::for_output(cx.options),
+            parts: Some(parts),
+            held_back: HashMap::new(),
+            held_back_order: Vec::new(),
+            rates_seen: HashSet::new(),
+            collected: Collected::default(),
+            late_conflicts: HashSet::new(),
+        }
+    }
+
+    fn take_all(&mut self, orders: Receiver<Vec<Order>>) -> Result<()> {
+        if let Some(register) = self.cx.register {
+            self.triage = Triage::open(register)?;
+        }
+        for batch in orders {
+            for order in batch {
+                self.take(order)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, order: Order) -> Result<()> {
+        self.collected.orders_read += 1;
+        if self.known.conflicted.contains(&order.order_no) {
+            match self.held_back.get_mut(&order.order_no) {
+                Some(copies) => copies.push(order),
+                None => {
+                    // Noted as seen; what the copies say is said once all are read.
+                    self.copies.see(&order, &mut Vec::new());
+                    self.copies.routed(&order.order_no, false);
+                    self.held_back_order.push(order.order_no.clone());
+                    self.held_back.insert(order.order_no.clone(), vec![order]);
+                }
+            }
+            return Ok(());
+        }
+        match self.copies.see(&order, &mut self.collected.copies) {
+            Copy::First => {}
+            Copy::Same => return Ok(()),
+            Copy::Differs => {
+                self.late_conflicts.insert(order.order_no);
+                return Ok(());
+            }
+        }
+        let order_no = order.order_no.clone();
+        let routed = self.judge(vec![order])?;
+        self.copies.routed(&order_no, !routed.is_empty());
+        for order in routed {
+            self.map(order)?;
+        }
+        Ok(())
+    }
+
+    /// The register's verdict on an order's copies: those that go on to mapping.
+    fn judge(&mut self, copies: Vec<Order>) -> Result<Vec<Order>> {
+        match self.cx.register {
+            Some(register) => self.triage.judge_group(register, copies, &self.cx.settings),
+            None => Ok(copies),
+        }
+    }
+
+    fn map(&mut self, order: Order) -> Result<()> {
+        let before = self.collected.mapping.len();
+        let Some(mut invoice) = self.mapper.map(&order, &mut self.collected.mapping) else {
+            return Ok(());
+        };
+        drop(order);
+        if let Some(number) = self.triage.reissue_number(&invoice.order_no) {
+            invoice.number = number.to_string();
+        }
+        let names = |f: &Finding| {
+            f.invoice
+                .as_deref()
+                .is_some_and(|i| i == invoice.number || i == invoice.order_no)
+        };
+        let bad = self.collected.mapping[before..]
+            .iter()
+            .any(|f| f.is_error() && names(f))
+            || self.known_bad(&invoice);
+        self.collected.invoiced += 1;
+        self.collected.total_cny += invoice.total_cny;
+        self.collected.total_myr += myr(invoice.totals.payable, invoice.exchange_rate);
+        if let RateSource::ByDate(_) = self.cx.map.rates
+            && self.rates_seen.insert((invoice.rate, invoice.rate_date))
+        {
+            self.collected.rates.extend(super::implausible_rate(
+                invoice.rate,
+                invoice.rate_date,
+                None,
+            ));
+        }
+        self.dispatch(invoice, bad)
+    }
+
+    fn known_bad(&self, invoice: &Invoice) -> bool {
+        self.known.bad.contains(&invoice.number) || self.known.bad.contains(&invoice.order_no)
+    }
+
+    /// Puts an invoice in its part; sends the part it closes to be built.
+    fn dispatch(&mut self, invoice: Invoice, bad: bool) -> Result<()> {
+        let counts = crate::layout::row_counts(std::slice::from_ref(&invoice));
+        let number = invoice.number.clone();
+        let document = self.cx.register.map(|_| self.triage.document(&invoice));
+        let pending = Pending {
+            invoice,
+            bad,
+            document,
+        };
+        match self.plan.push(pending, &counts) {
+            Ok(Some(part)) => self.send(part),
+            Ok(None) => Ok(()),
+            Err(too_big) => Err(parts::too_big(self.cx.options, &number, too_big)),
+        }
+    }
+
+    fn send(&mut self, part: Part) -> Result<()> {
+        let parts = self
+            .parts
+            .as_ref()
+            .ok_or_else(|| anyhow!("no more parts"))?;
+        // A builder that stopped says why when it is joined.
+        parts
+            .send(part)
+            .map_err(|_| anyhow!("building the outputs stopped"))
+    }
+
+    /// Once every order is read: the orders known to differ, the notes,
+    /// and the last part.
+    fn finish_reading(&mut self) -> Result<()> {
+        for order_no in std::mem::take(&mut self.held_back_order) {
+            let copies = self.held_back.remove(&order_no).unwrap_or_default();
+            let routed = self.judge(copies)?;
+            self.copies.routed(&order_no, !routed.is_empty());
+            let kept = map::dedupe(&routed, &mut self.collected.copies);
+            let mut routed: Vec<Option<Order>> = routed.into_iter().map(Some).collect();
+            for index in kept {
+                if let Some(order) = routed[index].take() {
+                    self.map(order)?;
+                }
+            }
+        }
+        if self.cx.register.is_some() {
+            let before = self.triage.findings.len();
+            let copies = &self.copies;
+            self.triage
+                .reissues_absent(&self.cx.settings, |order_no| copies.contains(order_no));
+            // Said before what the register made of each order.
+            let added = self.triage.findings.len() - before;
+            self.triage.findings.rotate_right(added);
+        }
+        let notes = std::mem::take(&mut self.triage.notes);
+        self.collected.notes = notes.len();
+        for note in notes {
+            let bad = self.known_bad(&note);
+            self.dispatch(note, bad)?;
+        }
+        let plan = std::mem::replace(&mut self.plan, PartPlan::new(0, 0));
+        if let Some(part) = plan.finish() {
+            self.send(part)?;
+        }
+        self.mapper_counts = (self.mapper.held, self.mapper.skipped);
+        Ok(())
+    }
+}
