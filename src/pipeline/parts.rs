@@ -356,17 +356,14 @@ fn build_workbook(
     finish_workbook(set, writer, findings)
 }
 
-/// Writes a built workbook as a temporary file of the output set.
+/// Writes a built workbook as a temporary file of the output set (which
+/// flushes it to disk when the set is committed).
 fn finish_workbook(
     set: &OutputSet,
     writer: WorkbookWriter<'_>,
     findings: Vec<Finding>,
 ) -> Result<(tempfile::TempPath, Vec<Finding>)> {
-    let temp = set.temp_file()?;
-    let file = writer.finish(std::io::BufWriter::new(temp))?;
-    let temp = file.into_inner().map_err(|e| e.into_error())?;
-    temp.as_file().sync_all()?;
-    Ok((temp.into_temp_path(), findings))
+    Ok((writer.finish_into(set)?, findings))
 }
 
 /// Findings on invoices built from an export point at the export row the
