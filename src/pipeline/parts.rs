@@ -32,23 +32,15 @@ pub struct Pending {
     pub document: Option<Document>,
 }
 
-/// One output's invoices, in the order they came.
-pub struct Part<T = Pending> {
-    /// 0 for the first output, 1 for the second, ….
-    pub index: usize,
-    /// Whether the output set has more than one part (known once a second starts).
-    pub several: bool,
-    pub invoices: Vec<T>,
-}
-
-/// Groups invoices into parts: at most `--max-per-file` invoices per
-/// workbook (a CSV folder takes them all), and never a sheet past Excel's
-/// last row.
-pub struct PartPlan<T = Pending> {
+/// Groups invoices into parts as they come: at most `--max-per-file`
+/// invoices per workbook (a CSV folder takes them all), and never a sheet
+/// past Excel's last row.
+pub struct PartPlan {
     max_invoices: usize,
     max_rows: usize,
-    current: Vec<T>,
+    invoices: usize,
     rows: Vec<usize>,
+    /// Parts started so far.
     parts: usize,
 }
 
@@ -56,19 +48,19 @@ pub struct PartPlan<T = Pending> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TooBig(pub usize, pub usize);
 
-impl<T> PartPlan<T> {
-    pub fn new(max_invoices: usize, max_rows: usize) -> PartPlan<T> {
+impl PartPlan {
+    pub fn new(max_invoices: usize, max_rows: usize) -> PartPlan {
         PartPlan {
             max_invoices,
             max_rows,
-            current: Vec::new(),
+            invoices: 0,
             rows: Vec::new(),
             parts: 0,
         }
     }
 
     /// The plan for `options`' output.
-    pub fn for_output(options: &ConvertOptions) -> PartPlan<T> {
+    pub fn for_output(options: &ConvertOptions) -> PartPlan {
         match options.format {
             OutputFormat::Xlsx => PartPlan::new(options.max_per_file, MAX_DATA_ROWS),
             // A CSV sheet has its header on row 1 and data from row 2.
@@ -76,24 +68,20 @@ impl<T> PartPlan<T> {
         }
     }
 
-    /// Adds an invoice with `counts` rows per sheet; gives back the part it
-    /// closed, when it does not fit in the current one.
-    pub fn push(
-        &mut self,
-        invoice: T,
-        counts: &[usize],
-    ) -> std::result::Result<Option<Part<T>>, TooBig> {
-        let fits = self.current.len() < self.max_invoices
+    /// Places an invoice with `counts` rows per sheet: in the current part,
+    /// or (true) in a new one, when it does not fit or is the first.
+    pub fn place(&mut self, counts: &[usize]) -> std::result::Result<bool, TooBig> {
+        let fits = self.parts > 0
+            && self.invoices < self.max_invoices
             && counts
                 .iter()
                 .enumerate()
                 .all(|(sheet, n)| self.rows.get(sheet).copied().unwrap_or(0) + n <= self.max_rows);
-        let closed = if !fits && !self.current.is_empty() {
+        if !fits {
+            self.parts += 1;
+            self.invoices = 0;
             self.rows.clear();
-            Some(self.close(true))
-        } else {
-            None
-        };
+        }
         self.rows.resize(counts.len().max(self.rows.len()), 0);
         for (sheet, n) in counts.iter().enumerate() {
             self.rows[sheet] += n;
@@ -101,24 +89,13 @@ impl<T> PartPlan<T> {
                 return Err(TooBig(sheet, self.rows[sheet]));
             }
         }
-        self.current.push(invoice);
-        Ok(closed)
+        self.invoices += 1;
+        Ok(!fits)
     }
 
-    /// The last part, if it has invoices.
-    pub fn finish(mut self) -> Option<Part<T>> {
-        let several = self.parts > 0;
-        (!self.current.is_empty()).then(|| self.close(several))
-    }
-
-    fn close(&mut self, several: bool) -> Part<T> {
-        let part = Part {
-            index: self.parts,
-            several,
-            invoices: std::mem::take(&mut self.current),
-        };
-        self.parts += 1;
-        part
+    /// The current part: 0 for the first, 1 for the second, …; `None` before any.
+    pub fn current(&self) -> Option<usize> {
+        self.parts.checked_sub(1)
     }
 }
 
@@ -197,10 +174,9 @@ pub enum Built {
     Temp(tempfile::TempPath),
 }
 
-/// Invoices per batch of a workbook: each batch is built, checked, written
-/// and dropped before the next, so a workbook of any size is built in
-/// little memory.
-const INVOICES_PER_BATCH: usize = 250;
+/// Invoices laid out, checked and written at a time: a workbook of any
+/// size is built in little memory.
+pub const INVOICES_PER_BATCH: usize = 250;
 
 /// The output name of part `index`: the `-o` name for a lone workbook or a
 /// CSV folder, `out-001.xlsx`, `out-002.xlsx`, … when there are several.
@@ -212,158 +188,150 @@ pub fn part_name(options: &ConvertOptions, index: usize, several: bool) -> PathB
     }
 }
 
-/// Lays out, checks and builds one part. With `--skip-invalid`, invoices
-/// with errors (found now, or before) are then left out, and the part is
-/// built again without them (and not checked again).
-pub fn render(
-    options: &ConvertOptions,
-    set: &OutputSet,
-    template: Option<&TemplatePackage>,
-    part: Part,
-) -> Result<Rendered> {
-    let target = part_name(options, part.index, part.several);
-    let provisional = target.display().to_string();
-    let (mut pending, mut bad): (Vec<Invoice>, HashSet<String>) = (Vec::new(), HashSet::new());
-    let mut documents = Vec::new();
-    for p in part.invoices {
-        if p.bad {
-            bad.insert(p.invoice.number.clone());
-        }
-        documents.push(p.document);
-        pending.push(p.invoice);
-    }
-    let (findings, mut files) = build(options, set, template, &pending, &target, true)?;
-    let mut dropped = Vec::new();
-    if options.skip_invalid {
-        for finding in findings.iter().filter(|f| f.is_error()) {
-            if let Some(invoice) = &finding.invoice {
-                bad.insert(invoice.clone());
-            }
-        }
-        let is_bad = |i: &Invoice| bad.contains(&i.number) || bad.contains(&i.order_no);
-        if pending.iter().any(is_bad) {
-            let mut kept = Vec::new();
-            let mut kept_documents = Vec::new();
-            for (invoice, document) in pending.into_iter().zip(documents) {
-                if is_bad(&invoice) {
-                    dropped.push(invoice.number);
-                } else {
-                    kept.push(invoice);
-                    kept_documents.push(document);
-                }
-            }
-            pending = kept;
-            documents = kept_documents;
-            files = if pending.is_empty() {
-                Vec::new()
-            } else {
-                build(options, set, template, &pending, &target, false)?.1
-            };
-        }
-    }
-    Ok(Rendered {
-        index: part.index,
-        provisional,
-        findings,
-        files,
-        written: pending.iter().map(Brief::of).collect(),
-        documents: documents.into_iter().flatten().collect(),
-        dropped,
-    })
-}
-
-/// Builds (and with `check`, checks) a part's files.
-fn build(
-    options: &ConvertOptions,
-    set: &OutputSet,
-    template: Option<&TemplatePackage>,
-    invoices: &[Invoice],
-    target: &Path,
-    check: bool,
-) -> Result<(Vec<Finding>, Files)> {
-    let output = target.display().to_string();
-    let check_batch = |batch: &Batch| {
-        if check {
-            relocate(check::check_batch(batch, options.now), batch)
-        } else {
-            Vec::new()
-        }
-    };
-    match template {
-        Some(template) => {
-            let (built, findings) = build_workbook(set, template, invoices, target, &check_batch)
-                .map_err(|e| write::set::write_error(target, e))?;
-            Ok((findings, vec![(String::new(), Built::Temp(built))]))
-        }
-        None => {
-            let batch = crate::layout::lay_out(output, invoices);
-            let files = write::csv::sheet_files(&batch)?
-                .into_iter()
-                .map(|(name, bytes)| (name, Built::Bytes(bytes)))
-                .collect();
-            Ok((check_batch(&batch), files))
-        }
-    }
-}
-
-/// Builds one workbook, a batch of [`INVOICES_PER_BATCH`] invoices at a
-/// time, as a temporary file of the output set: a second thread lays out and
-/// checks the next batch while this one writes the last into the workbook.
-fn build_workbook(
-    set: &OutputSet,
-    template: &TemplatePackage,
-    invoices: &[Invoice],
-    target: &Path,
-    check_batch: &(dyn Fn(&Batch) -> Vec<Finding> + Sync),
-) -> Result<(tempfile::TempPath, Vec<Finding>)> {
-    let output = target.display().to_string();
-    let mut writer = WorkbookWriter::new(template, &crate::layout::row_counts(invoices))?;
-    // A workbook of one batch is laid out, checked and written in this
-    // thread: parts are already built side by side, and a thread more per
-    // workbook would only hold more memory.
-    if invoices.len() <= INVOICES_PER_BATCH {
-        let batch = crate::layout::lay_out(output, invoices);
-        let findings = check_batch(&batch);
-        writer.append(&batch)?;
-        drop(batch);
-        return finish_workbook(set, writer, findings);
-    }
-    let findings = std::thread::scope(|scope| -> Result<Vec<Finding>> {
-        let (batches, laid_out) = std::sync::mpsc::sync_channel::<Batch>(1);
-        let checker = scope.spawn(move || {
-            let mut findings = Vec::new();
-            let mut before = vec![0; crate::batch::template().sheets.len()];
-            for chunk in invoices.chunks(INVOICES_PER_BATCH) {
-                let batch = crate::layout::lay_out_after(output.clone(), chunk, &before);
-                for (rows, added) in before.iter_mut().zip(crate::layout::row_counts(chunk)) {
-                    *rows += added;
-                }
-                findings.extend(check_batch(&batch));
-                if batches.send(batch).is_err() {
-                    // The writer stopped on an error of its own.
-                    break;
-                }
-            }
-            findings
-        });
-        for batch in laid_out {
-            writer.append(&batch)?;
-        }
-        checker
-            .join()
-            .map_err(|_| anyhow!("checking the invoices failed"))
-    })?;
-    finish_workbook(set, writer, findings)
-}
-
-/// Writes a built workbook as a temporary file of the output set (which
-/// flushes it to disk when the set is committed).
-fn finish_workbook(
-    set: &OutputSet,
-    writer: WorkbookWriter<'_>,
+/// A part being built, a batch of invoices at a time: each batch is laid
+/// out after the rows already written, checked, and written. With
+/// `--skip-invalid`, invoices with errors (found now, or before) are left
+/// out, and the batch is laid out again without them (and not checked
+/// again). A workbook's rows go straight into it; a CSV folder's invoices
+/// wait for the end (its files are written whole).
+pub struct PartBuilder<'a> {
+    options: &'a ConvertOptions,
+    set: &'a OutputSet,
+    index: usize,
+    /// The name the part's findings are made with (the second part of a
+    /// set starts before the first is known to have a sibling).
+    provisional: String,
+    workbook: Option<WorkbookWriter<'a>>,
+    rows_before: Vec<usize>,
+    /// A CSV folder's invoices, kept.
+    kept: Vec<Invoice>,
     findings: Vec<Finding>,
-) -> Result<(tempfile::TempPath, Vec<Finding>)> {
-    Ok((writer.finish_into(set)?, findings))
+    written: Vec<Brief>,
+    documents: Vec<Document>,
+    dropped: Vec<String>,
+}
+
+impl<'a> PartBuilder<'a> {
+    pub fn new(
+        options: &'a ConvertOptions,
+        set: &'a OutputSet,
+        template: Option<&'a TemplatePackage>,
+        index: usize,
+    ) -> PartBuilder<'a> {
+        PartBuilder {
+            options,
+            set,
+            index,
+            provisional: part_name(options, index, index > 0).display().to_string(),
+            workbook: template.map(WorkbookWriter::open_ended),
+            rows_before: vec![0; crate::batch::template().sheets.len()],
+            kept: Vec::new(),
+            findings: Vec::new(),
+            written: Vec::new(),
+            documents: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Lays out, checks and writes a batch of the part's invoices.
+    pub fn add(&mut self, batch: Vec<Pending>) -> Result<()> {
+        let mut bad: HashSet<String> = HashSet::new();
+        let mut invoices = Vec::with_capacity(batch.len());
+        let mut documents = Vec::with_capacity(batch.len());
+        for pending in batch {
+            if pending.bad {
+                bad.insert(pending.invoice.number.clone());
+            }
+            invoices.push(pending.invoice);
+            documents.push(pending.document);
+        }
+        let mut laid_out =
+            crate::layout::lay_out_after(self.provisional.clone(), &invoices, &self.rows_before);
+        let findings = relocate(check::check_batch(&laid_out, self.options.now), &laid_out);
+        if self.options.skip_invalid {
+            bad.extend(
+                findings
+                    .iter()
+                    .filter(|f| f.is_error())
+                    .filter_map(|f| f.invoice.clone()),
+            );
+            let is_bad = |i: &Invoice| bad.contains(&i.number) || bad.contains(&i.order_no);
+            if invoices.iter().any(is_bad) {
+                let mut kept = Vec::new();
+                let mut kept_documents = Vec::new();
+                for (invoice, document) in invoices.into_iter().zip(documents) {
+                    if is_bad(&invoice) {
+                        self.dropped.push(invoice.number);
+                    } else {
+                        kept.push(invoice);
+                        kept_documents.push(document);
+                    }
+                }
+                invoices = kept;
+                documents = kept_documents;
+                laid_out = crate::layout::lay_out_after(
+                    self.provisional.clone(),
+                    &invoices,
+                    &self.rows_before,
+                );
+            }
+        }
+        self.findings.extend(findings);
+        for (rows, added) in self
+            .rows_before
+            .iter_mut()
+            .zip(crate::layout::row_counts(&invoices))
+        {
+            *rows += added;
+        }
+        self.written.extend(invoices.iter().map(Brief::of));
+        self.documents.extend(documents.into_iter().flatten());
+        match &mut self.workbook {
+            Some(workbook) => workbook
+                .append(&laid_out)
+                .map_err(|e| write::set::write_error(Path::new(&self.provisional), e))?,
+            None => self.kept.extend(invoices),
+        }
+        Ok(())
+    }
+
+    /// The part, built: its workbook as a temporary file of the output set,
+    /// or its CSV files in memory. A part left without invoices has none.
+    pub fn finish(self) -> Result<Rendered> {
+        let target = PathBuf::from(&self.provisional);
+        let files = if self.written.is_empty() {
+            Vec::new()
+        } else {
+            match self.workbook {
+                Some(workbook) => {
+                    let temp = workbook
+                        .finish_into(self.set)
+                        .map_err(|e| write::set::write_error(&target, e))?;
+                    vec![(String::new(), Built::Temp(temp))]
+                }
+                None => {
+                    let batch = crate::layout::lay_out(self.provisional.clone(), &self.kept);
+                    write::csv::sheet_files(&batch)?
+                        .into_iter()
+                        .map(|(name, bytes)| (name, Built::Bytes(bytes)))
+                        .collect()
+                }
+            }
+        };
+        Ok(Rendered {
+            index: self.index,
+            provisional: self.provisional,
+            findings: self.findings,
+            files,
+            written: self.written,
+            documents: self.documents,
+            dropped: self.dropped,
+        })
+    }
 }
 
 /// Findings on invoices built from an export point at the export row the
@@ -403,8 +371,8 @@ fn relocate(findings: Vec<Finding>, batch: &Batch) -> Vec<Finding> {
 }
 
 /// Splits invoices, given each one's rows per sheet, into consecutive parts
-/// of at most `max_invoices` invoices and `max_rows` rows on every sheet, as
-/// [`PartPlan`] does. Err((invoice, sheet, rows)) when that cannot be done.
+/// as [`PartPlan`] places them. Err((invoice, sheet, rows)) when that
+/// cannot be done.
 #[cfg(test)]
 pub fn split_by_rows(
     rows: &[Vec<usize>],
@@ -412,21 +380,18 @@ pub fn split_by_rows(
     max_rows: usize,
 ) -> std::result::Result<Vec<std::ops::Range<usize>>, (usize, usize, usize)> {
     let mut plan = PartPlan::new(max_invoices, max_rows);
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut range = |part: Part<usize>| {
-        let range = start..start + part.invoices.len();
-        start = range.end;
-        range
-    };
+    let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
     for (index, counts) in rows.iter().enumerate() {
-        match plan.push(index, counts) {
-            Ok(Some(part)) => parts.push(range(part)),
-            Ok(None) => {}
+        match plan.place(counts) {
+            Ok(true) => parts.push(index..index + 1),
+            Ok(false) => {
+                if let Some(last) = parts.last_mut() {
+                    last.end = index + 1;
+                }
+            }
             Err(TooBig(sheet, count)) => return Err((index, sheet, count)),
         }
     }
-    parts.extend(plan.finish().map(range));
     Ok(parts)
 }
 

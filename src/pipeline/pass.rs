@@ -9,10 +9,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 
 use super::ConvertOptions;
-use super::parts::{self, Part, PartPlan, Pending, Rendered, myr};
+use super::parts::{self, INVOICES_PER_BATCH, PartBuilder, PartPlan, Pending, Rendered, myr};
 use crate::finding::Finding;
 use crate::map::{self, Copies, Copy, MapContext, Mapper, RateSource};
 use crate::model::{Invoice, Order};
@@ -25,8 +24,16 @@ use crate::write::template::TemplatePackage;
 /// Orders sent from the reading thread at a time.
 const ORDERS_PER_MESSAGE: usize = 64;
 
-/// Threads building output parts.
+/// Threads building output parts: part `i` is built by builder `i % BUILDERS`.
 const BUILDERS: usize = 2;
+
+/// What the mapping sends a builder.
+enum ToBuilder {
+    /// A batch of a part's invoices, in order.
+    Invoices { part: usize, invoices: Vec<Pending> },
+    /// The part has all its invoices.
+    Close { part: usize },
+}
 
 /// What the stages share for a pass.
 pub struct Context<'a> {
@@ -85,24 +92,23 @@ pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
         let options = cx.options;
         let reader = scope.spawn(move || read_all(options, order_tx));
 
-        let (part_tx, part_rx) = sync_channel::<Part>(1);
-        let part_rx = Arc::new(Mutex::new(part_rx));
         let (set, template) = (cx.set, cx.template);
+        let mut to_builders = Vec::new();
         let builders: Vec<_> = (0..BUILDERS)
             .map(|_| {
-                let parts = Arc::clone(&part_rx);
-                scope.spawn(move || build_parts(options, set, template, parts))
+                // A builder that stops drops its receiver: sending to it then
+                // fails instead of waiting.
+                let (to_builder, batches) = sync_channel::<ToBuilder>(2);
+                to_builders.push(to_builder);
+                scope.spawn(move || build_parts(options, set, template, batches))
             })
             .collect();
-        // Only the builders hold the parts' receiver: should they all stop,
-        // sending a part fails instead of waiting.
-        drop(part_rx);
 
-        let mut stream = Stream::new(cx, known, part_tx);
+        let mut stream = Stream::new(cx, known, to_builders);
         let streamed = stream.take_all(orders);
         let streamed = streamed.and_then(|()| stream.finish_reading());
         // No more parts, whatever happened: the builders finish what they have.
-        stream.parts = None;
+        stream.builders.clear();
         let Stream {
             copies,
             mapper_counts,
@@ -192,21 +198,33 @@ fn read_all(
     Ok(exports)
 }
 
-/// A building thread: parts until there are no more, or one fails.
+/// A building thread: the batches of its parts, until there are no more,
+/// or one fails.
 fn build_parts(
     options: &ConvertOptions,
     set: &OutputSet,
     template: Option<&TemplatePackage>,
-    parts: Arc<Mutex<Receiver<Part>>>,
+    batches: Receiver<ToBuilder>,
 ) -> Result<Vec<Rendered>> {
     let mut rendered = Vec::new();
-    loop {
-        let next = parts.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(part) = next else {
-            return Ok(rendered);
-        };
-        rendered.push(parts::render(options, set, template, part)?);
+    let mut open: Option<PartBuilder> = None;
+    for message in batches {
+        match message {
+            ToBuilder::Invoices { part, invoices } => {
+                let builder = match &mut open {
+                    Some(builder) if builder.index() == part => builder,
+                    _ => open.insert(PartBuilder::new(options, set, template, part)),
+                };
+                builder.add(invoices)?;
+            }
+            ToBuilder::Close { part } => {
+                if let Some(builder) = open.take_if(|b| b.index() == part) {
+                    rendered.push(builder.finish()?);
+                }
+            }
+        }
     }
+    Ok(rendered)
 }
 
 /// What the stream gathers besides the parts.
@@ -233,7 +251,9 @@ struct Stream<'c, 'a> {
     mapper_counts: (usize, usize),
     triage: Triage,
     plan: PartPlan,
-    parts: Option<SyncSender<Part>>,
+    /// The current part's invoices not yet sent to its builder.
+    batch: Vec<Pending>,
+    builders: Vec<SyncSender<ToBuilder>>,
     /// Copies of orders known to differ, judged together after reading.
     held_back: HashMap<String, Vec<Order>>,
     held_back_order: Vec<String>,
@@ -244,7 +264,7 @@ struct Stream<'c, 'a> {
 }
 
 impl<'c, 'a> Stream<'c, 'a> {
-    fn new(cx: &'c Context<'a>, known: &'c Known, parts: SyncSender<Part>) -> Self {
+    fn new(cx: &'c Context<'a>, known: &'c Known, builders: Vec<SyncSender<ToBuilder>>) -> Self {
         Stream {
             cx,
             known,
@@ -253,7 +273,8 @@ impl<'c, 'a> Stream<'c, 'a> {
             mapper_counts: (0, 0),
             triage: Triage::default(),
             plan: PartPlan::for_output(cx.options),
-            parts: Some(parts),
+            batch: Vec::new(),
+            builders,
             held_back: HashMap::new(),
             held_back_order: Vec::new(),
             rates_seen: HashSet::new(),
@@ -351,31 +372,55 @@ impl<'c, 'a> Stream<'c, 'a> {
         self.known.bad.contains(&invoice.number) || self.known.bad.contains(&invoice.order_no)
     }
 
-    /// Puts an invoice in its part; sends the part it closes to be built.
+    /// Puts an invoice in its part; its batch goes to the part's builder
+    /// once full, and a part to which no more invoices come is closed.
     fn dispatch(&mut self, invoice: Invoice, bad: bool) -> Result<()> {
         let counts = crate::layout::row_counts(std::slice::from_ref(&invoice));
-        let number = invoice.number.clone();
+        let previous = self.plan.current();
+        let new_part = self
+            .plan
+            .place(&counts)
+            .map_err(|too_big| parts::too_big(self.cx.options, &invoice.number, too_big))?;
+        if new_part && let Some(previous) = previous {
+            self.close(previous)?;
+        }
         let document = self.cx.register.map(|_| self.triage.document(&invoice));
-        let pending = Pending {
+        self.batch.push(Pending {
             invoice,
             bad,
             document,
-        };
-        match self.plan.push(pending, &counts) {
-            Ok(Some(part)) => self.send(part),
-            Ok(None) => Ok(()),
-            Err(too_big) => Err(parts::too_big(self.cx.options, &number, too_big)),
+        });
+        if self.batch.len() == INVOICES_PER_BATCH
+            && let Some(part) = self.plan.current()
+        {
+            self.send_batch(part)?;
         }
+        Ok(())
     }
 
-    fn send(&mut self, part: Part) -> Result<()> {
-        let parts = self
-            .parts
-            .as_ref()
-            .ok_or_else(|| anyhow!("no more parts"))?;
+    /// Sends the waiting invoices (of `part`) to the part's builder.
+    fn send_batch(&mut self, part: usize) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let invoices = std::mem::take(&mut self.batch);
+        self.send(part, ToBuilder::Invoices { part, invoices })
+    }
+
+    /// Closes a part: its last invoices, and word that no more come.
+    fn close(&mut self, part: usize) -> Result<()> {
+        self.send_batch(part)?;
+        self.send(part, ToBuilder::Close { part })
+    }
+
+    fn send(&self, part: usize, message: ToBuilder) -> Result<()> {
+        let builder = self
+            .builders
+            .get(part % BUILDERS)
+            .ok_or_else(|| anyhow!("no builder for part {part}"))?;
         // A builder that stopped says why when it is joined.
-        parts
-            .send(part)
+        builder
+            .send(message)
             .map_err(|_| anyhow!("building the outputs stopped"))
     }
 
@@ -409,9 +454,8 @@ impl<'c, 'a> Stream<'c, 'a> {
             let bad = self.known_bad(&note);
             self.dispatch(note, bad)?;
         }
-        let plan = std::mem::replace(&mut self.plan, PartPlan::new(0, 0));
-        if let Some(part) = plan.finish() {
-            self.send(part)?;
+        if let Some(last) = self.plan.current() {
+            self.close(last)?;
         }
         self.mapper_counts = (self.mapper.held, self.mapper.skipped);
         Ok(())

@@ -39,19 +39,20 @@ const SPILL_AT: usize = 1 << 20;
 /// One workbook being written.
 pub struct WorkbookWriter<'t> {
     template: &'t TemplatePackage,
-    /// Per layout sheet; `None` for a sheet that gets no rows.
+    /// Per layout sheet; `None` for a sheet that gets no rows (so far).
     sheets: Vec<Option<SheetStream>>,
+    /// Rows per sheet not known up front ([`WorkbookWriter::open_ended`]).
+    open_ended: bool,
 }
 
-/// A sheet's part being written: compressed as it grows.
+/// A sheet's part being written.
 struct SheetStream {
     entry: String,
-    /// The part, compressed as it grows, as a one-entry zip.
-    part: ZipWriter<Spool>,
+    part: SheetPart,
     buffer: String,
-    declared: usize,
+    /// The rows it was given room for; `None` when not known up front.
+    declared: Option<usize>,
     written: usize,
-    last_row: u32,
     /// Layout columns in the template's column order; columns the template
     /// lacks are absent.
     columns: Vec<DataColumn>,
@@ -96,68 +97,32 @@ fn options() -> SimpleFileOptions {
 
 impl<'t> WorkbookWriter<'t> {
     /// A workbook that will get `rows[sheet]` data rows in each layout
-    /// sheet (the dimension and ranges are written first, so the counts
-    /// are needed up front).
+    /// sheet: the rows are compressed as they are appended.
     pub fn new(template: &'t TemplatePackage, rows: &[usize]) -> Result<WorkbookWriter<'t>> {
         let mut sheets = Vec::new();
-        for (index, schema) in layout().sheets.iter().enumerate() {
+        for index in 0..layout().sheets.len() {
             let count = rows.get(index).copied().unwrap_or(0);
-            if count == 0 {
-                sheets.push(None);
-                continue;
-            }
-            if count > MAX_DATA_ROWS {
-                bail!(
-                    "sheet {} would get {count} rows, more than the {MAX_DATA_ROWS} Excel allows \
-                     below LHDN's rows 1–5; write fewer invoices per workbook (--max-per-file)",
-                    schema.name
-                );
-            }
-            let Some(sheet) = template.sheet(index) else {
-                bail!(
-                    "{}: the template has no sheet {}, which these invoices fill",
-                    template.source,
-                    schema.name
-                );
-            };
-            let last_row = FIRST_DATA_ROW - 1 + count as u32;
-            let mut columns: Vec<DataColumn> = Vec::new();
-            let mut absent = Vec::new();
-            for (column, position) in sheet.columns.iter().enumerate() {
-                match position {
-                    Some(position) => columns.push(DataColumn::new(
-                        column,
-                        &column_letter(*position),
-                        sheet.styles[column],
-                    )),
-                    None => {
-                        let header = schema.headers[column].trim();
-                        let dropped =
-                            ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header));
-                        absent.push((column, (!dropped).then_some(header)));
-                    }
-                }
-            }
-            // Cells of a row go in column order.
-            columns.sort_by_key(|column| sheet.columns[column.index]);
-            let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
-            part.start_file(sheet.entry.as_str(), options())?;
-            let mut head = Vec::new();
-            sheet.located.head(last_row, &mut head)?;
-            part.write_all(&head)?;
-            sheets.push(Some(SheetStream {
-                entry: sheet.entry.clone(),
-                part,
-                buffer: String::with_capacity(FLUSH_AT + 4096),
-                declared: count,
-                written: 0,
-                last_row,
-                columns,
-                absent,
-                name: schema.name.as_str(),
-            }));
+            sheets.push(match count {
+                0 => None,
+                count => Some(SheetStream::open(template, index, Some(count))?),
+            });
         }
-        Ok(WorkbookWriter { template, sheets })
+        Ok(WorkbookWriter {
+            template,
+            sheets,
+            open_ended: false,
+        })
+    }
+
+    /// A workbook whose rows per sheet are known only once it is finished:
+    /// each sheet's rows wait as text in a temporary file, and are
+    /// compressed (a sheet per thread) by [`WorkbookWriter::finish`].
+    pub fn open_ended(template: &'t TemplatePackage) -> WorkbookWriter<'t> {
+        WorkbookWriter {
+            template,
+            sheets: (0..layout().sheets.len()).map(|_| None).collect(),
+            open_ended: true,
+        }
     }
 
     /// Data rows written so far, per layout sheet.
@@ -174,14 +139,21 @@ impl<'t> WorkbookWriter<'t> {
             if data.rows.is_empty() {
                 continue;
             }
-            let Some(Some(sheet)) = self.sheets.get_mut(index) else {
-                bail!(
+            let Some(slot) = self.sheets.get_mut(index) else {
+                bail!("no sheet {index}");
+            };
+            let sheet = match slot {
+                Some(sheet) => sheet,
+                None if self.open_ended => {
+                    slot.insert(SheetStream::open(self.template, index, None)?)
+                }
+                None => bail!(
                     "sheet {} gets rows it was not given room for",
                     layout().sheets[index].name
-                );
+                ),
             };
             for row in &data.rows {
-                if sheet.written == sheet.declared {
+                if sheet.written == sheet.declared.unwrap_or(MAX_DATA_ROWS) {
                     bail!(
                         "sheet {} gets more rows than it was given room for",
                         sheet.name
@@ -203,29 +175,43 @@ impl<'t> WorkbookWriter<'t> {
     /// sheets and their tables in place of the template's.
     pub fn finish<W: Write + Seek>(self, out: W) -> Result<W> {
         let template = self.template;
-        let mut prepared = Vec::new();
         let mut last_rows = vec![None; self.sheets.len()];
+        let mut filled = Vec::new();
         for (index, sheet) in self.sheets.into_iter().enumerate() {
-            let Some(mut sheet) = sheet else { continue };
-            if sheet.written != sheet.declared {
+            let Some(sheet) = sheet else { continue };
+            if let Some(declared) = sheet.declared
+                && sheet.written != declared
+            {
                 bail!(
-                    "sheet {} got {} rows of the {} it was given room for",
+                    "sheet {} got {} rows of the {declared} it was given room for",
                     sheet.name,
                     sheet.written,
-                    sheet.declared
                 );
             }
-            let mut tail = Vec::new();
-            template
-                .sheet(index)
-                .ok_or_else(|| anyhow!("no sheet {index}"))?
-                .located
-                .tail(sheet.last_row, &mut tail)?;
-            sheet.part.write_all(sheet.buffer.as_bytes())?;
-            sheet.part.write_all(&tail)?;
-            last_rows[index] = Some(sheet.last_row);
-            let part = sheet.part.finish()?.into_reader()?;
-            prepared.push((sheet.entry, ZipArchive::new(part)?));
+            last_rows[index] = Some(sheet.last_row());
+            filled.push((index, sheet));
+        }
+        // Sheets whose rows wait as text in a file (too many to keep in
+        // memory) are compressed now, each on a thread of its own; the
+        // others here.
+        let (text, compressed): (Vec<_>, Vec<_>) = filled
+            .into_iter()
+            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Spool::File(_))));
+        let mut prepared = std::thread::scope(|scope| {
+            let finishing: Vec<_> = text
+                .into_iter()
+                .map(|(index, sheet)| scope.spawn(move || sheet.finish(template, index)))
+                .collect();
+            finishing
+                .into_iter()
+                .map(|f| {
+                    f.join()
+                        .unwrap_or_else(|_| Err(anyhow!("writing a sheet failed")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (index, sheet) in compressed {
+            prepared.push(sheet.finish(template, index)?);
         }
         let filled = !prepared.is_empty();
         let mut zip_in = ZipArchive::new(Cursor::new(template.bytes()))?;
@@ -270,6 +256,139 @@ impl WorkbookWriter<'_> {
         let temp = file.into_inner().map_err(|e| e.into_error())?;
         Ok(temp.into_temp_path())
     }
+}
+
+/// Where a sheet's rows go: compressed as they come, after the sheet's
+/// head (its dimension names the last row, so the count is known up front);
+/// or, when the count is not known, as XML text (in memory while small,
+/// then in a temporary file), compressed after the head once the workbook is
+/// finished.
+enum SheetPart {
+    /// The part, compressed as it grows, as a one-entry zip.
+    Compressed(Box<ZipWriter<Spool>>),
+    Text(Spool),
+}
+
+impl Write for SheetPart {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            SheetPart::Compressed(part) => part.write(buf),
+            SheetPart::Text(part) => part.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            SheetPart::Compressed(part) => part.flush(),
+            SheetPart::Text(part) => part.flush(),
+        }
+    }
+}
+
+impl SheetStream {
+    /// Opens layout sheet `index` of the template for `count` rows (`None`:
+    /// not known up front).
+    fn open(template: &TemplatePackage, index: usize, count: Option<usize>) -> Result<SheetStream> {
+        let schema = &layout().sheets[index];
+        if let Some(count) = count
+            && count > MAX_DATA_ROWS
+        {
+            bail!(
+                "sheet {} would get {count} rows, more than the {MAX_DATA_ROWS} Excel allows \
+                 below LHDN's rows 1–5; write fewer invoices per workbook (--max-per-file)",
+                schema.name
+            );
+        }
+        let Some(sheet) = template.sheet(index) else {
+            bail!(
+                "{}: the template has no sheet {}, which these invoices fill",
+                template.source,
+                schema.name
+            );
+        };
+        let mut columns: Vec<DataColumn> = Vec::new();
+        let mut absent = Vec::new();
+        for (column, position) in sheet.columns.iter().enumerate() {
+            match position {
+                Some(position) => columns.push(DataColumn::new(
+                    column,
+                    &column_letter(*position),
+                    sheet.styles[column],
+                )),
+                None => {
+                    let header = schema.headers[column].trim();
+                    let dropped = ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header));
+                    absent.push((column, (!dropped).then_some(header)));
+                }
+            }
+        }
+        // Cells of a row go in column order.
+        columns.sort_by_key(|column| sheet.columns[column.index]);
+        let part = match count {
+            Some(count) => {
+                let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
+                part.start_file(sheet.entry.as_str(), options())?;
+                let mut head = Vec::new();
+                sheet.located.head(last_row(count), &mut head)?;
+                part.write_all(&head)?;
+                SheetPart::Compressed(Box::new(part))
+            }
+            None => SheetPart::Text(Spool::Memory(Cursor::new(Vec::new()))),
+        };
+        Ok(SheetStream {
+            entry: sheet.entry.clone(),
+            part,
+            buffer: String::with_capacity(FLUSH_AT + 4096),
+            declared: count,
+            written: 0,
+            columns,
+            absent,
+            name: schema.name.as_str(),
+        })
+    }
+
+    /// The sheet's last row: the rows given room for, or those written.
+    fn last_row(&self) -> u32 {
+        last_row(self.declared.unwrap_or(self.written))
+    }
+
+    /// The sheet's part, finished: (its zip entry, a one-entry zip holding it).
+    fn finish(
+        mut self,
+        template: &TemplatePackage,
+        index: usize,
+    ) -> Result<(String, ZipArchive<SpoolReader>)> {
+        let last_row = self.last_row();
+        let located = &template
+            .sheet(index)
+            .ok_or_else(|| anyhow!("no sheet {index}"))?
+            .located;
+        let mut tail = Vec::new();
+        located.tail(last_row, &mut tail)?;
+        self.part.write_all(self.buffer.as_bytes())?;
+        let mut part = match self.part {
+            SheetPart::Compressed(part) => *part,
+            SheetPart::Text(text) => {
+                let mut text = text.into_reader()?;
+                text.seek(SeekFrom::Start(0))?;
+                let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
+                part.start_file(self.entry.as_str(), options())?;
+                let mut head = Vec::new();
+                located.head(last_row, &mut head)?;
+                part.write_all(&head)?;
+                std::io::copy(&mut text, &mut part)?;
+                part
+            }
+        };
+        part.write_all(&tail)?;
+        let part = part.finish()?.into_reader()?;
+        Ok((self.entry, ZipArchive::new(part)?))
+    }
+}
+
+/// The last row of a sheet with `count` data rows below LHDN's rows 1–5.
+fn last_row(count: usize) -> u32 {
+    FIRST_DATA_ROW - 1 + count as u32
 }
 
 impl SheetStream {
@@ -549,6 +668,14 @@ mod tests {
         }
         let in_parts = writer.finish(Cursor::new(Vec::new())).unwrap().into_inner();
         assert_eq!(at_once, in_parts);
+        // Nor does it matter whether the rows were counted up front.
+        let mut writer = WorkbookWriter::open_ended(&template);
+        for invoice in invoices.chunks(1) {
+            let part = crate::layout::lay_out_after("x.xlsx", invoice, &writer.rows_written());
+            writer.append(&part).unwrap();
+        }
+        let open_ended = writer.finish(Cursor::new(Vec::new())).unwrap().into_inner();
+        assert_eq!(at_once, open_ended);
     }
 
     #[test]
