@@ -15,16 +15,30 @@ mod schema;
 pub mod uuids;
 
 use anyhow::{Context, Result, bail};
-use chrono::{NaiveDateTime, Utc};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub use schema::VERSION as SCHEMA_VERSION;
+
+/// A query of documents: the columns [`document_of_row`] reads, then `$clause`.
+macro_rules! select_documents {
+    ($clause:literal) => {
+        concat!(
+            "SELECT number, kind, type_code, order_no, original, seller, currency, total, \
+             total_cny, total_myr, rate, digest, issued_at, output, state, uuid FROM documents ",
+            $clause
+        )
+    };
+}
 
 /// The register's file name beside the config file.
 pub const DEFAULT_FILE: &str = "selfbill.db";
@@ -61,10 +75,15 @@ pub enum Kind {
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
+        self.text()
+    }
+
+    /// The text, as a value to bind that outlives any row.
+    fn text(self) -> &'static &'static str {
         match self {
-            Kind::Invoice => "invoice",
-            Kind::RefundNote => "refund-note",
-            Kind::CreditNote => "credit-note",
+            Kind::Invoice => &"invoice",
+            Kind::RefundNote => &"refund-note",
+            Kind::CreditNote => &"credit-note",
         }
     }
 
@@ -194,6 +213,86 @@ pub struct RunRecord {
     pub settled: Vec<(String, String)>,
 }
 
+/// Documents inserted by one statement: its overhead is shared by many rows.
+const DOCUMENTS_PER_INSERT: usize = 50;
+
+/// The values [`insert_documents_sql`] takes per document.
+const DOCUMENT_VALUES: usize = 15;
+
+/// An INSERT of `rows` documents, [`DOCUMENT_VALUES`] values each, in the
+/// order of [`document_values`].
+fn insert_documents_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO documents (number, kind, type_code, order_no, original, seller, currency, \
+         total, total_cny, total_myr, rate, digest, issued_at, output, run_id, state) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for _ in 0..DOCUMENT_VALUES {
+            sql.push_str("?, ");
+        }
+        sql.push_str("'written')");
+    }
+    sql
+}
+
+/// What [`insert_documents_sql`] takes of a document.
+fn document_values<'a>(
+    d: &'a Document,
+    text: &'a RowText,
+    run_id: &'a i64,
+) -> [&'a dyn rusqlite::ToSql; DOCUMENT_VALUES] {
+    [
+        &d.number,
+        d.kind.text(),
+        &d.type_code,
+        &d.order_no,
+        &d.original,
+        &d.seller,
+        &d.currency,
+        &text.total,
+        &text.total_cny,
+        &text.total_myr,
+        &text.rate,
+        &d.digest,
+        &text.issued_at,
+        &d.output,
+        run_id,
+    ]
+}
+
+/// A document's amounts and issue time as the register writes them, in
+/// buffers reused from one row to the next.
+#[derive(Default)]
+struct RowText {
+    total: String,
+    total_cny: String,
+    total_myr: String,
+    rate: String,
+    issued_at: String,
+}
+
+impl RowText {
+    fn of(&mut self, d: &Document) {
+        use std::fmt::Write as _;
+        for (text, amount) in [
+            (&mut self.total, d.total),
+            (&mut self.total_cny, d.total_cny),
+            (&mut self.total_myr, d.total_myr),
+            (&mut self.rate, d.rate),
+        ] {
+            text.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{amount}");
+        }
+        self.issued_at.clear();
+        write_time(&mut self.issued_at, d.issued_at);
+    }
+}
+
 /// A UUID to record: the document's number and LHDN's UUID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UuidEntry {
@@ -207,6 +306,31 @@ pub struct Register {
     path: PathBuf,
     /// A run's write lock is held (BEGIN IMMEDIATE, not yet committed).
     locked: bool,
+    /// The orders the register has documents of, once looked up under the
+    /// lock (no other run can add any meanwhile); cleared when this run
+    /// records or the lock ends.
+    known: RefCell<KnownOrders>,
+}
+
+/// Which orders have documents, so that an order never invoiced (most of a
+/// month's) is answered without a query. Read once lookups outnumber a
+/// fraction of the register's documents: reading an order number costs far
+/// less than a query; at once for an empty register.
+#[derive(Debug, Default)]
+struct KnownOrders {
+    /// Lookups so far under this lock.
+    lookups: usize,
+    /// The documents' highest rowid: their number, at most.
+    documents: Option<i64>,
+    /// Hashes of the order numbers with documents; a collision only costs a query.
+    hashes: Option<HashSet<u64, BuildHasherDefault<DefaultHasher>>>,
+}
+
+/// Lookups per document in the register before the order numbers are read.
+const LOOKUPS_PER_SCAN: i64 = 32;
+
+fn order_hash(order_no: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(order_no)
 }
 
 impl std::fmt::Debug for Register {
@@ -266,6 +390,7 @@ impl Register {
             conn,
             path: path.to_path_buf(),
             locked: false,
+            known: RefCell::default(),
         })
     }
 
@@ -285,20 +410,61 @@ impl Register {
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sqlite_error(e, &self.path.display().to_string()))?;
         self.locked = true;
+        self.known.take();
         Ok(())
     }
 
     /// The documents of an order, oldest first.
     pub fn documents_of(&self, order_no: &str) -> Result<Vec<Document>> {
+        if !self.may_have_documents(order_no)? {
+            return Ok(Vec::new());
+        }
         self.select_documents(
-            "WHERE order_no = ?1 ORDER BY issued_at, number",
+            select_documents!("WHERE order_no = ?1 ORDER BY issued_at, number"),
             params![order_no],
         )
     }
 
+    /// Whether the order may have documents: false only when the register
+    /// is known, under this run's lock, to have none of it. Counts the
+    /// lookups; once they are many for the register's size, reads which
+    /// orders have documents.
+    fn may_have_documents(&self, order_no: &str) -> Result<bool> {
+        if !self.locked {
+            return Ok(true);
+        }
+        let mut known = self.known.borrow_mut();
+        if let Some(hashes) = &known.hashes {
+            return Ok(hashes.contains(&order_hash(order_no)));
+        }
+        known.lookups = known.lookups.saturating_add(1);
+        let documents = match known.documents {
+            Some(documents) => documents,
+            None => {
+                let documents: Option<i64> =
+                    self.conn
+                        .query_row("SELECT max(rowid) FROM documents", [], |row| row.get(0))?;
+                *known.documents.insert(documents.unwrap_or(0))
+            }
+        };
+        let lookups = i64::try_from(known.lookups).unwrap_or(i64::MAX);
+        if lookups.saturating_mul(LOOKUPS_PER_SCAN) < documents {
+            return Ok(true);
+        }
+        let mut hashes = HashSet::default();
+        let mut statement = self.conn.prepare_cached("SELECT order_no FROM documents")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            hashes.insert(order_hash(row.get_ref(0)?.as_str()?));
+        }
+        let may = hashes.contains(&order_hash(order_no));
+        known.hashes = Some(hashes);
+        Ok(may)
+    }
+
     pub fn document(&self, number: &str) -> Result<Option<Document>> {
         Ok(self
-            .select_documents("WHERE number = ?1", params![number])?
+            .select_documents(select_documents!("WHERE number = ?1"), params![number])?
             .into_iter()
             .next())
     }
@@ -307,81 +473,21 @@ impl Register {
     pub fn documents(&self, month: Option<&str>) -> Result<Vec<Document>> {
         match month {
             Some(month) => self.select_documents(
-                "WHERE substr(issued_at, 1, 7) = ?1 ORDER BY issued_at, number",
+                select_documents!("WHERE substr(issued_at, 1, 7) = ?1 ORDER BY issued_at, number"),
                 params![month],
             ),
-            None => self.select_documents("ORDER BY issued_at, number", params![]),
+            None => {
+                self.select_documents(select_documents!("ORDER BY issued_at, number"), params![])
+            }
         }
     }
 
-    fn select_documents(
-        &self,
-        clause: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<Document>> {
-        let sql = format!(
-            "SELECT number, kind, type_code, order_no, original, seller, currency, total, \
-             total_cny, total_myr, rate, digest, issued_at, output, state, uuid FROM documents {clause}"
-        );
-        let mut statement = self.conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(args, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, String>(6)?,
-                [
-                    row.get::<_, String>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, String>(9)?,
-                    row.get::<_, String>(10)?,
-                ],
-                row.get::<_, String>(11)?,
-                row.get::<_, String>(12)?,
-                row.get::<_, String>(13)?,
-                row.get::<_, String>(14)?,
-                row.get::<_, Option<String>>(15)?,
-            ))
-        })?;
+    fn select_documents(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Document>> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let mut rows = statement.query(args)?;
         let mut documents = Vec::new();
-        for row in rows {
-            let (
-                number,
-                kind,
-                type_code,
-                order_no,
-                original,
-                seller,
-                currency,
-                amounts,
-                digest,
-                issued_at,
-                output,
-                state,
-                uuid,
-            ) = row?;
-            let [total, total_cny, total_myr, rate] = amounts.map(|a| decimal(&a));
-            documents.push(Document {
-                kind: Kind::parse(&kind)?,
-                type_code,
-                order_no,
-                original,
-                seller,
-                currency,
-                total: total?,
-                total_cny: total_cny?,
-                total_myr: total_myr?,
-                rate: rate?,
-                digest,
-                issued_at: parse_time(&issued_at)?,
-                output,
-                state: State::parse(&state)?,
-                uuid,
-                number,
-            });
+        while let Some(row) = rows.next()? {
+            documents.push(document_of_row(row)?);
         }
         Ok(documents)
     }
@@ -424,6 +530,8 @@ impl Register {
         self.lock()?;
         let shown = self.path.display().to_string();
         let result = self.insert_run(run);
+        // This run's documents are in (or rolled back): what was known is not.
+        self.known.take();
         let result = result.and_then(|()| {
             crate::register::pause_for_tests("record");
             self.conn
@@ -458,54 +566,25 @@ impl Register {
             ],
         )?;
         let run_id = conn.last_insert_rowid();
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO documents (number, kind, type_code, order_no, original, seller, currency, \
-             total, total_cny, total_myr, rate, digest, issued_at, output, run_id, state) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'written')",
-        )?;
-        for d in &run.written {
-            insert
-                .execute(params![
-                    d.number,
-                    d.kind.as_str(),
-                    d.type_code,
-                    d.order_no,
-                    d.original,
-                    d.seller,
-                    d.currency,
-                    d.total.to_string(),
-                    d.total_cny.to_string(),
-                    d.total_myr.to_string(),
-                    d.rate.to_string(),
-                    d.digest,
-                    format_time(d.issued_at),
-                    d.output,
-                    run_id,
-                ])
-                .with_context(|| format!("document {} is already recorded", d.number))?;
-            if let Some(original) = &d.original {
-                conn.execute(
-                    "UPDATE documents SET state = 'refunded' WHERE number = ?1",
-                    params![original],
-                )?;
-            }
-        }
+        self.insert_documents(&run.written, run_id)?;
+        let mut text = RowText::default();
         let mut update = conn.prepare_cached(
             "UPDATE documents SET seller = ?2, currency = ?3, total = ?4, total_cny = ?5, \
              total_myr = ?6, rate = ?7, digest = ?8, issued_at = ?9, output = ?10, run_id = ?11 \
              WHERE number = ?1 AND state = 'written'",
         )?;
         for d in &run.reissued {
+            text.of(d);
             let changed = update.execute(params![
                 d.number,
                 d.seller,
                 d.currency,
-                d.total.to_string(),
-                d.total_cny.to_string(),
-                d.total_myr.to_string(),
-                d.rate.to_string(),
+                text.total,
+                text.total_cny,
+                text.total_myr,
+                text.rate,
                 d.digest,
-                format_time(d.issued_at),
+                text.issued_at,
                 d.output,
                 run_id,
             ])?;
@@ -541,6 +620,50 @@ impl Register {
         )?;
         for (order_no, how) in &run.settled {
             settle.execute(params![order_no, run_id, how])?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the documents written by run `run_id`, many to a statement;
+    /// a note's original becomes `refunded`.
+    fn insert_documents(&self, documents: &[Document], run_id: i64) -> Result<()> {
+        let conn = &self.conn;
+        let mut many = conn.prepare_cached(&insert_documents_sql(DOCUMENTS_PER_INSERT))?;
+        let mut one = conn.prepare_cached(&insert_documents_sql(1))?;
+        let mut refunded =
+            conn.prepare_cached("UPDATE documents SET state = 'refunded' WHERE number = ?1")?;
+        let mut texts: Vec<RowText> = Vec::new();
+        texts.resize_with(DOCUMENTS_PER_INSERT.min(documents.len()), RowText::default);
+        for batch in documents.chunks(DOCUMENTS_PER_INSERT) {
+            for (text, d) in texts.iter_mut().zip(batch) {
+                text.of(d);
+            }
+            let mut inserted = false;
+            if batch.len() == DOCUMENTS_PER_INSERT {
+                let mut values: Vec<&dyn rusqlite::ToSql> =
+                    Vec::with_capacity(DOCUMENTS_PER_INSERT * DOCUMENT_VALUES);
+                for (d, text) in batch.iter().zip(&texts) {
+                    values.extend(document_values(d, text, &run_id));
+                }
+                match many.execute(values.as_slice()) {
+                    Ok(_) => inserted = true,
+                    // One of them is recorded already: undone, the
+                    // transaction goes on, one at a time to say which.
+                    Err(e)
+                        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+                            && !conn.is_autocommit() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !inserted {
+                for (d, text) in batch.iter().zip(&texts) {
+                    one.execute(document_values(d, text, &run_id))
+                        .with_context(|| format!("document {} is already recorded", d.number))?;
+                }
+            }
+            for original in batch.iter().filter_map(|d| d.original.as_ref()) {
+                refunded.execute(params![original])?;
+            }
         }
         Ok(())
     }
@@ -781,6 +904,29 @@ fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A row of [`select_documents!`].
+fn document_of_row(row: &rusqlite::Row<'_>) -> Result<Document> {
+    let text = |column: usize| -> Result<&str> { Ok(row.get_ref(column)?.as_str()?) };
+    Ok(Document {
+        number: row.get(0)?,
+        kind: Kind::parse(text(1)?)?,
+        type_code: row.get(2)?,
+        order_no: row.get(3)?,
+        original: row.get(4)?,
+        seller: row.get(5)?,
+        currency: row.get(6)?,
+        total: decimal(text(7)?)?,
+        total_cny: decimal(text(8)?)?,
+        total_myr: decimal(text(9)?)?,
+        rate: decimal(text(10)?)?,
+        digest: row.get(11)?,
+        issued_at: parse_time(text(12)?)?,
+        output: row.get(13)?,
+        state: State::parse(text(14)?)?,
+        uuid: row.get(15)?,
+    })
+}
+
 fn has_tables(conn: &Connection) -> Result<bool> {
     let count: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'documents', 'holds')",
@@ -809,13 +955,96 @@ fn decimal(text: &str) -> Result<Decimal> {
         .with_context(|| format!("the register holds {text:?} where an amount belongs"))
 }
 
+/// How the register writes a time: UTC, to the second.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
 pub(crate) fn format_time(time: NaiveDateTime) -> String {
-    time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let mut text = String::with_capacity(20);
+    write_time(&mut text, time);
+    text
+}
+
+/// Appends `time` as [`TIME_FORMAT`] writes it; the digits by hand for the
+/// years 0 to 9999 (chrono's formatting costs more than the rest of a row).
+fn write_time(text: &mut String, time: NaiveDateTime) {
+    let year = time.year();
+    if !(0..=9999).contains(&year) || time.nanosecond() >= 1_000_000_000 {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{}", time.format(TIME_FORMAT));
+        return;
+    }
+    push_digits(text, year as u32, 4);
+    text.push('-');
+    push_digits(text, time.month(), 2);
+    text.push('-');
+    push_digits(text, time.day(), 2);
+    text.push('T');
+    push_digits(text, time.hour(), 2);
+    text.push(':');
+    push_digits(text, time.minute(), 2);
+    text.push(':');
+    push_digits(text, time.second(), 2);
+    text.push('Z');
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        text.push(char::from(b'0' + digit as u8));
+    }
 }
 
 fn parse_time(text: &str) -> Result<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ")
+    if let Some(time) = parse_written_time(text.as_bytes()) {
+        return Ok(time);
+    }
+    NaiveDateTime::parse_from_str(text, TIME_FORMAT)
         .with_context(|| format!("the register holds {text:?} where a time belongs"))
+}
+
+/// A time exactly as [`write_time`] writes it, read without chrono's
+/// parser; anything else is left to it.
+fn parse_written_time(text: &[u8]) -> Option<NaiveDateTime> {
+    let [
+        y1,
+        y2,
+        y3,
+        y4,
+        b'-',
+        m1,
+        m2,
+        b'-',
+        d1,
+        d2,
+        b'T',
+        h1,
+        h2,
+        b':',
+        n1,
+        n2,
+        b':',
+        s1,
+        s2,
+        b'Z',
+    ] = *text
+    else {
+        return None;
+    };
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |value, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| value * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(number(&[y1, y2, y3, y4])?).ok()?,
+        number(&[m1, m2])?,
+        number(&[d1, d2])?,
+    )?;
+    date.and_hms_opt(number(&[h1, h2])?, number(&[n1, n2])?, number(&[s1, s2])?)
 }
 
 /// For the crash and concurrency tests only: with

@@ -31,28 +31,56 @@ pub const MAX_NUMBER_CHARS: usize = 50;
 
 /// A digest of what an order says: seller, lines and amounts (decimals
 /// normalised, so 12.5 and 12.50 agree), not its status or where it was read.
+///
+/// The SHA-256, in lowercase hex, of each field followed by U+001F. Registers
+/// on users' disks hold these digests: the text hashed must never change.
 pub fn digest(order: &Order) -> String {
-    let mut text = String::new();
-    let amount = |d: Decimal| d.normalize().to_string();
-    let mut field = |value: &str| {
-        text.push_str(value);
-        text.push('\u{1f}');
-    };
-    field(&order.order_no);
-    field(&order.seller_member);
-    field(&amount(order.goods_total));
-    field(&amount(order.shipping));
-    field(&amount(order.adjustment));
-    field(&amount(order.paid));
+    let mut hash = FieldHasher(Sha256::new());
+    hash.text(&order.order_no);
+    hash.text(&order.seller_member);
+    hash.amount(order.goods_total);
+    hash.amount(order.shipping);
+    hash.amount(order.adjustment);
+    hash.amount(order.paid);
     for line in &order.lines {
-        field(&line.title);
-        field(&line.model);
-        field(&amount(line.unit_price));
-        field(&amount(line.quantity));
-        field(&line.unit);
+        hash.text(&line.title);
+        hash.text(&line.model);
+        hash.amount(line.unit_price);
+        hash.amount(line.quantity);
+        hash.text(&line.unit);
     }
-    let hash = Sha256::digest(text.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in hash.0.finalize() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
+/// Feeds a digest's fields to the hash as they are written, without
+/// building the text first.
+struct FieldHasher(Sha256);
+
+impl FieldHasher {
+    fn text(&mut self, value: &str) {
+        self.0.update(value.as_bytes());
+        self.0.update([0x1f]);
+    }
+
+    fn amount(&mut self, value: Decimal) {
+        use std::fmt::Write as _;
+        // Writing to the hash cannot fail.
+        let _ = write!(self, "{}", value.normalize());
+        self.0.update([0x1f]);
+    }
+}
+
+impl std::fmt::Write for FieldHasher {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Everything the register step needs besides the orders.

@@ -305,6 +305,29 @@ fn digests_ignore_where_and_how_amounts_were_written() {
     assert_eq!(digest(&a).len(), 64);
 }
 
+/// Registers on users' disks hold these digests: the same order must always
+/// digest to the same text, or every order would look changed.
+#[test]
+fn digests_are_those_registers_already_hold() {
+    let mut order = order(
+        "3021",
+        &[("12.50", "2", "个"), ("-0.010", "1.000", "")],
+        "8",
+        "-1.5",
+        "33.49",
+    );
+    order.lines[1].title = "Ünïcode \u{1f} line".into();
+    order.lines[1].model = "型号 A".into();
+    assert_eq!(
+        digest(&order),
+        "07cd4c050ae920cf5ea84fb716d77f45cfda1c83c2341aaaf41add05f2230fc5"
+    );
+    assert_eq!(
+        digest(&paid("1", "0.00")),
+        "2f68dd1bd4fb38f372c1f94f5b480fab64e4aaed70c29485d0fb989fe2498a49"
+    );
+}
+
 #[test]
 fn an_order_is_invoiced_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -752,4 +775,154 @@ fn notes_pass_the_rules_with_their_document_references_row() {
         .map(|c| c.as_text().into_owned())
         .collect();
     assert_eq!(texts, ["1", "SB-1-R1", "SB-1", UUID_A]);
+}
+
+/// Under a run's lock, once lookups are many, the order numbers are read:
+/// each order still has its documents, oldest first.
+#[test]
+fn documents_of_orders_are_found_once_the_order_numbers_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut register = new_register(&dir);
+    // Order 7 is refunded after validation.
+    let orders: Vec<Order> = (0..100).map(|i| paid(&i.to_string(), "10.00")).collect();
+    run(&mut register, orders, &[], "oct.xlsx");
+    validate(&mut register, "SB-7", UUID_A);
+    run(
+        &mut register,
+        vec![with_status(paid("7", "10.00"), "交易关闭")],
+        &[],
+        "nov.xlsx",
+    );
+    let asked: Vec<String> = (0..150).rev().chain([7]).map(|i| i.to_string()).collect();
+    let documents = |register: &Register| -> Vec<Vec<Document>> {
+        asked
+            .iter()
+            .map(|order_no| register.documents_of(order_no).unwrap())
+            .collect()
+    };
+    let expected = documents(&register);
+    assert_eq!(expected.iter().filter(|d| !d.is_empty()).count(), 101);
+    let numbers: Vec<&str> = expected[150].iter().map(|d| d.number.as_str()).collect();
+    assert_eq!(numbers, ["SB-7", "SB-7-R1"]);
+    register.lock().unwrap();
+    assert_eq!(documents(&register), expected);
+    assert!(register.known.borrow().hashes.is_some());
+}
+
+/// The order numbers read under one run's lock do not hide the documents
+/// that run records from the next.
+#[test]
+fn orders_recorded_after_their_numbers_were_read_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut register = new_register(&dir);
+    run(&mut register, vec![paid("1", "10.00")], &[], "oct.xlsx");
+    register.lock().unwrap();
+    for order_no in 0..40 {
+        register.documents_of(&order_no.to_string()).unwrap();
+    }
+    assert!(register.known.borrow().hashes.is_some());
+    let (_, written) = run(&mut register, vec![paid("2", "20.00")], &[], "nov.xlsx");
+    assert_eq!(written.len(), 1);
+    let (triage, written) = run(
+        &mut register,
+        vec![paid("1", "10.00"), paid("2", "20.00")],
+        &[],
+        "dec.xlsx",
+    );
+    assert!(written.is_empty());
+    assert_eq!(triage.already_invoiced, 2);
+}
+
+#[test]
+fn times_are_written_and_read_as_chrono_does() {
+    let chrono_text = |time: NaiveDateTime| time.format(TIME_FORMAT).to_string();
+    let chrono_time = |text: &str| NaiveDateTime::parse_from_str(text, TIME_FORMAT).ok();
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    for time in [
+        now(),
+        date(999, 1, 2).and_hms_opt(3, 4, 5).unwrap(),
+        date(2024, 2, 29).and_hms_opt(23, 59, 59).unwrap(),
+        date(9999, 12, 31).and_hms_opt(23, 59, 59).unwrap(),
+        date(12345, 6, 7).and_hms_opt(8, 9, 10).unwrap(),
+        date(-44, 3, 15).and_hms_opt(12, 0, 0).unwrap(),
+        date(2016, 12, 31)
+            .and_hms_milli_opt(23, 59, 59, 1500)
+            .unwrap(),
+    ] {
+        let text = format_time(time);
+        assert_eq!(text, chrono_text(time));
+        assert_eq!(parse_time(&text).ok(), chrono_time(&text), "{text}");
+    }
+    for text in [
+        "2026-11-26T00:00:00Z",
+        "2026-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-11-26T24:00:00Z",
+        "2026-11-26T23:59:60Z",
+        "2026-1-26T00:00:00Z",
+        "2026-11-26T00:00:00",
+        "2026-11-26 00:00:00Z",
+        "2026-1x-26T00:00:00Z",
+        "+2026-11-26T00:00:00Z",
+        "",
+    ] {
+        assert_eq!(parse_time(text).ok(), chrono_time(text), "{text}");
+    }
+}
+
+/// Documents are recorded many to a statement: a run is still recorded
+/// whole, as written, or not at all, naming a document recorded before.
+#[test]
+fn a_run_of_many_documents_is_recorded_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut register = new_register(&dir);
+    let invoice = |i: i64| Document {
+        number: format!("D-{i}"),
+        kind: Kind::Invoice,
+        type_code: "11".into(),
+        order_no: i.to_string(),
+        original: None,
+        seller: format!("seller {i}"),
+        currency: "USD".into(),
+        total: Decimal::new(i * 101, 2),
+        total_cny: Decimal::new(i * 707, 2),
+        total_myr: Decimal::new(i * 431, 2),
+        rate: d("0.6097"),
+        digest: format!("{i:064x}"),
+        issued_at: now(),
+        output: "oct.xlsx".into(),
+        state: State::Written,
+        uuid: None,
+    };
+    let record = |written: Vec<Document>| RunRecord {
+        issued_at: now(),
+        written,
+        ..RunRecord::default()
+    };
+    register.record_run(&record(vec![invoice(60)])).unwrap();
+    let error = register
+        .record_run(&record((0..120).map(invoice).collect()))
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("document D-60 is already recorded"),
+        "{error:#}"
+    );
+    assert_eq!(register.documents(None).unwrap(), [invoice(60)]);
+
+    let mut written: Vec<Document> = (0..120).filter(|&i| i != 60).map(invoice).collect();
+    written.push(Document {
+        number: "D-60-R1".into(),
+        kind: Kind::CreditNote,
+        type_code: "12".into(),
+        original: Some("D-60".into()),
+        ..invoice(60)
+    });
+    register.record_run(&record(written.clone())).unwrap();
+    let mut expected = written;
+    expected.push(Document {
+        state: State::Refunded,
+        ..invoice(60)
+    });
+    expected.sort_by(|a, b| a.number.cmp(&b.number));
+    assert_eq!(register.documents(None).unwrap(), expected);
 }
