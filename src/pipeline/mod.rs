@@ -270,9 +270,15 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             .hint("Nothing is written when there is nothing to invoice"),
         );
     }
+    // The report's lines and the register's records, each made once, in
+    // room made once: a month's worth is the largest thing convert keeps.
     let mut summaries = Vec::new();
-    let mut documents = Vec::new();
+    let mut documents: Vec<register::Document> = Vec::new();
     if write_anything {
+        summaries.reserve_exact(rendered.iter().map(|part| part.written.len()).sum());
+        if rendered.len() > 1 {
+            documents.reserve_exact(rendered.iter().map(|part| part.documents.len()).sum());
+        }
         for (part, name) in rendered.iter_mut().zip(&names) {
             let output = name.display().to_string();
             for (path, built) in std::mem::take(&mut part.files) {
@@ -285,10 +291,19 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
                     parts::Built::Temp(temp) => set.add(temp, target)?,
                 }
             }
-            summaries.extend(part.written.iter().map(|brief| brief.summary(&output)));
-            for mut document in std::mem::take(&mut part.documents) {
+            summaries.extend(
+                std::mem::take(&mut part.written)
+                    .into_iter()
+                    .map(|brief| brief.summary(&output)),
+            );
+            let mut recorded = std::mem::take(&mut part.documents);
+            for document in &mut recorded {
                 document.output = output.clone();
-                documents.push(document);
+            }
+            if documents.is_empty() {
+                documents = recorded;
+            } else {
+                documents.append(&mut recorded);
             }
         }
         let committed = set.commit()?;

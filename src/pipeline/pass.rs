@@ -324,6 +324,7 @@ impl<'c, 'a> Stream<'c, 'a> {
         for order in routed {
             self.map(order)?;
         }
+        self.triage.processed(&order_no);
         Ok(())
     }
 
@@ -438,6 +439,7 @@ impl<'c, 'a> Stream<'c, 'a> {
                     self.map(order)?;
                 }
             }
+            self.triage.processed(&order_no);
         }
         if self.cx.register.is_some() {
             let before = self.triage.findings.len();

@@ -436,6 +436,20 @@ impl Triage {
         Ok(())
     }
 
+    /// Forgets what an order looked like once its invoice (if any) has its
+    /// record ([`Triage::document`]), unless the run's end still needs it:
+    /// a hold to record or follow up, or a note still to be written.
+    pub fn processed(&mut self, order_no: &str) {
+        let needed = self.seen.get(order_no).is_some_and(|seen| {
+            seen.action == Some(StatusAction::Hold)
+                || self.open_holds.contains_key(order_no)
+                || self.notes.iter().any(|note| note.order_no == order_no)
+        });
+        if !needed {
+            self.seen.remove(order_no);
+        }
+    }
+
     /// The number a reissued order's invoice keeps, when it is a reissue.
     pub fn reissue_number(&self, order_no: &str) -> Option<&str> {
         self.reissue.get(order_no).map(String::as_str)
@@ -497,11 +511,14 @@ impl Triage {
         outputs: Vec<String>,
     ) -> RunRecord {
         let invoiced: HashSet<&str> = written.iter().map(|(i, _)| i.order_no.as_str()).collect();
-        let documents = written.iter().map(|(invoice, output)| {
-            let mut document = self.document(invoice);
-            document.output = output.to_string();
-            document
-        });
+        let documents = written
+            .iter()
+            .map(|(invoice, output)| {
+                let mut document = self.document(invoice);
+                document.output = output.to_string();
+                document
+            })
+            .collect();
         self.record_documents(documents, &invoiced, issued_at, exports, outputs)
     }
 
@@ -536,25 +553,25 @@ impl Triage {
     /// (see [`Triage::document`]), and the order numbers they invoice.
     pub fn record_documents(
         &self,
-        documents: impl IntoIterator<Item = Document>,
+        mut documents: Vec<Document>,
         invoiced: &HashSet<&str>,
         issued_at: NaiveDateTime,
         exports: Vec<String>,
         outputs: Vec<String>,
     ) -> RunRecord {
+        let reissued = documents
+            .extract_if(.., |d| {
+                self.reissue.contains_key(&d.order_no) && d.kind == Kind::Invoice
+            })
+            .collect();
         let mut run = RunRecord {
             issued_at,
             exports,
             outputs,
+            written: documents,
+            reissued,
             ..RunRecord::default()
         };
-        for document in documents {
-            if self.reissue.contains_key(&document.order_no) && document.kind == Kind::Invoice {
-                run.reissued.push(document);
-            } else {
-                run.written.push(document);
-            }
-        }
         let mut seen: Vec<(&String, &Seen)> = self.seen.iter().collect();
         seen.sort_by(|a, b| a.0.cmp(b.0));
         for (order_no, s) in seen {
