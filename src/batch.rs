@@ -165,9 +165,37 @@ impl Cell {
             Cell::Empty => Cow::Borrowed(""),
             Cell::Text(s) => Cow::Borrowed(s),
             Cell::Number(n) => Cow::Owned(n.to_string()),
-            Cell::DateTime(d) => Cow::Owned(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            Cell::DateTime(d) => Cow::Owned(utc_stamp(*d)),
         }
     }
+}
+
+/// A date-time as LHDN writes it, `yyyy-MM-ddTHH:mm:ssZ`: by hand, as
+/// chrono's `%Y-%m-%dT%H:%M:%SZ` would (which parses its format string on
+/// every call), and through chrono where a year has other than four digits
+/// or the time is a leap second.
+pub fn utc_stamp(at: NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&at.year()) || at.nanosecond() >= 1_000_000_000 {
+        return at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    }
+    let fields = [
+        (at.year() as u32, 4, ""),
+        (at.month(), 2, "-"),
+        (at.day(), 2, "-"),
+        (at.hour(), 2, "T"),
+        (at.minute(), 2, ":"),
+        (at.second(), 2, ":"),
+    ];
+    let mut text = String::with_capacity(20);
+    for (n, width, before) in fields {
+        text.push_str(before);
+        for place in (0..width).rev() {
+            text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    text.push('Z');
+    text
 }
 
 /// A data row with its real row number, and for converted invoices the
@@ -221,21 +249,26 @@ impl Batch {
     }
 
     /// Appends a data row to `sheet`: cells by header, the rest empty.
-    pub fn push(&mut self, sheet: usize, values: &[(&str, Cell)], origin: &Location) {
+    pub fn push<'h>(
+        &mut self,
+        sheet: usize,
+        values: impl IntoIterator<Item = (&'h str, Cell)>,
+        origin: Location,
+    ) {
         let schema = &template().sheets[sheet];
         let mut cells = vec![Cell::Empty; schema.headers.len()];
         for (header, cell) in values {
             let index = schema
                 .column(header)
                 .unwrap_or_else(|| panic!("{header} is a column of {}", schema.name));
-            cells[index] = cell.clone();
+            cells[index] = cell;
         }
         let data = &mut self.sheets[sheet];
         let row = FIRST_DATA_ROW + data.rows.len() as u32;
         data.rows.push(DataRow {
             row,
             cells,
-            origin: Some(origin.clone()),
+            origin: Some(origin),
         });
     }
 
@@ -248,6 +281,31 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_times_read_as_chrono_writes_them() {
+        let stamps = [
+            "2026-11-26T00:00:00",
+            "2026-01-05T09:07:03",
+            "0001-02-03T04:05:06",
+            "9999-12-31T23:59:59",
+            "2024-02-29T12:30:59.999",
+        ];
+        let mut times: Vec<NaiveDateTime> = stamps.iter().map(|t| t.parse().unwrap()).collect();
+        let far = chrono::NaiveDate::from_ymd_opt(12345, 6, 7).unwrap();
+        times.push(far.and_hms_opt(1, 2, 3).unwrap());
+        let before = chrono::NaiveDate::from_ymd_opt(-44, 3, 15).unwrap();
+        times.push(before.and_hms_opt(0, 0, 0).unwrap());
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31).unwrap();
+        times.push(leap.and_hms_milli_opt(23, 59, 59, 1_500).unwrap());
+        for at in times {
+            assert_eq!(
+                utc_stamp(at),
+                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "{at:?}"
+            );
+        }
+    }
 
     #[test]
     fn template_has_lhdns_eleven_sheets_in_order() {

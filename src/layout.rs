@@ -98,14 +98,14 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
     if let Some(incoterms) = &invoice.incoterms {
         document.push(("Incoterms", Cell::text(incoterms)));
     }
-    batch.push(DOCUMENTS, &document, origin);
+    batch.push(DOCUMENTS, document, origin.clone());
 
     for line in &invoice.lines {
         let line_origin = origin.with_row(line.source_row);
         let id = Cell::Number(Decimal::from(line.id));
         batch.push(
             LINE_ITEMS,
-            &[
+            [
                 ("eInvoiceNumber", number()),
                 ("ID", id.clone()),
                 ("Classification", Cell::text(&line.classification)),
@@ -121,11 +121,11 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
                 ("TotalExcludingTax", money(line.total_excluding_tax)),
                 ("CountryofOrigin", Cell::text(&*line.country_of_origin)),
             ],
-            &line_origin,
+            line_origin.clone(),
         );
         batch.push(
             LINE_TAXES,
-            &[
+            [
                 ("eInvoiceNumber", number()),
                 ("LineItem.ID", id),
                 ("TaxType", Cell::text(&invoice.tax_type)),
@@ -133,46 +133,46 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
                 ("TaxAmount", money(line.tax_amount)),
                 ("TaxableAmount", money(line.total_excluding_tax)),
             ],
-            &line_origin,
+            line_origin,
         );
     }
     batch.push(
         DOCUMENT_TOTAL_TAX,
-        &[
+        [
             ("eInvoiceNumber", number()),
             ("TaxType", Cell::text(&invoice.tax_type)),
             ("TotalTaxableAmount", money(totals.excluding_tax)),
             ("TotalTaxAmount", money(totals.tax)),
         ],
-        origin,
+        origin.clone(),
     );
     for discount in &invoice.discounts {
         batch.push(
             DOCUMENT_DISCOUNTS,
-            &[
+            [
                 ("eInvoiceNumber", number()),
                 ("DiscountDescription", Cell::text(&discount.description)),
                 ("DiscountAmount", money(discount.amount)),
             ],
-            origin,
+            origin.clone(),
         );
     }
     for charge in &invoice.charges {
         batch.push(
             DOCUMENT_CHARGES,
-            &[
+            [
                 ("eInvoiceNumber", number()),
                 ("ChargeDescription", Cell::text(&charge.description)),
                 ("ChargeAmount", money(charge.amount)),
             ],
-            origin,
+            origin.clone(),
         );
     }
     for reference in &invoice.references {
         let serial = batch.sheets[DOCUMENT_REFERENCES].rows.len() as u32 + 1;
         batch.push(
             DOCUMENT_REFERENCES,
-            &[
+            [
                 ("SerialNo", Cell::Number(Decimal::from(serial))),
                 ("eInvoiceNumber", number()),
                 ("OriginaleInvoiceNumber", Cell::text(&reference.number)),
@@ -181,19 +181,19 @@ fn add_invoice(batch: &mut Batch, invoice: &Invoice) {
                     Cell::text(&reference.uuid),
                 ),
             ],
-            origin,
+            origin.clone(),
         );
     }
     if let Some(refs) = &invoice.customs_refs {
         let serial = batch.sheets[CUSTOMS_FORMS].rows.len() as u32 + 1;
         batch.push(
             CUSTOMS_FORMS,
-            &[
+            [
                 ("SerialNo", Cell::Number(Decimal::from(serial))),
                 ("eInvoiceNumber", number()),
                 ("ReferenceNumberofCustomsFormNo1or9", Cell::text(refs)),
             ],
-            origin,
+            origin.clone(),
         );
     }
 }
