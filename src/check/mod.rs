@@ -207,44 +207,48 @@ impl<'a> Engine<'a> {
         let schema = &template().sheets[sheet];
         let data = &self.batch.sheets[sheet];
         // Per column, once: what it holds and whether it must be filled.
-        let columns: Vec<(Kind, bool, Option<usize>)> = (0..schema.headers.len())
+        let columns: Vec<(Kind, bool, Option<usize>, &str)> = (0..schema.headers.len())
             .map(|i| {
                 let kind = column_kind(sheet, &schema.headers[i], schema.length_or_type(i));
                 let mandatory =
                     is_mandatory(schema.requirement(i)) && !data.missing_columns.contains(&i);
-                (kind, mandatory, schema.max_length(i))
+                (
+                    kind,
+                    mandatory,
+                    schema.max_length(i),
+                    schema.headers[i].trim(),
+                )
             })
             .collect();
         for row in &data.rows[rows] {
-            for (column, (kind, mandatory, max_length)) in columns.iter().enumerate() {
+            for (column, &(kind, mandatory, max_length, header)) in columns.iter().enumerate() {
                 let cell = row.get(column);
                 if cell.is_empty() {
-                    if *mandatory && !rows::address_not_given(sheet, row, column) {
+                    if mandatory && !rows::address_not_given(sheet, row, column) {
                         self.report(
                             &rules::FIELD_MANDATORY,
                             sheet,
                             row,
                             Some(column),
-                            format!("{} is mandatory and empty", schema.headers[column].trim()),
+                            format!("{header} is mandatory and empty"),
                             "Fill in the cell; LHDN rejects the document without it",
                         );
                     }
                     continue;
                 }
                 // A number in a number column is all the field rules ask of it.
-                if *kind == Kind::Number && matches!(cell, Cell::Number(_)) {
+                if kind == Kind::Number && matches!(cell, Cell::Number(_)) {
                     continue;
                 }
                 let text = cell.as_text();
                 if let Some(chars) = too_long_for_a_cell(&text) {
-                    let schema_header = schema.headers[column].trim();
                     self.report(
                         &rules::CELL_TOO_LONG,
                         sheet,
                         row,
                         Some(column),
                         format!(
-                            "{schema_header} holds {chars} characters, starting {}; an Excel cell \
+                            "{header} holds {chars} characters, starting {}; an Excel cell \
                              holds at most {MAX_CELL_CHARS}",
                             crate::read::sheet::quote_start(text.as_bytes())
                         ),
@@ -259,11 +263,11 @@ impl<'a> Engine<'a> {
                     sheet,
                     row,
                     column,
-                    header: schema.headers[column].trim(),
+                    header,
                     cell,
                     text: text.trim(),
                 };
-                self.check_cell(at, (*kind, *max_length), now);
+                self.check_cell(at, (kind, max_length), now);
             }
             rows::check_row(self, sheet, row, &data.missing_columns);
         }
@@ -563,7 +567,7 @@ fn issuance_outside_window(at: &CellAt<'_>, now: NaiveDateTime) -> Option<Violat
         Cell::DateTime(d) => Some(*d),
         _ => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").ok(),
     };
-    let stamp = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ");
+    let stamp = crate::batch::utc_stamp;
     match issued {
         None => Some(Violation::new(
             &rules::FORMAT_ISSUANCE_DATETIME,

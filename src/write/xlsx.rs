@@ -27,7 +27,11 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::OutputSet;
 use super::template::{MAX_DATA_ROWS, TemplatePackage, column_letter};
-use crate::batch::{ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, template as layout};
+use crate::batch::{
+    ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, SheetTemplate, template as layout,
+};
+use crate::read::file::MAX_CELL_CHARS;
+use rust_decimal::Decimal;
 
 /// Bytes of row XML gathered before they go to the compressor.
 const FLUSH_AT: usize = 1 << 16;
@@ -60,6 +64,8 @@ struct SheetStream {
     /// not hold data (a column LHDN added later is left out).
     absent: Vec<(usize, Option<&'static str>)>,
     name: &'static str,
+    /// The sheet's layout.
+    schema: &'static SheetTemplate,
 }
 
 /// A data column's cell markup around its row number, made once.
@@ -344,6 +350,7 @@ impl SheetStream {
             columns,
             absent,
             name: schema.name.as_str(),
+            schema,
         })
     }
 
@@ -405,15 +412,11 @@ impl SheetStream {
                 );
             }
         }
-        if let Some(schema) = layout().sheets.iter().find(|s| s.name == self.name) {
-            for column in &self.columns {
-                super::fits_a_cell(schema, cells, column.index, r as usize)?;
-            }
-        }
         let xml = &mut self.buffer;
-        let row = r.to_string();
+        let mut digits = [0; 10];
+        let row = unsigned(r, &mut digits);
         xml.push_str("<row r=\"");
-        xml.push_str(&row);
+        xml.push_str(row);
         xml.push_str("\">");
         for column in &self.columns {
             let cell = cells.get(column.index).unwrap_or(&Cell::Empty);
@@ -421,10 +424,13 @@ impl SheetStream {
                 continue;
             }
             xml.push_str(&column.open);
-            xml.push_str(&row);
+            xml.push_str(row);
             match cell {
                 Cell::Empty => {}
                 Cell::Text(text) => {
+                    if text.len() > MAX_CELL_CHARS {
+                        super::fits_a_cell(self.schema, cells, column.index, r as usize)?;
+                    }
                     xml.push_str(&column.text);
                     if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace)
                     {
@@ -437,12 +443,12 @@ impl SheetStream {
                 Cell::Number(value) => {
                     xml.push_str(&column.value);
                     // The decimal's own text: no binary float between the model and the file.
-                    let _ = write!(xml, "{}", value.normalize());
+                    push_decimal(xml, *value);
                     xml.push_str("</v></c>");
                 }
                 Cell::DateTime(value) => {
                     xml.push_str(&column.value);
-                    xml.push_str(&excel_serial(*value));
+                    push_excel_serial(xml, *value);
                     xml.push_str("</v></c>");
                 }
             }
@@ -555,35 +561,117 @@ pub fn workbook_bytes(template: &TemplatePackage, batch: &Batch) -> Result<Vec<u
 }
 
 /// XML text escaping; characters XML 1.0 cannot carry are dropped. Runs of
-/// plain text are copied whole.
+/// plain text are copied whole; the text is scanned byte by byte (every
+/// character to escape or drop is one ASCII byte, or U+FFFE and U+FFFF).
 fn escape_into(xml: &mut String, text: &str) {
+    let bytes = text.as_bytes();
     let mut plain = 0;
-    for (at, ch) in text.char_indices() {
-        let replacement = match ch {
-            '&' => "&amp;",
-            '<' => "&lt;",
-            '>' => "&gt;",
-            '\t' | '\n' | '\r' => continue,
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => "",
-            _ => continue,
+    let mut at = 0;
+    while at < bytes.len() {
+        let (replacement, len) = match bytes[at] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'\t' | b'\n' | b'\r' => {
+                at += 1;
+                continue;
+            }
+            0..0x20 => ("", 1),
+            // U+FFFE and U+FFFF: EF BF BE, EF BF BF.
+            0xEF if bytes.get(at + 1) == Some(&0xBF)
+                && matches!(bytes.get(at + 2), Some(0xBE | 0xBF)) =>
+            {
+                ("", 3)
+            }
+            _ => {
+                at += 1;
+                continue;
+            }
         };
         xml.push_str(&text[plain..at]);
         xml.push_str(replacement);
-        plain = at + ch.len_utf8();
+        at += len;
+        plain = at;
     }
     xml.push_str(&text[plain..]);
 }
 
+/// The decimal digits of `n`, written into `digits`.
+fn unsigned(mut n: u32, digits: &mut [u8; 10]) -> &str {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[at..]).unwrap_or_default()
+}
+
+/// A decimal as plain text without trailing zeros: what `Decimal`'s
+/// `Display` writes of it normalized, without the formatting machinery.
+fn push_decimal(xml: &mut String, value: Decimal) {
+    let value = value.normalize();
+    let mantissa = value.mantissa();
+    let scale = value.scale() as usize;
+    let mut buffer = [0u8; 40];
+    let mut at = buffer.len();
+    let mut digit = |d: u8| {
+        at -= 1;
+        buffer[at] = b'0' + d;
+    };
+    let magnitude = mantissa.unsigned_abs();
+    if let Ok(mut small) = u64::try_from(magnitude) {
+        loop {
+            digit((small % 10) as u8);
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        }
+    } else {
+        let mut large = magnitude;
+        loop {
+            digit((large % 10) as u8);
+            large /= 10;
+            if large == 0 {
+                break;
+            }
+        }
+    }
+    let digits = std::str::from_utf8(&buffer[at..]).unwrap_or_default();
+    if mantissa < 0 {
+        xml.push('-');
+    }
+    if scale == 0 {
+        xml.push_str(digits);
+    } else if digits.len() > scale {
+        let (whole, fraction) = digits.split_at(digits.len() - scale);
+        xml.push_str(whole);
+        xml.push('.');
+        xml.push_str(fraction);
+    } else {
+        xml.push_str("0.");
+        for _ in digits.len()..scale {
+            xml.push('0');
+        }
+        xml.push_str(digits);
+    }
+}
+
 /// Excel's serial date-time: days since 1899-12-30, the time as a fraction.
-fn excel_serial(value: NaiveDateTime) -> String {
+fn push_excel_serial(xml: &mut String, value: NaiveDateTime) {
     let epoch = NaiveDate::from_ymd_opt(1899, 12, 30).unwrap_or_default();
     let days = (value.date() - epoch).num_days();
     let seconds = value.num_seconds_from_midnight();
     if seconds == 0 {
-        return days.to_string();
+        let _ = write!(xml, "{days}");
+        return;
     }
     // A date-time is not money: a double is what Excel stores here.
-    (days as f64 + f64::from(seconds) / 86_400.0).to_string()
+    let _ = write!(xml, "{}", days as f64 + f64::from(seconds) / 86_400.0);
 }
 
 #[cfg(test)]
@@ -722,6 +810,102 @@ mod tests {
         let mut xml = String::new();
         escape_into(&mut xml, "a<b & c>d\u{1}e\tf\u{FFFF}g 保温杯");
         assert_eq!(xml, "a&lt;b &amp; c&gt;de\tfg 保温杯");
+        // Character by character, as XML 1.0 defines it: the same text.
+        let by_char = |text: &str| -> String {
+            text.chars()
+                .filter_map(|c| match c {
+                    '&' => Some("&amp;".to_string()),
+                    '<' => Some("&lt;".to_string()),
+                    '>' => Some("&gt;".to_string()),
+                    '\t' | '\n' | '\r' => Some(c.to_string()),
+                    c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => None,
+                    c => Some(c.to_string()),
+                })
+                .collect()
+        };
+        let alphabet = [
+            'a',
+            ' ',
+            '&',
+            '<',
+            '>',
+            '\t',
+            '\n',
+            '\r',
+            '\u{0}',
+            '\u{1F}',
+            '\u{7F}',
+            'é',
+            '保',
+            '\u{FEFF}',
+            '\u{FFFD}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{EFFF}',
+            '\u{1F600}',
+        ];
+        let mut state = 3u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push(alphabet[(state >> 33) as usize % alphabet.len()]);
+            }
+            state = state.wrapping_add(1);
+            let mut xml = String::new();
+            escape_into(&mut xml, &text);
+            assert_eq!(xml, by_char(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_their_own_text() {
+        let mut values: Vec<Decimal> = [
+            "0",
+            "-0",
+            "0.00",
+            "1",
+            "-1",
+            "0.05",
+            "-0.050",
+            "123.4500",
+            "1000",
+            "0.0000001",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "7.9228162514264337593543950335",
+            "-0.0000000000000000000000000001",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-18446744073709551617.5",
+        ]
+        .iter()
+        .map(|text| text.parse().unwrap())
+        .collect();
+        let mut state = 7u64;
+        for _ in 0..2000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let high = (state >> 33) as u32;
+            let mid = state as u32;
+            let low = (state >> 17) as u32;
+            let wide = state.is_multiple_of(3);
+            values.push(Decimal::from_parts(
+                low,
+                if wide { mid } else { 0 },
+                if wide { high } else { 0 },
+                state.is_multiple_of(2),
+                (state >> 40) as u32 % 29,
+            ));
+        }
+        for value in values {
+            let mut text = String::new();
+            push_decimal(&mut text, value);
+            assert_eq!(text, value.normalize().to_string(), "{value:?}");
+        }
     }
 
     #[test]
@@ -730,6 +914,11 @@ mod tests {
             .unwrap()
             .and_hms_opt(12, 0, 0)
             .unwrap();
-        assert_eq!(excel_serial(at), "46352.5");
+        let mut serial = String::new();
+        push_excel_serial(&mut serial, at);
+        assert_eq!(serial, "46352.5");
+        serial.clear();
+        push_excel_serial(&mut serial, at.date().and_hms_opt(0, 0, 0).unwrap());
+        assert_eq!(serial, "46352");
     }
 }
