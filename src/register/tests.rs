@@ -925,4 +925,12 @@ fn a_run_of_many_documents_is_recorded_whole_or_not_at_all() {
     });
     expected.sort_by(|a, b| a.number.cmp(&b.number));
     assert_eq!(register.documents(None).unwrap(), expected);
+
+    // The schema's checks hold for what comes after.
+    let bogus = register.conn.execute(
+        "UPDATE documents SET kind = 'receipt', state = 'lost' WHERE number = 'D-1'",
+        [],
+    );
+    let error = bogus.unwrap_err().to_string();
+    assert!(error.contains("CHECK constraint failed"), "{error}");
 }
