@@ -198,11 +198,15 @@ impl<'t> WorkbookWriter<'t> {
             filled.push((index, sheet));
         }
         // Sheets whose rows wait as text in a file (too many to keep in
-        // memory) are compressed now, each on a thread of its own; the
-        // others here.
-        let (text, compressed): (Vec<_>, Vec<_>) = filled
+        // memory) are compressed now, each on a thread of its own; those
+        // compressed as they came are finished here; those whose rows wait
+        // as text in memory are compressed straight into the workbook.
+        let (text, rest): (Vec<_>, Vec<_>) = filled
             .into_iter()
             .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Spool::File(_))));
+        let (mut direct, compressed): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Spool::Memory(_))));
         let mut prepared = std::thread::scope(|scope| {
             let finishing: Vec<_> = text
                 .into_iter()
@@ -219,7 +223,7 @@ impl<'t> WorkbookWriter<'t> {
         for (index, sheet) in compressed {
             prepared.push(sheet.finish(template, index)?);
         }
-        let filled = !prepared.is_empty();
+        let filled = !prepared.is_empty() || !direct.is_empty();
         let mut zip_in = ZipArchive::new(Cursor::new(template.bytes()))?;
         let mut zip = ZipWriter::new(out);
         for i in 0..zip_in.len() {
@@ -227,6 +231,11 @@ impl<'t> WorkbookWriter<'t> {
             if let Some(at) = prepared.iter().position(|(entry, _)| *entry == name) {
                 let (_, mut part) = prepared.swap_remove(at);
                 zip.raw_copy_file(part.by_index_raw(0)?)?;
+                continue;
+            }
+            if let Some(at) = direct.iter().position(|(_, sheet)| sheet.entry == name) {
+                let (index, sheet) = direct.swap_remove(at);
+                sheet.compress_into(&mut zip, template, index)?;
                 continue;
             }
             if let Some((sheet, table)) = template.table(&name)
@@ -245,7 +254,11 @@ impl<'t> WorkbookWriter<'t> {
             }
             zip.raw_copy_file(zip_in.by_index_raw(i)?)?;
         }
-        if let Some((entry, _)) = prepared.first() {
+        if let Some(entry) = prepared
+            .first()
+            .map(|(entry, _)| entry)
+            .or(direct.first().map(|(_, sheet)| &sheet.entry))
+        {
             bail!("the template lists no part {entry}");
         }
         Ok(zip.finish()?)
@@ -390,6 +403,36 @@ impl SheetStream {
         part.write_all(&tail)?;
         let part = part.finish()?.into_reader()?;
         Ok((self.entry, ZipArchive::new(part)?))
+    }
+}
+
+impl SheetStream {
+    /// Compresses a sheet whose rows wait as text in memory straight into
+    /// the workbook, after LHDN's head and before its tail: the workbook's
+    /// compressor serves every such sheet, and no one-entry zip is made.
+    fn compress_into<W: Write + Seek>(
+        self,
+        zip: &mut ZipWriter<W>,
+        template: &TemplatePackage,
+        index: usize,
+    ) -> Result<()> {
+        let last_row = self.last_row();
+        let located = &template
+            .sheet(index)
+            .ok_or_else(|| anyhow!("no sheet {index}"))?
+            .located;
+        let mut around = Vec::new();
+        located.head(last_row, &mut around)?;
+        zip.start_file(self.entry.as_str(), options())?;
+        zip.write_all(&around)?;
+        if let SheetPart::Text(Spool::Memory(text)) = &self.part {
+            zip.write_all(text.get_ref())?;
+        }
+        zip.write_all(self.buffer.as_bytes())?;
+        around.clear();
+        located.tail(last_row, &mut around)?;
+        zip.write_all(&around)?;
+        Ok(())
     }
 }
 
