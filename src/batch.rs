@@ -80,7 +80,7 @@ pub enum TemplateCellKind {
 impl SheetTemplate {
     /// Data column index of a header, compared trimmed.
     pub fn column(&self, header: &str) -> Option<usize> {
-        self.index.get(header.trim()).copied()
+        self.index.get(trim(header)).copied()
     }
 
     /// Row-1 requirement text of data column `index`.
@@ -153,7 +153,7 @@ impl Cell {
     pub fn is_empty(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(s) => s.trim().is_empty(),
+            Cell::Text(s) => trim(s).is_empty(),
             _ => false,
         }
     }
@@ -167,6 +167,15 @@ impl Cell {
             Cell::Number(n) => Cow::Owned(n.to_string()),
             Cell::DateTime(d) => Cow::Owned(utc_stamp(*d)),
         }
+    }
+}
+
+/// `text.trim()`, without its search when the text starts and ends with a
+/// visible ASCII character (as nearly every cell and header does).
+pub fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
     }
 }
 
@@ -281,6 +290,26 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimming_is_strs() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{3000}a",
+            "a\u{3000}",
+            "保温杯",
+            "\ta\n",
+            "a b",
+            "a\u{A0}",
+            "\u{85}x",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
 
     #[test]
     fn date_times_read_as_chrono_writes_them() {

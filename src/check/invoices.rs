@@ -37,7 +37,7 @@ impl Cols {
 /// A cell's text, trimmed, borrowed from the batch where it can be.
 fn text(row: &DataRow, column: usize) -> Text<'_> {
     match row.get(column) {
-        Cell::Text(s) => Cow::Borrowed(s.trim()),
+        Cell::Text(s) => Cow::Borrowed(crate::batch::trim(s)),
         other => Cow::Owned(other.as_text().trim().to_string()),
     }
 }

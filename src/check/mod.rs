@@ -265,7 +265,7 @@ impl<'a> Engine<'a> {
                     column,
                     header,
                     cell,
-                    text: text.trim(),
+                    text: crate::batch::trim(&text),
                 };
                 self.check_cell(at, (kind, max_length), now);
             }
@@ -600,7 +600,7 @@ fn issuance_outside_window(at: &CellAt<'_>, now: NaiveDateTime) -> Option<Violat
 fn code_text(cell: &Cell) -> Cow<'_, str> {
     match cell {
         Cell::Number(n) => Cow::Owned(n.normalize().to_string()),
-        Cell::Text(text) => Cow::Borrowed(text.trim()),
+        Cell::Text(text) => Cow::Borrowed(crate::batch::trim(text)),
         other => Cow::Owned(other.as_text().trim().to_string()),
     }
 }
