@@ -11,10 +11,9 @@ fn main() {
     std::process::exit(cli::run());
 }
 
-// Options of mimalloc v3 (libmimalloc-sys 0.1.49, pinned in Cargo.lock), by
-// their place in `mi_option_e` of its mimalloc.h; a test holds them to their
-// documented defaults.
-const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+// An option of mimalloc v3 (libmimalloc-sys 0.1.49, pinned in Cargo.lock), by
+// its place in `mi_option_e` of its mimalloc.h; a test holds it to its
+// documented default.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// By default mimalloc keeps freed memory for a second, and commits its
@@ -34,6 +33,8 @@ fn return_freed_memory_at_once() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
     #[test]
     #[allow(unsafe_code)]
