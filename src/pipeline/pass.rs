@@ -132,13 +132,7 @@ pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
         let exports = reader
             .join()
             .unwrap_or_else(|_| Err(anyhow!("reading the exports failed")));
-        // The first cause: a file that cannot be read, a part that cannot
-        // be built, then what the stream itself stopped on.
-        let exports = exports?;
-        if let Some(error) = build_error {
-            return Err(error);
-        }
-        streamed?;
+        let exports = first_cause(exports, build_error, streamed)?;
         rendered.sort_by_key(|r| r.index);
 
         let mut read = Vec::new();
@@ -173,13 +167,46 @@ pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
     })
 }
 
+/// The reading thread was stopped because convert stopped on an error of
+/// its own (which is the one to report).
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("convert stopped before the exports were read")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// What a pass reports when its threads stop on errors: a file that cannot
+/// be read, then a part that cannot be built, then what the stream stopped
+/// on; the reading thread's being stopped is only a consequence.
+fn first_cause<T>(
+    read: Result<T>,
+    build: Option<anyhow::Error>,
+    streamed: Result<()>,
+) -> Result<T> {
+    match read {
+        Err(error) if !error.is::<Stopped>() => Err(error),
+        read => {
+            if let Some(error) = build {
+                return Err(error);
+            }
+            streamed?;
+            read
+        }
+    }
+}
+
 /// The reading thread: every export's orders, a message at a time.
 fn read_all(
     options: &ConvertOptions,
     orders: SyncSender<Vec<Order>>,
 ) -> Result<Vec<export::Export>> {
     let mut exports = Vec::new();
-    let stopped = || anyhow!("convert stopped before the exports were read");
+    let stopped = || anyhow::Error::new(Stopped);
     for path in &options.exports {
         let mut batch = Vec::with_capacity(ORDERS_PER_MESSAGE);
         let export = export::stream_export(path, options.encoding, &mut |order| {
@@ -461,5 +488,40 @@ impl<'c, 'a> Stream<'c, 'a> {
         }
         self.mapper_counts = (self.mapper.held, self.mapper.skipped);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_reports_the_error_that_stopped_it_not_its_consequences() {
+        let cause = |r: Result<u8>| r.unwrap_err().to_string();
+        let stopped = || Err(anyhow::Error::new(Stopped));
+        // Mapping stopped (an order no sheet holds): the reader was stopped by it.
+        assert_eq!(
+            cause(first_cause(stopped(), None, Err(anyhow!("too big")))),
+            "too big"
+        );
+        // A part could not be written: the stream's failing send follows from it.
+        assert_eq!(
+            cause(first_cause(
+                stopped(),
+                Some(anyhow!("disk full")),
+                Err(anyhow!("building the outputs stopped"))
+            )),
+            "disk full"
+        );
+        // A damaged export comes first, whatever followed.
+        assert_eq!(
+            cause(first_cause(
+                Err(anyhow!("damaged")),
+                Some(anyhow!("disk full")),
+                Ok(())
+            )),
+            "damaged"
+        );
+        assert_eq!(first_cause(Ok(7), None, Ok(())).unwrap(), 7);
     }
 }
