@@ -630,3 +630,78 @@ fn an_output_name_without_an_extension_is_refused() {
     assert!(out.join("Documents.csv").exists());
     convert(&[&root().join(SAMPLE)], &out, &["--force"]).success();
 }
+
+/// With --skip-invalid, a workbook of a split output whose only invoice has
+/// an error is not written, and the workbooks after it are numbered without
+/// a gap.
+#[test]
+fn skip_invalid_numbers_the_workbooks_written_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    // szyangbendz (the second order's seller) has no phone.
+    let suppliers = dir.path().join("suppliers.csv");
+    let directory = std::fs::read_to_string(root().join("fixtures/suppliers.csv")).unwrap();
+    std::fs::write(
+        &suppliers,
+        directory.replace("szyangbendz,,,,,,,+8675585550202", "szyangbendz,,,,,,,"),
+    )
+    .unwrap();
+    let out = dir.path().join("e.xlsx");
+    let assert = selfbill()
+        .args(["convert", SAMPLE, "--suppliers"])
+        .arg(&suppliers)
+        .args([
+            "--rate",
+            "0.6097",
+            "--issued-at",
+            ISSUED_AT,
+            "--json",
+            "--config",
+            "fixtures/selfbill.toml",
+            "--no-register",
+            "--skip-invalid",
+            "--max-per-file",
+            "1",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let report = json(&assert.get_output().stdout);
+    let invoices = report["invoices"].as_array().unwrap();
+    let written: Vec<(&str, &str)> = invoices
+        .iter()
+        .map(|i| {
+            (
+                i["invoice"].as_str().unwrap(),
+                i["output"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(written.len(), 5, "{written:?}");
+    assert!(!written.iter().any(|(number, _)| number.ends_with("0002")));
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".xlsx"))
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk,
+        [
+            "e-001.xlsx",
+            "e-002.xlsx",
+            "e-003.xlsx",
+            "e-004.xlsx",
+            "e-005.xlsx"
+        ]
+    );
+    for (number, output) in written {
+        let documents = read_sheet(Path::new(output), "Documents");
+        let rows = documents.data_rows();
+        assert_eq!(rows.len(), 1, "{output}");
+        assert_eq!(text(&rows[0][documents.col("eInvoiceNumber")]), number);
+    }
+    // e-002 holds the third order's invoice.
+    let second = read_sheet(&dir.path().join("e-002.xlsx"), "Documents");
+    assert!(text(&second.data_rows()[0][second.col("eInvoiceNumber")]).ends_with("0003"));
+}
