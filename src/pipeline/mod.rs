@@ -178,7 +178,9 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         },
     };
     let mut known = pass::Known::default();
+    let mut passes = 0;
     let (mut outcome, mut findings) = loop {
+        passes += 1;
         let mut outcome = pass::run(&cx, &known)?;
         let findings = gather_findings(&mut front.clone(), &mut outcome, &options);
         let bad = errors_by_invoice(&findings);
@@ -199,8 +201,15 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             .chain(outcome.late_conflicts.drain())
             .collect();
         let next = pass::Known { conflicted, bad };
-        if next.conflicted == known.conflicted && next.bad == known.bad {
-            bail!("the exports changed while they were read; convert again once they are saved");
+        // What one reading teaches the next never changes (nothing more to
+        // learn), or keeps changing: the exports do not read the same twice.
+        let settled = next.conflicted == known.conflicted && next.bad == known.bad;
+        if settled || passes == MAX_PASSES {
+            bail!(
+                "convert could not settle what to write after reading the exports {passes} \
+                 times (did they change while it ran?); convert again, or without \
+                 --skip-invalid to see every error"
+            );
         }
         known = next;
     };
@@ -347,6 +356,10 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     report.invoices = summaries;
     Ok(report)
 }
+
+/// Readings of the exports at most: a second learns of copies found to
+/// differ late; a third could only follow from an error found late.
+const MAX_PASSES: usize = 3;
 
 /// A pass's findings in the order the stages made them: what was known
 /// before reading (`front`), then reading, copies, mapping, the register,
