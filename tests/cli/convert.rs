@@ -575,24 +575,9 @@ fn skip_invalid_leaves_the_summary_as_it_is() {
     std::fs::write(&suppliers, "member_id,name,phone\n").unwrap();
     let run = |extra: &[&str]| {
         let out = dir.path().join("e.xlsx");
-        let assert = selfbill()
-            .args(["convert", SAMPLE, "--suppliers"])
-            .arg(&suppliers)
-            .args([
-                "--rate",
-                "0.6097",
-                "--issued-at",
-                ISSUED_AT,
-                "--json",
-                "--config",
-                "fixtures/selfbill.toml",
-                "--no-register",
-            ])
-            .arg("-o")
-            .arg(&out)
-            .args(extra)
-            .assert()
-            .code(1);
+        let args: Vec<&str> = ["--json"].iter().chain(extra).copied().collect();
+        let assert =
+            convert_with_suppliers(&[&root().join(SAMPLE)], &out, &suppliers, &args).code(1);
         assert!(!out.exists());
         json(&assert.get_output().stdout)["summary"].clone()
     };
@@ -646,26 +631,13 @@ fn skip_invalid_numbers_the_workbooks_written_without_a_gap() {
     )
     .unwrap();
     let out = dir.path().join("e.xlsx");
-    let assert = selfbill()
-        .args(["convert", SAMPLE, "--suppliers"])
-        .arg(&suppliers)
-        .args([
-            "--rate",
-            "0.6097",
-            "--issued-at",
-            ISSUED_AT,
-            "--json",
-            "--config",
-            "fixtures/selfbill.toml",
-            "--no-register",
-            "--skip-invalid",
-            "--max-per-file",
-            "1",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .code(1);
+    let assert = convert_with_suppliers(
+        &[&root().join(SAMPLE)],
+        &out,
+        &suppliers,
+        &["--json", "--skip-invalid", "--max-per-file", "1"],
+    )
+    .code(1);
     let report = json(&assert.get_output().stdout);
     let invoices = report["invoices"].as_array().unwrap();
     let written: Vec<(&str, &str)> = invoices

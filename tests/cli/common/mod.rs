@@ -29,17 +29,24 @@ pub fn selfbill() -> Command {
 /// `selfbill convert EXPORT… -o OUT` with the fixture config, directory and
 /// rate; without the register (tests run side by side), unless `extra` names one.
 pub fn convert(exports: &[&Path], out: &Path, extra: &[&str]) -> Assert {
+    convert_with_suppliers(exports, out, Path::new("fixtures/suppliers.csv"), extra)
+}
+
+/// As [`convert`], with another supplier directory.
+pub fn convert_with_suppliers(
+    exports: &[&Path],
+    out: &Path,
+    suppliers: &Path,
+    extra: &[&str],
+) -> Assert {
     let mut cmd = selfbill();
     cmd.arg("convert").args(exports).arg("-o").arg(out).args([
         "--config",
         "fixtures/selfbill.toml",
         "--suppliers",
-        "fixtures/suppliers.csv",
-        "--rate",
-        "0.6097",
-        "--issued-at",
-        ISSUED_AT,
     ]);
+    cmd.arg(suppliers)
+        .args(["--rate", "0.6097", "--issued-at", ISSUED_AT]);
     cmd.args(extra);
     if !extra.contains(&"--register") {
         cmd.arg("--no-register");
