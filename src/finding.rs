@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::model::Location;
 use crate::rules::{Rule, Severity};
@@ -122,5 +123,42 @@ impl Counts {
             }
         }
         counts
+    }
+}
+
+/// The invoices errors were found for, as their findings name them: by
+/// invoice number or by order number.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InvoicesInError(HashSet<String>);
+
+impl InvoicesInError {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut in_error = InvoicesInError::default();
+        in_error.add(findings);
+        in_error
+    }
+
+    /// Adds the invoices that `findings`' errors name.
+    pub fn add<'a>(&mut self, findings: impl IntoIterator<Item = &'a Finding>) {
+        self.0.extend(
+            findings
+                .into_iter()
+                .filter(|f| f.is_error())
+                .filter_map(|f| f.invoice.clone()),
+        );
+    }
+
+    /// Marks an invoice as in error by its number.
+    pub fn insert(&mut self, number: &str) {
+        self.0.insert(number.to_string());
+    }
+
+    /// Whether the invoice numbered `number`, for order `order_no`, is in error.
+    pub fn names(&self, number: &str, order_no: &str) -> bool {
+        self.0.contains(number) || self.0.contains(order_no)
+    }
+
+    pub fn contains(&self, number: &str) -> bool {
+        self.0.contains(number)
     }
 }

@@ -243,8 +243,8 @@ pub enum Copy {
 }
 
 /// The copies of each order number seen so far, as orders stream in: the
-/// first copy goes on; a later one is compared with it by a digest of
-/// everything [`same_order`] compares, so no copy is held.
+/// first copy goes on; a later one is compared with it by [`copy_key`], as
+/// [`same_order`] compares two held copies, so no copy is held.
 #[derive(Debug, Default)]
 pub struct Copies {
     first: HashMap<String, FirstCopy>,
@@ -318,7 +318,7 @@ impl Copies {
 }
 
 /// A digest of everything two copies of an order must agree on: all but
-/// where each was read (decimals normalised, as `==` compares them).
+/// where each was read (decimals normalised, so 12.5 and 12.50 agree).
 fn copy_key(order: &Order) -> [u8; 32] {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
@@ -434,16 +434,10 @@ pub fn dedupe(orders: &[Order], findings: &mut Vec<Finding>) -> Vec<usize> {
     kept.into_iter().flatten().collect()
 }
 
+/// Whether two copies of an order say the same: everything but where each
+/// was read (decimals compared by value).
 fn same_order(a: &Order, b: &Order) -> bool {
-    let strip = |o: &Order| {
-        let mut o = o.clone();
-        o.source = Location::default();
-        for line in &mut o.lines {
-            line.row = 0;
-        }
-        o
-    };
-    strip(a) == strip(b)
+    copy_key(a) == copy_key(b)
 }
 
 fn map_order(

@@ -16,6 +16,15 @@ pub fn cents(value: Decimal) -> Decimal {
     rounded
 }
 
+/// A document's payable amount in MYR: converted at its rate (MYR per unit
+/// of its currency) and rounded to cents, or as it stands for an MYR one.
+pub fn payable_in_myr(payable: Decimal, exchange_rate: Option<Decimal>) -> Decimal {
+    match exchange_rate {
+        Some(rate) => cents(payable * rate),
+        None => payable,
+    }
+}
+
 /// Rounds up (away from zero) to whole cents: 0.001 → 0.01.
 pub fn up_to_cents(value: Decimal) -> Decimal {
     let mut rounded = value.round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);

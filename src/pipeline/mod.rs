@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use crate::check;
 use crate::config::{Config, SupplierDirectory};
-use crate::finding::Finding;
+use crate::finding::{Finding, InvoicesInError};
 use crate::map::{MapContext, RateSource};
 use crate::rates::RateTable;
 use crate::read::customs::Customs;
@@ -183,12 +183,12 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         passes += 1;
         let mut outcome = pass::run(&cx, &known)?;
         let findings = gather_findings(&mut front.clone(), &mut outcome, &options);
-        let bad = errors_by_invoice(&findings);
+        let bad = InvoicesInError::of(&findings);
         let stale = options.skip_invalid
             && outcome.rendered.iter().any(|part| {
                 part.written
                     .iter()
-                    .any(|brief| bad.contains(&brief.number) || bad.contains(&brief.order_no))
+                    .any(|brief| bad.names(&brief.number, &brief.order_no))
                     || part.dropped.iter().any(|number| !bad.contains(number))
             });
         if outcome.late_conflicts.is_empty() && !stale {
@@ -397,15 +397,6 @@ fn gather_findings(
     findings.append(&mut checked);
     one_issue_time_warning(&mut findings, options.issued_at, options.now);
     findings
-}
-
-/// Invoice and order numbers named by an error.
-fn errors_by_invoice(findings: &[Finding]) -> HashSet<String> {
-    findings
-        .iter()
-        .filter(|f| f.is_error())
-        .filter_map(|f| f.invoice.clone())
-        .collect()
 }
 
 /// The first day an e-invoice can plausibly be issued: LHDN's e-invoicing

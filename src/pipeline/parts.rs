@@ -6,15 +6,15 @@ use anyhow::{Result, anyhow};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{ConvertOptions, OutputFormat};
 use crate::batch::Batch;
 use crate::check;
-use crate::finding::Finding;
+use crate::finding::{Finding, InvoicesInError};
 use crate::model::Invoice;
-use crate::money::cents;
+use crate::money::payable_in_myr;
 use crate::register::Document;
 use crate::report::InvoiceSummary;
 use crate::write;
@@ -132,18 +132,9 @@ impl Brief {
             total: self.payable.to_string(),
             rate: Some(self.rate.to_string()),
             rate_date: self.rate_date.map(|d| d.to_string()),
-            total_myr: Some(myr(self.payable, self.exchange_rate).to_string()),
+            total_myr: Some(payable_in_myr(self.payable, self.exchange_rate).to_string()),
             output: output.to_string(),
         }
-    }
-}
-
-/// A payable amount in MYR: converted at the invoice's rate for a CNY
-/// invoice, as it stands for an MYR one.
-pub fn myr(payable: Decimal, exchange_rate: Option<Decimal>) -> Decimal {
-    match exchange_rate {
-        Some(rate) => cents(payable * rate),
-        None => payable,
     }
 }
 
@@ -239,12 +230,12 @@ impl<'a> PartBuilder<'a> {
 
     /// Lays out, checks and writes a batch of the part's invoices.
     pub fn add(&mut self, batch: Vec<Pending>) -> Result<()> {
-        let mut bad: HashSet<String> = HashSet::new();
+        let mut bad = InvoicesInError::default();
         let mut invoices = Vec::with_capacity(batch.len());
         let mut documents = Vec::with_capacity(batch.len());
         for pending in batch {
             if pending.bad {
-                bad.insert(pending.invoice.number.clone());
+                bad.insert(&pending.invoice.number);
             }
             invoices.push(pending.invoice);
             documents.push(pending.document);
@@ -253,13 +244,8 @@ impl<'a> PartBuilder<'a> {
             crate::layout::lay_out_after(self.provisional.clone(), &invoices, &self.rows_before);
         let findings = relocate(check::check_batch(&laid_out, self.options.now), &laid_out);
         if self.options.skip_invalid {
-            bad.extend(
-                findings
-                    .iter()
-                    .filter(|f| f.is_error())
-                    .filter_map(|f| f.invoice.clone()),
-            );
-            let is_bad = |i: &Invoice| bad.contains(&i.number) || bad.contains(&i.order_no);
+            bad.add(&findings);
+            let is_bad = |i: &Invoice| bad.names(&i.number, &i.order_no);
             if invoices.iter().any(is_bad) {
                 let mut kept = Vec::new();
                 let mut kept_documents = Vec::new();

@@ -11,10 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::ConvertOptions;
-use super::parts::{self, INVOICES_PER_BATCH, PartBuilder, PartPlan, Pending, Rendered, myr};
-use crate::finding::Finding;
+use super::parts::{self, INVOICES_PER_BATCH, PartBuilder, PartPlan, Pending, Rendered};
+use crate::finding::{Finding, InvoicesInError};
 use crate::map::{self, Copies, Copy, MapContext, Mapper, RateSource};
 use crate::model::{Invoice, Order};
+use crate::money::payable_in_myr;
 use crate::read::export;
 use crate::register::Register;
 use crate::register::reconcile::{Settings, Triage};
@@ -54,7 +55,7 @@ pub struct Known {
     /// judged together once all are read.
     pub conflicted: HashSet<String>,
     /// Invoice and order numbers with errors.
-    pub bad: HashSet<String>,
+    pub bad: InvoicesInError,
 }
 
 /// What a pass made, in the stages' order.
@@ -372,18 +373,12 @@ impl<'c, 'a> Stream<'c, 'a> {
         if let Some(number) = self.triage.reissue_number(&invoice.order_no) {
             invoice.number = number.to_string();
         }
-        let names = |f: &Finding| {
-            f.invoice
-                .as_deref()
-                .is_some_and(|i| i == invoice.number || i == invoice.order_no)
-        };
-        let bad = self.collected.mapping[before..]
-            .iter()
-            .any(|f| f.is_error() && names(f))
+        let bad = InvoicesInError::of(&self.collected.mapping[before..])
+            .names(&invoice.number, &invoice.order_no)
             || self.known_bad(&invoice);
         self.collected.invoiced += 1;
         self.collected.total_cny += invoice.total_cny;
-        self.collected.total_myr += myr(invoice.totals.payable, invoice.exchange_rate);
+        self.collected.total_myr += payable_in_myr(invoice.totals.payable, invoice.exchange_rate);
         if let RateSource::ByDate(_) = self.cx.map.rates
             && self.rates_seen.insert((invoice.rate, invoice.rate_date))
         {
@@ -397,7 +392,7 @@ impl<'c, 'a> Stream<'c, 'a> {
     }
 
     fn known_bad(&self, invoice: &Invoice) -> bool {
-        self.known.bad.contains(&invoice.number) || self.known.bad.contains(&invoice.order_no)
+        self.known.bad.names(&invoice.number, &invoice.order_no)
     }
 
     /// Puts an invoice in its part; its batch goes to the part's builder

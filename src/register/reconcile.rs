@@ -23,7 +23,7 @@ use crate::finding::Finding;
 use crate::map;
 use crate::model::{DOCUMENT_VERSION, DocumentReference, Invoice, Line, Totals};
 use crate::model::{Order, export_columns as col};
-use crate::money::cents;
+use crate::money::{cents, payable_in_myr};
 use crate::rules;
 
 /// The longest eInvoiceNumber LHDN accepts.
@@ -127,15 +127,10 @@ pub struct Triage {
 }
 
 impl Triage {
-    /// Every order goes to the mapping; nothing is recorded (`--no-register`).
-    pub fn without_register(orders: Vec<Order>) -> Triage {
-        Triage {
-            to_map: orders,
-            ..Triage::default()
-        }
-    }
-
-    /// Compares the orders with the register (whose lock the caller holds).
+    /// Compares the orders with the register (whose lock the caller holds),
+    /// all at once: the register's tests judge a run's orders so; convert
+    /// gives them one order number at a time ([`Triage::judge_group`]).
+    #[cfg(test)]
     pub fn new(register: &Register, orders: Vec<Order>, settings: &Settings<'_>) -> Result<Triage> {
         let mut triage = Triage::open(register)?;
         // Copies of one order, in the order first seen.
@@ -458,6 +453,7 @@ impl Triage {
     /// Warnings for orders held earlier and absent from this run's exports,
     /// and infos for held orders now settled; `invoices` are those that will
     /// be written. Call once, when it is known what is written.
+    #[cfg(test)]
     pub fn follow_up_holds(&mut self, invoices: &[Invoice]) {
         let invoiced: HashSet<&str> = invoices.iter().map(|i| i.order_no.as_str()).collect();
         self.follow_up_holds_of(&invoiced);
@@ -503,6 +499,7 @@ impl Triage {
 
     /// What to record once the outputs are in place: `written` are the
     /// documents written, each with the output it went to.
+    #[cfg(test)]
     pub fn record(
         &self,
         written: &[(&Invoice, &str)],
@@ -536,10 +533,7 @@ impl Triage {
             currency: invoice.currency.to_string(),
             total: invoice.totals.payable,
             total_cny: invoice.total_cny,
-            total_myr: match invoice.exchange_rate {
-                Some(rate) => cents(invoice.totals.payable * rate),
-                None => invoice.totals.payable,
-            },
+            total_myr: payable_in_myr(invoice.totals.payable, invoice.exchange_rate),
             rate: invoice.rate,
             digest: seen.map(|s| s.digest.clone()).unwrap_or_default(),
             issued_at: invoice.issued_at,
