@@ -30,6 +30,7 @@ pub mod read;
 pub mod register;
 pub mod report;
 pub mod rules;
+pub mod spool;
 #[cfg(test)]
 mod testing;
 pub mod write;

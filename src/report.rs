@@ -16,13 +16,13 @@ pub const INVOICE_TABLE_ROWS: usize = 20;
 pub const DIAGNOSTICS_PER_RULE: usize = 20;
 
 /// What a run has to say.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Report {
     pub summary: Summary,
     pub findings: Vec<Finding>,
     /// Per invoice written: number, order, totals and rate.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub invoices: Vec<InvoiceSummary>,
+    #[serde(skip_serializing_if = "InvoiceLines::is_empty")]
+    pub invoices: InvoiceLines,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -88,6 +88,109 @@ pub struct InvoiceSummary {
     pub output: String,
 }
 
+/// Where a report's invoice lines come from, in order: memory, or the
+/// files a run kept them in.
+pub trait InvoiceSource {
+    /// Each line, in order, until `each` fails.
+    fn each(
+        &self,
+        each: &mut dyn FnMut(InvoiceSummary) -> std::io::Result<()>,
+    ) -> std::io::Result<()>;
+}
+
+impl InvoiceSource for Vec<InvoiceSummary> {
+    fn each(
+        &self,
+        each: &mut dyn FnMut(InvoiceSummary) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.iter().try_for_each(|line| each(line.clone()))
+    }
+}
+
+/// The invoice lines of a report: what the text report shows of them is
+/// kept (the first [`INVOICE_TABLE_ROWS`], and what decides its columns);
+/// the JSON report reads every line from their source as it is printed.
+#[derive(Default)]
+pub struct InvoiceLines {
+    /// The first lines.
+    shown: Vec<InvoiceSummary>,
+    len: usize,
+    /// Whether every line has the first one's currency, or output.
+    one_currency: bool,
+    one_output: bool,
+    /// Whether any line has a rate's date.
+    rate_dates: bool,
+    all: Option<Box<dyn InvoiceSource + Send>>,
+}
+
+impl std::fmt::Debug for InvoiceLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvoiceLines")
+            .field("len", &self.len)
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InvoiceLines {
+    /// The lines of `source`, read once now for what the text report needs.
+    pub fn new(source: impl InvoiceSource + Send + 'static) -> std::io::Result<InvoiceLines> {
+        let mut lines = InvoiceLines {
+            one_currency: true,
+            one_output: true,
+            ..InvoiceLines::default()
+        };
+        let mut first: Option<(String, String)> = None;
+        source.each(&mut |line| {
+            lines.len += 1;
+            lines.rate_dates |= line.rate_date.is_some();
+            match &first {
+                None => first = Some((line.currency.clone(), line.output.clone())),
+                Some((currency, output)) => {
+                    lines.one_currency &= line.currency == *currency;
+                    lines.one_output &= line.output == *output;
+                }
+            }
+            if lines.shown.len() < INVOICE_TABLE_ROWS {
+                lines.shown.push(line);
+            }
+            Ok(())
+        })?;
+        lines.all = Some(Box::new(source));
+        Ok(lines)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Serialize for InvoiceLines {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        let Some(all) = &self.all else {
+            return seq.end();
+        };
+        let mut failed = None;
+        let read = all.each(&mut |line| {
+            seq.serialize_element(&line).map_err(|e| {
+                failed = Some(e);
+                std::io::Error::other("the report could not be written")
+            })
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
 impl Report {
     /// The findings are ordered once here, errors first, then warnings,
     /// then infos, each in the order found; text and JSON show this order.
@@ -100,7 +203,7 @@ impl Report {
         Report {
             summary,
             findings,
-            invoices: Vec::new(),
+            invoices: InvoiceLines::default(),
         }
     }
 
@@ -257,11 +360,11 @@ fn written(outputs: &[String]) -> String {
 /// (the currency) or are left out (the rate's date with a single rate, the
 /// MYR total of MYR invoices, the file with a single output; the folder of
 /// several).
-fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>) -> String {
+fn invoice_table(invoices: &InvoiceLines, color: bool, width: Option<usize>) -> String {
     type Column<'a> = (String, bool, fn(&InvoiceSummary) -> String);
-    let shown = &invoices[..invoices.len().min(INVOICE_TABLE_ROWS)];
-    let first = &invoices[0];
-    let one_currency = invoices.iter().all(|i| i.currency == first.currency);
+    let shown = &invoices.shown[..];
+    let first = &shown[0];
+    let one_currency = invoices.one_currency;
     let mut columns: Vec<Column> = vec![("invoice".into(), true, |i| i.invoice.clone())];
     if one_currency {
         columns.push((format!("total ({})", first.currency), true, |i| {
@@ -274,7 +377,7 @@ fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>)
     columns.push(("rate (MYR per CNY)".into(), true, |i| {
         i.rate.clone().unwrap_or_default()
     }));
-    if invoices.iter().any(|i| i.rate_date.is_some()) {
+    if invoices.rate_dates {
         columns.push(("rate date".into(), true, |i| {
             i.rate_date.clone().unwrap_or_else(|| "-".into())
         }));
@@ -284,7 +387,7 @@ fn invoice_table(invoices: &[InvoiceSummary], color: bool, width: Option<usize>)
             i.total_myr.clone().unwrap_or_default()
         }));
     }
-    if invoices.iter().any(|i| i.output != first.output) {
+    if !invoices.one_output {
         // The file's name: the folder is the same for all, in the summary.
         columns.push(("written to".into(), false, |i| {
             let path = std::path::Path::new(&i.output);
@@ -510,7 +613,7 @@ mod tests {
         .invoice("2421021234567540007")
         .value("退款中");
         let mut report = Report::new(Summary::default(), vec![finding]);
-        report.invoices = invoices;
+        report.invoices = InvoiceLines::new(invoices).unwrap();
         report
     }
 
@@ -612,6 +715,36 @@ mod tests {
         assert_eq!(lines, ["a", "2421021234567540007", "b"]);
         let lines = wrap("深圳市样本电子 科技", 16, 0, 0);
         assert_eq!(lines, ["深圳市样本电子", "科技"]);
+    }
+
+    #[test]
+    fn only_the_lines_the_text_shows_are_kept_in_memory() {
+        let lines: Vec<InvoiceSummary> = (0..1000)
+            .map(|n| {
+                let output = format!("e-{:03}.xlsx", n / 100 + 1);
+                invoice(n, &output, (n == 999).then_some("2026-10-31"))
+            })
+            .collect();
+        let invoices = InvoiceLines::new(lines).unwrap();
+        assert_eq!(invoices.len(), 1000);
+        assert_eq!(invoices.shown.len(), INVOICE_TABLE_ROWS);
+        // What decides the table's columns was learned from every line.
+        assert!(invoices.rate_dates && !invoices.one_output && invoices.one_currency);
+        let mut report = report(Vec::new());
+        report.invoices = invoices;
+        let text = report.to_text(false, None);
+        assert!(
+            text.contains("rate date") && text.contains("written to"),
+            "{text}"
+        );
+        assert!(text.contains("… and 980 more invoices"));
+        // The JSON report lists every line, read from the source.
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["invoices"].as_array().unwrap().len(), 1000);
+        assert_eq!(json["invoices"][999]["rate_date"], "2026-10-31");
+        assert_eq!(json["invoices"][999]["output"], "e-010.xlsx");
     }
 
     #[test]

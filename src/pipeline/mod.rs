@@ -4,6 +4,7 @@
 
 mod parts;
 mod pass;
+mod written;
 
 use anyhow::{Result, bail};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -21,7 +22,7 @@ use crate::read::text::TextEncoding;
 use crate::read::workbook;
 use crate::register::reconcile;
 use crate::register::{self, Register};
-use crate::report::{Report, Summary};
+use crate::report::{InvoiceLines, Report, Summary};
 use crate::rules;
 use crate::write;
 use crate::write::template::TemplatePackage;
@@ -184,13 +185,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         let mut outcome = pass::run(&cx, &known)?;
         let findings = gather_findings(&mut front.clone(), &mut outcome, &options);
         let bad = InvoicesInError::of(&findings);
-        let stale = options.skip_invalid
-            && outcome.rendered.iter().any(|part| {
-                part.written
-                    .iter()
-                    .any(|brief| bad.names(&brief.number, &brief.order_no))
-                    || part.dropped.iter().any(|number| !bad.contains(number))
-            });
+        let stale = options.skip_invalid && names_any(&outcome.rendered, &bad)?;
         if outcome.late_conflicts.is_empty() && !stale {
             break (outcome, findings);
         }
@@ -226,15 +221,36 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         OutputFormat::Csv => vec![options.output.clone(); rendered.len()],
     };
     let write_anything = completes && !rendered.is_empty();
-    let written_orders: HashSet<String> = if write_anything {
-        rendered
-            .iter()
-            .flat_map(|part| part.written.iter().map(|brief| brief.order_no.clone()))
-            .collect()
-    } else {
-        HashSet::new()
-    };
-    triage.follow_up_holds_of(&written_orders.iter().map(String::as_str).collect());
+    // What is written of each invoice stays on disk: read back for the
+    // register, and for the report as it is printed.
+    let mut written = written::Written::default();
+    if write_anything {
+        for (part, name) in rendered.iter_mut().zip(&names) {
+            written.push(
+                std::mem::take(&mut part.written),
+                name.display().to_string(),
+            );
+        }
+    }
+    // Of the orders written, those an earlier run held (whose holds this
+    // run settles), and the invoices written again under their number.
+    let mut invoiced_holds: HashSet<String> = HashSet::new();
+    let mut reissued: Vec<register::Document> = Vec::new();
+    if register.is_some() {
+        written.for_each(|line, output| {
+            if triage.is_held_before(&line.brief.order_no) {
+                invoiced_holds.insert(line.brief.order_no.clone());
+            }
+            if let Some(mut document) = line.document
+                && triage.is_reissue(&document)
+            {
+                document.output = output.to_string();
+                reissued.push(document);
+            }
+            Ok(())
+        })?;
+    }
+    triage.follow_up_holds_of(&invoiced_holds.iter().map(String::as_str).collect());
     findings.append(&mut triage.findings);
     // A part renamed (an earlier one lost all its invoices to
     // --skip-invalid): its findings name the workbook as written.
@@ -279,17 +295,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
             .hint("Nothing is written when there is nothing to invoice"),
         );
     }
-    // The report's lines and the register's records, each made once, in
-    // room made once: a month's worth is the largest thing convert keeps.
-    let mut summaries = Vec::new();
-    let mut documents: Vec<register::Document> = Vec::new();
     if write_anything {
-        summaries.reserve_exact(rendered.iter().map(|part| part.written.len()).sum());
-        if rendered.len() > 1 {
-            documents.reserve_exact(rendered.iter().map(|part| part.documents.len()).sum());
-        }
         for (part, name) in rendered.iter_mut().zip(&names) {
-            let output = name.display().to_string();
             for (path, built) in std::mem::take(&mut part.files) {
                 let target = match options.format {
                     OutputFormat::Xlsx => name.clone(),
@@ -300,23 +307,8 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
                     parts::Built::Temp(temp) => set.add(temp, target)?,
                 }
             }
-            summaries.extend(
-                std::mem::take(&mut part.written)
-                    .into_iter()
-                    .map(|brief| brief.summary(&output)),
-            );
-            let mut recorded = std::mem::take(&mut part.documents);
-            for document in &mut recorded {
-                document.output = output.clone();
-            }
-            if documents.is_empty() {
-                documents = recorded;
-            } else {
-                documents.append(&mut recorded);
-            }
         }
         let committed = set.commit()?;
-        summary.invoices = summaries.len();
         summary.outputs = Some(
             committed
                 .written
@@ -333,13 +325,14 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         );
     }
     drop(rendered);
-    // Only now that the outputs are in place: one transaction records them.
+    // Only now that the outputs are in place: one transaction records them,
+    // the documents read back one at a time.
     if let Some(register) = &mut register
         && completes
     {
         let run = triage.record_documents(
-            documents,
-            &written_orders.iter().map(String::as_str).collect(),
+            reissued,
+            &invoiced_holds.iter().map(String::as_str).collect(),
             options.issued_at,
             options
                 .exports
@@ -348,13 +341,50 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
                 .collect(),
             summary.outputs.clone().unwrap_or_default(),
         );
-        register.record_run(&run)?;
+        register.record_run_with(&run, &mut |insert| {
+            let mut failed = None;
+            let read = written.for_each(|line, output| {
+                let Some(mut document) = line.document else {
+                    return Ok(());
+                };
+                if triage.is_reissue(&document) {
+                    return Ok(());
+                }
+                document.output = output.to_string();
+                insert(document).map_err(|e| {
+                    failed = Some(e);
+                    std::io::Error::other("recording stopped")
+                })
+            });
+            match failed {
+                Some(error) => Err(error),
+                None => Ok(read?),
+            }
+        })?;
     }
     summary.total_cny = Some(format!("{:.2}", outcome.total_cny));
     summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
+    let invoices = InvoiceLines::new(written)?;
+    summary.invoices = invoices.len();
     let mut report = Report::new(summary, findings);
-    report.invoices = summaries;
+    report.invoices = invoices;
     Ok(report)
+}
+
+/// Whether a pass's parts wrote an invoice `bad` names, or left out one
+/// it does not (`--skip-invalid`): the pass is then run again knowing `bad`.
+fn names_any(rendered: &[parts::Rendered], bad: &InvoicesInError) -> Result<bool> {
+    let mut names = false;
+    for part in rendered {
+        part.written.for_each(|line| {
+            names = bad.names(&line.brief.number, &line.brief.order_no);
+            Ok(!names)
+        })?;
+        if names || part.dropped.iter().any(|number| !bad.contains(number)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Readings of the exports at most: a second learns of copies found to

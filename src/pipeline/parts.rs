@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::written::{Line, Lines, spool_dir, spool_error};
 use super::{ConvertOptions, OutputFormat};
 use crate::batch::Batch;
 use crate::check;
@@ -17,6 +18,7 @@ use crate::model::Invoice;
 use crate::money::payable_in_myr;
 use crate::register::Document;
 use crate::report::InvoiceSummary;
+use crate::spool::Spooled;
 use crate::write;
 use crate::write::OutputSet;
 use crate::write::template::{EXCEL_MAX_ROWS, MAX_DATA_ROWS, TemplatePackage};
@@ -147,10 +149,8 @@ pub struct Rendered {
     pub provisional: String,
     pub findings: Vec<Finding>,
     pub files: Files,
-    pub written: Vec<Brief>,
-    /// The register's records of `written`, in the same order; none
-    /// without a register.
-    pub documents: Vec<Document>,
+    /// What was written of each invoice (with the register's record), on disk.
+    pub written: Spooled<Line>,
     /// Invoice numbers left out (`--skip-invalid`).
     pub dropped: Vec<String>,
 }
@@ -197,8 +197,7 @@ pub struct PartBuilder<'a> {
     /// A CSV folder's invoices, kept.
     kept: Vec<Invoice>,
     findings: Vec<Finding>,
-    written: Vec<Brief>,
-    documents: Vec<Document>,
+    written: Lines,
     dropped: Vec<String>,
 }
 
@@ -218,8 +217,7 @@ impl<'a> PartBuilder<'a> {
             rows_before: vec![0; crate::batch::template().sheets.len()],
             kept: Vec::new(),
             findings: Vec::new(),
-            written: Vec::new(),
-            documents: Vec::new(),
+            written: Lines::new(spool_dir(&options.output)),
             dropped: Vec::new(),
         }
     }
@@ -274,8 +272,13 @@ impl<'a> PartBuilder<'a> {
         {
             *rows += added;
         }
-        self.written.extend(invoices.iter().map(Brief::of));
-        self.documents.extend(documents.into_iter().flatten());
+        for (invoice, document) in invoices.iter().zip(documents) {
+            let line = Line {
+                brief: Brief::of(invoice),
+                document,
+            };
+            self.written.push(&line).map_err(|e| spool_error(&e))?;
+        }
         match &mut self.workbook {
             Some(workbook) => workbook
                 .append(&laid_out)
@@ -313,8 +316,7 @@ impl<'a> PartBuilder<'a> {
             provisional: self.provisional,
             findings: self.findings,
             files,
-            written: self.written,
-            documents: self.documents,
+            written: self.written.finish().map_err(|e| spool_error(&e))?,
             dropped: self.dropped,
         })
     }

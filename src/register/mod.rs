@@ -213,6 +213,10 @@ pub struct RunRecord {
     pub settled: Vec<(String, String)>,
 }
 
+/// Documents to record, given one at a time to the function handed over.
+pub type MoreDocuments<'a> =
+    &'a mut dyn FnMut(&mut dyn FnMut(Document) -> Result<()>) -> Result<()>;
+
 /// Documents inserted by one statement: its overhead is shared by many rows.
 const DOCUMENTS_PER_INSERT: usize = 50;
 
@@ -527,9 +531,17 @@ impl Register {
     /// Records a run in one transaction (under the lock taken by
     /// [`Register::lock`], or a new one) and commits it.
     pub fn record_run(&mut self, run: &RunRecord) -> Result<()> {
+        self.record_run_with(run, &mut |_| Ok(()))
+    }
+
+    /// [`Register::record_run`], with more documents written for the first
+    /// time than `run.written`: `more` gives them one at a time to the
+    /// function it is handed, so a run of any size is recorded in little
+    /// memory (convert keeps its documents on disk until then).
+    pub fn record_run_with(&mut self, run: &RunRecord, more: MoreDocuments<'_>) -> Result<()> {
         self.lock()?;
         let shown = self.path.display().to_string();
-        let result = self.insert_run(run);
+        let result = self.insert_run(run, more);
         // This run's documents are in (or rolled back): what was known is not.
         self.known.take();
         let result = result.and_then(|()| {
@@ -553,7 +565,7 @@ impl Register {
         }
     }
 
-    fn insert_run(&self, run: &RunRecord) -> Result<()> {
+    fn insert_run(&self, run: &RunRecord, more: MoreDocuments<'_>) -> Result<()> {
         let conn = &self.conn;
         conn.execute(
             "INSERT INTO runs (started_at, issued_at, exports, outputs, version) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -566,7 +578,12 @@ impl Register {
             ],
         )?;
         let run_id = conn.last_insert_rowid();
-        self.insert_documents(&run.written, run_id)?;
+        self.insert_documents(run_id, &mut |insert| {
+            for document in &run.written {
+                insert(document.clone())?;
+            }
+            more(insert)
+        })?;
         let mut text = RowText::default();
         let mut update = conn.prepare_cached(
             "UPDATE documents SET seller = ?2, currency = ?3, total = ?4, total_cny = ?5, \
@@ -631,10 +648,19 @@ impl Register {
     /// [`Kind::text`], the states literals), and SQLite builds a temporary
     /// table per row to check each: they are left out of these statements
     /// only, and hold again for every statement after.
-    fn insert_documents(&self, documents: &[Document], run_id: i64) -> Result<()> {
+    fn insert_documents(&self, run_id: i64, documents: MoreDocuments<'_>) -> Result<()> {
         self.conn
             .pragma_update(None, "ignore_check_constraints", true)?;
-        let inserted = self.insert_checked_documents(documents, run_id);
+        let mut batch = Vec::with_capacity(DOCUMENTS_PER_INSERT);
+        let inserted = documents(&mut |document| {
+            batch.push(document);
+            if batch.len() == DOCUMENTS_PER_INSERT {
+                self.insert_checked_documents(&batch, run_id)?;
+                batch.clear();
+            }
+            Ok(())
+        })
+        .and_then(|()| self.insert_checked_documents(&batch, run_id));
         let restored = self
             .conn
             .pragma_update(None, "ignore_check_constraints", false);

@@ -459,7 +459,8 @@ impl Triage {
         self.follow_up_holds_of(&invoiced);
     }
 
-    /// As [`Triage::follow_up_holds`], given the order numbers written.
+    /// As [`Triage::follow_up_holds`], given the order numbers written (of
+    /// which only those [`Triage::is_held_before`] matter).
     pub fn follow_up_holds_of(&mut self, invoiced: &HashSet<&str>) {
         let mut holds: Vec<&Hold> = self.open_holds.values().collect();
         holds.sort_by(|a, b| (a.held_at, &a.order_no).cmp(&(b.held_at, &b.order_no)));
@@ -543,6 +544,19 @@ impl Triage {
         }
     }
 
+    /// Whether the document is an invoice written again under its number
+    /// (`--reissue`): recorded over its earlier record, not beside it.
+    pub fn is_reissue(&self, document: &Document) -> bool {
+        self.reissue.contains_key(&document.order_no) && document.kind == Kind::Invoice
+    }
+
+    /// Whether an order is held by an earlier run: what is written of it
+    /// decides its hold ([`Triage::follow_up_holds_of`], [`Triage::record_documents`]
+    /// ask only of these).
+    pub fn is_held_before(&self, order_no: &str) -> bool {
+        self.open_holds.contains_key(order_no)
+    }
+
     /// What to record once the outputs are in place: the documents written
     /// (see [`Triage::document`]), and the order numbers they invoice.
     pub fn record_documents(
@@ -553,11 +567,7 @@ impl Triage {
         exports: Vec<String>,
         outputs: Vec<String>,
     ) -> RunRecord {
-        let reissued = documents
-            .extract_if(.., |d| {
-                self.reissue.contains_key(&d.order_no) && d.kind == Kind::Invoice
-            })
-            .collect();
+        let reissued = documents.extract_if(.., |d| self.is_reissue(d)).collect();
         let mut run = RunRecord {
             issued_at,
             exports,

@@ -281,7 +281,9 @@ fn dropping_a_locked_register_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut register = new_register(&dir);
     register.lock().unwrap();
-    register.insert_run(&RunRecord::default()).unwrap();
+    register
+        .insert_run(&RunRecord::default(), &mut |_| Ok(()))
+        .unwrap();
     drop(register);
     let register = new_register(&dir);
     let runs: i64 = register

@@ -1,0 +1,250 @@
+//! What is written of each invoice, kept on disk from the moment its part
+//! is built until the report and the register are done with it: the
+//! report's line and the register's record. A run's memory then does not
+//! grow with its number of invoices.
+
+use std::io;
+use std::path::Path;
+
+use super::parts::Brief;
+use crate::register::{Document, Kind, State};
+use crate::report::{InvoiceSource, InvoiceSummary};
+use crate::spool::{self, Input, Record, Spool, Spooled};
+
+/// One invoice written: its report line, and its record when convert keeps
+/// a register.
+pub struct Line {
+    pub brief: Brief,
+    pub document: Option<Document>,
+}
+
+/// A part's lines, as they are written.
+pub type Lines = Spool<Line>;
+
+/// The folder a run's spools are made in: the output's (a workbook's
+/// folder, or the CSV folder's parent), where its parts are staged too.
+pub fn spool_dir(output: &Path) -> &Path {
+    match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// A spool that cannot be written (a full disk) stops the run.
+pub fn spool_error(error: &io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot write a temporary file of this run (in the output's folder): {error}; nothing \
+         was written"
+    )
+}
+
+/// Every part's lines, with the name each part is written under.
+#[derive(Default)]
+pub struct Written {
+    parts: Vec<(Spooled<Line>, String)>,
+}
+
+impl Written {
+    pub fn push(&mut self, lines: Spooled<Line>, output: String) {
+        self.parts.push((lines, output));
+    }
+
+    /// Each line, with the name of the part it is in.
+    pub fn for_each(&self, mut each: impl FnMut(Line, &str) -> io::Result<()>) -> io::Result<()> {
+        for (lines, output) in &self.parts {
+            lines.for_each(|line| each(line, output).map(|()| true))?;
+        }
+        Ok(())
+    }
+}
+
+impl InvoiceSource for Written {
+    fn each(&self, each: &mut dyn FnMut(InvoiceSummary) -> io::Result<()>) -> io::Result<()> {
+        self.for_each(|line, output| each(line.brief.summary(output)))
+    }
+}
+
+impl Record for Line {
+    fn put(&self, out: &mut Vec<u8>) {
+        let b = &self.brief;
+        spool::put_str(out, &b.number);
+        spool::put_str(out, &b.order_no);
+        spool::put_str(out, &b.currency);
+        spool::put_decimal(out, b.payable);
+        spool::put_decimal(out, b.rate);
+        put_option(out, b.rate_date, spool::put_date);
+        put_option(out, b.exchange_rate, spool::put_decimal);
+        let Some(d) = &self.document else {
+            spool::put_u8(out, 0);
+            return;
+        };
+        spool::put_u8(out, 1);
+        spool::put_str(out, &d.number);
+        spool::put_u8(out, kind_code(d.kind));
+        spool::put_str(out, &d.type_code);
+        spool::put_str(out, &d.order_no);
+        put_option(out, d.original.as_deref(), spool::put_str);
+        spool::put_str(out, &d.seller);
+        spool::put_str(out, &d.currency);
+        spool::put_decimal(out, d.total);
+        spool::put_decimal(out, d.total_cny);
+        spool::put_decimal(out, d.total_myr);
+        spool::put_decimal(out, d.rate);
+        spool::put_str(out, &d.digest);
+        spool::put_time(out, d.issued_at);
+        spool::put_str(out, &d.output);
+        spool::put_u8(out, state_code(d.state));
+        put_option(out, d.uuid.as_deref(), spool::put_str);
+    }
+
+    fn take(input: &mut Input<'_>) -> io::Result<Line> {
+        let brief = Brief {
+            number: input.str()?,
+            order_no: input.str()?,
+            currency: input.str()?.into(),
+            payable: input.decimal()?,
+            rate: input.decimal()?,
+            rate_date: take_option(input, Input::date)?,
+            exchange_rate: take_option(input, Input::decimal)?,
+        };
+        let document = match input.u8()? {
+            0 => None,
+            _ => Some(Document {
+                number: input.str()?,
+                kind: kind_of_code(input.u8()?),
+                type_code: input.str()?,
+                order_no: input.str()?,
+                original: take_option(input, Input::str)?,
+                seller: input.str()?,
+                currency: input.str()?,
+                total: input.decimal()?,
+                total_cny: input.decimal()?,
+                total_myr: input.decimal()?,
+                rate: input.decimal()?,
+                digest: input.str()?,
+                issued_at: input.time()?,
+                output: input.str()?,
+                state: state_of_code(input.u8()?),
+                uuid: take_option(input, Input::str)?,
+            }),
+        };
+        Ok(Line { brief, document })
+    }
+}
+
+fn put_option<T>(out: &mut Vec<u8>, value: Option<T>, put: impl FnOnce(&mut Vec<u8>, T)) {
+    match value {
+        Some(value) => {
+            spool::put_u8(out, 1);
+            put(out, value);
+        }
+        None => spool::put_u8(out, 0),
+    }
+}
+
+fn take_option<'a, 'b, T>(
+    input: &'b mut Input<'a>,
+    take: impl FnOnce(&'b mut Input<'a>) -> io::Result<T>,
+) -> io::Result<Option<T>> {
+    match input.u8()? {
+        0 => Ok(None),
+        _ => take(input).map(Some),
+    }
+}
+
+fn kind_code(kind: Kind) -> u8 {
+    match kind {
+        Kind::Invoice => 0,
+        Kind::RefundNote => 1,
+        Kind::CreditNote => 2,
+    }
+}
+
+fn kind_of_code(code: u8) -> Kind {
+    match code {
+        1 => Kind::RefundNote,
+        2 => Kind::CreditNote,
+        _ => Kind::Invoice,
+    }
+}
+
+fn state_code(state: State) -> u8 {
+    match state {
+        State::Written => 0,
+        State::Validated => 1,
+        State::Refunded => 2,
+    }
+}
+
+fn state_of_code(code: u8) -> State {
+    match code {
+        1 => State::Validated,
+        2 => State::Refunded,
+        _ => State::Written,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn a_line_comes_back_as_written() {
+        let issued_at = chrono::NaiveDate::from_ymd_opt(2026, 11, 28)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let line = |document: bool| Line {
+            brief: Brief {
+                number: "INV-2420101234567500001".into(),
+                order_no: "2420101234567500001".into(),
+                currency: "CNY".into(),
+                payable: Decimal::new(1234567, 2),
+                rate: Decimal::new(6097, 4),
+                rate_date: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
+                exchange_rate: Some(Decimal::new(6097, 4)),
+            },
+            document: document.then(|| Document {
+                number: "CN-1".into(),
+                kind: Kind::CreditNote,
+                type_code: "12".into(),
+                order_no: "2420101234567500001".into(),
+                original: Some("INV-1".into()),
+                seller: "深圳市样本电子".into(),
+                currency: "CNY".into(),
+                total: Decimal::new(-5, 0),
+                total_cny: Decimal::new(-5, 0),
+                total_myr: Decimal::new(-305, 2),
+                rate: Decimal::new(6097, 4),
+                digest: "ab".repeat(32),
+                issued_at,
+                output: String::new(),
+                state: State::Refunded,
+                uuid: None,
+            }),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines = Lines::new(dir.path());
+        lines.push(&line(true)).unwrap();
+        lines.push(&line(false)).unwrap();
+        let mut written = Written::default();
+        written.push(lines.finish().unwrap(), "out.xlsx".into());
+        let mut back = Vec::new();
+        written
+            .for_each(|line, output| {
+                back.push((line, output.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].0.document, line(true).document);
+        assert_eq!(back[1].0.document, None);
+        let summary = back[1].0.brief.summary(&back[1].1);
+        let expected = line(false).brief.summary("out.xlsx");
+        assert_eq!(
+            serde_json::to_string(&summary).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+}

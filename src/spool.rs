@@ -1,0 +1,284 @@
+//! Records kept on disk while a run goes on: written, in the order they are
+//! made, to a temporary file no one else sees (removed by the system when the
+//! run ends, however it ends), and read back in that order as often as
+//! needed. What a run says of each of a million invoices is then not kept in
+//! its memory.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// A record that can be spooled: written as bytes and read back.
+pub trait Record: Sized {
+    fn put(&self, out: &mut Vec<u8>);
+    fn take(input: &mut Input<'_>) -> io::Result<Self>;
+}
+
+/// Records of type `T`, on disk from the first one.
+#[derive(Debug)]
+pub struct Spool<T> {
+    /// The folder the file is made in (the file itself appears with the
+    /// first record).
+    dir: PathBuf,
+    file: Option<BufWriter<File>>,
+    len: usize,
+    scratch: Vec<u8>,
+    _records: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Spool<T> {
+    /// An empty spool whose file, once needed, is made in `dir`.
+    pub fn new(dir: &Path) -> Spool<T> {
+        Spool {
+            dir: dir.to_path_buf(),
+            file: None,
+            len: 0,
+            scratch: Vec::new(),
+            _records: PhantomData,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a record.
+    pub fn push(&mut self, record: &T) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(BufWriter::with_capacity(
+                64 * 1024,
+                tempfile::tempfile_in(&self.dir)?,
+            )),
+        };
+        self.scratch.clear();
+        record.put(&mut self.scratch);
+        let len = u32::try_from(self.scratch.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+        file.write_all(&len.to_le_bytes())?;
+        file.write_all(&self.scratch)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// No more records: the spool, ready to be read.
+    pub fn finish(self) -> io::Result<Spooled<T>> {
+        let file = match self.file {
+            Some(file) => Some(file.into_inner().map_err(|e| e.into_error())?),
+            None => None,
+        };
+        Ok(Spooled {
+            file,
+            len: self.len,
+            _records: PhantomData,
+        })
+    }
+}
+
+/// Spooled records, read back in the order written.
+#[derive(Debug)]
+pub struct Spooled<T> {
+    file: Option<File>,
+    len: usize,
+    _records: PhantomData<fn() -> T>,
+}
+
+impl<T> Default for Spooled<T> {
+    /// No records.
+    fn default() -> Self {
+        Spooled {
+            file: None,
+            len: 0,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T: Record> Spooled<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Each record, from the first: `each` returns false to stop.
+    pub fn for_each(&self, mut each: impl FnMut(T) -> io::Result<bool>) -> io::Result<()> {
+        let Some(mut file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        file.seek(SeekFrom::Start(0))?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut bytes = Vec::new();
+        for _ in 0..self.len {
+            let mut len = [0; 4];
+            reader.read_exact(&mut len)?;
+            bytes.resize(u32::from_le_bytes(len) as usize, 0);
+            reader.read_exact(&mut bytes)?;
+            let record = T::take(&mut Input(&bytes))?;
+            if !each(record)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writing a record's fields.
+pub fn put_str(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+pub fn put_decimal(out: &mut Vec<u8>, value: Decimal) {
+    out.extend_from_slice(&value.serialize());
+}
+
+pub fn put_u8(out: &mut Vec<u8>, value: u8) {
+    out.push(value);
+}
+
+pub fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+pub fn put_date(out: &mut Vec<u8>, date: NaiveDate) {
+    out.extend_from_slice(&chrono::Datelike::num_days_from_ce(&date).to_le_bytes());
+}
+
+pub fn put_time(out: &mut Vec<u8>, time: NaiveDateTime) {
+    let utc = time.and_utc();
+    out.extend_from_slice(&utc.timestamp().to_le_bytes());
+    out.extend_from_slice(&utc.timestamp_subsec_nanos().to_le_bytes());
+}
+
+/// A record's bytes, read field by field.
+pub struct Input<'a>(&'a [u8]);
+
+fn damaged() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "a temporary file of this run was changed while it ran",
+    )
+}
+
+impl Input<'_> {
+    fn bytes<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>().ok_or_else(damaged)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    pub fn str(&mut self) -> io::Result<String> {
+        let len = usize::try_from(u64::from_le_bytes(self.bytes()?)).map_err(|_| damaged())?;
+        if len > self.0.len() {
+            return Err(damaged());
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(text.to_vec()).map_err(|_| damaged())
+    }
+
+    pub fn decimal(&mut self) -> io::Result<Decimal> {
+        Ok(Decimal::deserialize(self.bytes()?))
+    }
+
+    pub fn u8(&mut self) -> io::Result<u8> {
+        Ok(self.bytes::<1>()?[0])
+    }
+
+    pub fn u32(&mut self) -> io::Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+
+    pub fn date(&mut self) -> io::Result<NaiveDate> {
+        NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(self.bytes()?)).ok_or_else(damaged)
+    }
+
+    pub fn time(&mut self) -> io::Result<NaiveDateTime> {
+        let seconds = i64::from_le_bytes(self.bytes()?);
+        let nanos = u32::from_le_bytes(self.bytes()?);
+        chrono::DateTime::from_timestamp(seconds, nanos)
+            .map(|t| t.naive_utc())
+            .ok_or_else(damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Line(String, Decimal, NaiveDate);
+
+    impl Record for Line {
+        fn put(&self, out: &mut Vec<u8>) {
+            put_str(out, &self.0);
+            put_decimal(out, self.1);
+            put_date(out, self.2);
+        }
+        fn take(input: &mut Input<'_>) -> io::Result<Self> {
+            Ok(Line(input.str()?, input.decimal()?, input.date()?))
+        }
+    }
+
+    #[test]
+    fn records_come_back_in_order_as_often_as_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::new(dir.path());
+        let date = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let lines: Vec<Line> = (0..10_000)
+            .map(|n| Line(format!("订单 {n}"), Decimal::new(n, 2), date))
+            .collect();
+        for line in &lines {
+            spool.push(line).unwrap();
+        }
+        // Nothing of the spool is visible in the folder.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let spooled = spool.finish().unwrap();
+        assert_eq!(spooled.len(), 10_000);
+        for _ in 0..2 {
+            let mut back = Vec::new();
+            spooled
+                .for_each(|line| {
+                    back.push(line);
+                    Ok(true)
+                })
+                .unwrap();
+            assert_eq!(back, lines);
+        }
+        let mut first = None;
+        spooled
+            .for_each(|line| {
+                first = Some(line);
+                Ok(false)
+            })
+            .unwrap();
+        assert_eq!(first.as_ref(), lines.first());
+        let empty = Spool::<Line>::new(dir.path()).finish().unwrap();
+        empty.for_each(|_| panic!("no record")).unwrap();
+    }
+
+    #[test]
+    fn a_time_comes_back_to_the_nanosecond() {
+        let time = NaiveDate::from_ymd_opt(2026, 11, 28)
+            .unwrap()
+            .and_hms_nano_opt(10, 0, 1, 5)
+            .unwrap();
+        let mut bytes = Vec::new();
+        put_time(&mut bytes, time);
+        put_u8(&mut bytes, 7);
+        let mut input = Input(&bytes);
+        assert_eq!(input.time().unwrap(), time);
+        assert_eq!(input.u8().unwrap(), 7);
+        assert!(input.u8().is_err());
+    }
+}
