@@ -214,7 +214,27 @@ pub struct DataRow {
     pub row: u32,
     /// One cell per template data column (B onwards), in template order.
     pub cells: Vec<Cell>,
-    pub origin: Option<Location>,
+    pub origin: Option<Origin>,
+}
+
+/// Where a converted invoice's row came from: the invoice (by its place
+/// among the invoices laid out), and the export row, whose file and sheet
+/// are the invoice's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub invoice: u32,
+    pub row: Option<u32>,
+}
+
+impl Origin {
+    /// The export place: the invoice's file and sheet, at the row.
+    pub fn location(&self, source: &Location) -> Location {
+        Location {
+            file: source.file.clone(),
+            sheet: source.sheet.clone(),
+            row: self.row,
+        }
+    }
 }
 
 impl DataRow {
@@ -257,21 +277,15 @@ impl Batch {
         }
     }
 
-    /// Appends a data row to `sheet`: cells by header, the rest empty.
-    pub fn push<'h>(
-        &mut self,
-        sheet: usize,
-        values: impl IntoIterator<Item = (&'h str, Cell)>,
-        origin: Location,
-    ) {
-        let schema = &template().sheets[sheet];
-        let mut cells = vec![Cell::Empty; schema.headers.len()];
-        for (header, cell) in values {
-            let index = schema
-                .column(header)
-                .unwrap_or_else(|| panic!("{header} is a column of {}", schema.name));
-            cells[index] = cell;
-        }
+    /// A data row's cells for `sheet`, every one empty.
+    pub fn blank(sheet: usize) -> Vec<Cell> {
+        let mut cells = Vec::new();
+        cells.resize_with(template().sheets[sheet].headers.len(), Cell::default);
+        cells
+    }
+
+    /// Appends a data row of `cells` (one per column of the sheet) to `sheet`.
+    pub fn push(&mut self, sheet: usize, cells: Vec<Cell>, origin: Origin) {
         let data = &mut self.sheets[sheet];
         let row = FIRST_DATA_ROW + data.rows.len() as u32;
         data.rows.push(DataRow {

@@ -6,7 +6,6 @@ use anyhow::{Result, anyhow};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::written::{Line, Lines, spool_dir, spool_error};
@@ -175,7 +174,7 @@ pub fn part_name(options: &ConvertOptions, index: usize, several: bool) -> PathB
     match options.format {
         OutputFormat::Csv => options.output.clone(),
         OutputFormat::Xlsx if !several => options.output.clone(),
-        OutputFormat::Xlsx => write::split_names(&options.output, index + 2).swap_remove(index),
+        OutputFormat::Xlsx => write::split_name(&options.output, index + 1),
     }
 }
 
@@ -240,7 +239,11 @@ impl<'a> PartBuilder<'a> {
         }
         let mut laid_out =
             crate::layout::lay_out_after(self.provisional.clone(), &invoices, &self.rows_before);
-        let findings = relocate(check::check_batch(&laid_out, self.options.now), &laid_out);
+        let findings = relocate(
+            check::check_batch(&laid_out, self.options.now),
+            &laid_out,
+            &invoices,
+        );
         if self.options.skip_invalid {
             bad.add(&findings);
             let is_bad = |i: &Invoice| bad.names(&i.number, &i.order_no);
@@ -325,37 +328,39 @@ impl<'a> PartBuilder<'a> {
 /// Findings on invoices built from an export point at the export row the
 /// data came from; the column names LHDN's sheet and header ("Documents
 /// Supplier.TIN"), since most LHDN fields have no 1688 column.
-fn relocate(findings: Vec<Finding>, batch: &Batch) -> Vec<Finding> {
-    let origins: HashMap<(String, u32), &crate::model::Location> = crate::batch::template()
-        .sheets
-        .iter()
-        .zip(&batch.sheets)
-        .flat_map(|(schema, data)| {
-            data.rows.iter().filter_map(move |row| {
-                row.origin
-                    .as_ref()
-                    .map(|o| ((schema.name.clone(), row.row), o))
-            })
-        })
-        .collect();
+fn relocate(mut findings: Vec<Finding>, batch: &Batch, invoices: &[Invoice]) -> Vec<Finding> {
+    let sheets = &crate::batch::template().sheets;
+    for finding in &mut findings {
+        let (Some(sheet), Some(row)) = (finding.sheet.as_deref(), finding.row) else {
+            continue;
+        };
+        let Some(data) = sheets
+            .iter()
+            .position(|schema| schema.name == sheet)
+            .and_then(|index| batch.sheets.get(index))
+        else {
+            continue;
+        };
+        // Rows are numbered in order.
+        let Some(origin) = data
+            .rows
+            .binary_search_by_key(&row, |r| r.row)
+            .ok()
+            .and_then(|at| data.rows[at].origin)
+        else {
+            continue;
+        };
+        let Some(invoice) = invoices.get(origin.invoice as usize) else {
+            continue;
+        };
+        let lhdn_place = format!("{sheet} {}", finding.column.as_deref().unwrap_or_default());
+        let place = origin.location(&invoice.source);
+        finding.file = Some(place.file);
+        finding.sheet = place.sheet;
+        finding.row = place.row;
+        finding.column = Some(lhdn_place.trim().to_string());
+    }
     findings
-        .into_iter()
-        .map(|mut finding| {
-            let key = (
-                finding.sheet.clone().unwrap_or_default(),
-                finding.row.unwrap_or_default(),
-            );
-            if let Some(origin) = origins.get(&key) {
-                let lhdn_place =
-                    format!("{} {}", key.0, finding.column.clone().unwrap_or_default());
-                finding.file = Some(origin.file.clone());
-                finding.sheet = origin.sheet.clone();
-                finding.row = origin.row;
-                finding.column = Some(lhdn_place.trim().to_string());
-            }
-            finding
-        })
-        .collect()
 }
 
 /// Splits invoices, given each one's rows per sheet, into consecutive parts

@@ -19,17 +19,17 @@ pub fn split_names(path: &Path, parts: usize) -> Vec<PathBuf> {
     if parts <= 1 {
         return vec![path.to_path_buf()];
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    (1..=parts).map(|i| split_name(path, i)).collect()
+}
+
+/// The file name of workbook `number` (from 1) of several: `out-001.xlsx`, ….
+pub fn split_name(path: &Path, number: usize) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let extension = path
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    (1..=parts)
-        .map(|i| path.with_file_name(format!("{stem}-{i:03}{extension}")))
-        .collect()
+    path.with_file_name(format!("{stem}-{number:03}{extension}"))
 }
 
 /// Refuses single outputs that exist (unless `force`), that are one of the
