@@ -134,6 +134,24 @@ pub fn missing_header_rule(schema: &SheetTemplate, index: usize) -> &'static Rul
 
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
 pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
+    check_with(batch, now, |count, task| {
+        crate::parallel::map_indexed(count, task)
+    })
+}
+
+/// Checks a batch on this thread alone: for convert, whose other threads
+/// are busy reading and mapping while a part's batch is checked.
+pub fn check_batch_here(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
+    check_with(batch, now, |count, task| (0..count).map(task).collect())
+}
+
+/// Checks a batch, its tasks run by `run` (task `i` of `count`, results in
+/// task order).
+fn check_with(
+    batch: &Batch,
+    now: NaiveDateTime,
+    run: impl FnOnce(usize, &(dyn Fn(usize) -> Vec<Finding> + Sync)) -> Vec<Vec<Finding>>,
+) -> Vec<Finding> {
     // Field rules look at one row at a time: split every sheet into slices
     // of rows and check them on all cores.
     const ROWS_PER_TASK: usize = 4096;
@@ -146,7 +164,7 @@ pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
     // Task 0 is the cross-sheet rules, the longest, so it starts first; the
     // field rules share the other cores. Findings keep the order fields, then
     // cross-sheet.
-    let mut findings = crate::parallel::map_indexed(tasks.len() + 1, |i| {
+    let mut findings = run(tasks.len() + 1, &|i| {
         let mut engine = Engine {
             batch,
             findings: Vec::new(),
@@ -373,11 +391,14 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn sibling_text(&self, sheet: usize, row: &DataRow, header: &str) -> String {
-        template().sheets[sheet]
-            .column(header)
-            .map(|c| row.get(c).as_text().trim().to_string())
-            .unwrap_or_default()
+    fn sibling_text<'r>(&self, sheet: usize, row: &'r DataRow, header: &str) -> Cow<'r, str> {
+        let Some(column) = template().sheets[sheet].column(header) else {
+            return Cow::Borrowed("");
+        };
+        match row.get(column).as_text() {
+            Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+            Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+        }
     }
 
     /// A code that is not in its LHDN table, or that lost its leading zeros.

@@ -2,6 +2,8 @@
 //! the party's country and the document type, and the tax row's "mandatory
 //! where applicable" columns (LHDN's validations of 2025-2026).
 
+use std::borrow::Cow;
+
 use super::{Engine, code_text};
 use crate::batch::{DataRow, sheets, template};
 use crate::check::formats::GENERAL_TINS;
@@ -17,17 +19,30 @@ const STATE_NOT_APPLICABLE: &str = "17";
 /// Self-billed invoice, credit, debit and refund notes.
 const SELF_BILLED_TYPES: [&str; 4] = ["11", "12", "13", "14"];
 
-/// The parties of a Documents row: (address prefix, TIN header).
-const PARTIES: [(&str, &str); 3] = [
-    ("Supplier", "Supplier.TIN"),
-    ("Buyer", "Buyer.TIN"),
-    ("ShippingRecipientAddress", "ShippingRecipientTIN"),
+/// The parties of a Documents row: their TIN, address state and address
+/// country headers.
+const PARTIES: [(&str, &str, &str); 3] = [
+    (
+        "Supplier.TIN",
+        "Supplier.Address.State",
+        "Supplier.Address.CountryCode",
+    ),
+    (
+        "Buyer.TIN",
+        "Buyer.Address.State",
+        "Buyer.Address.CountryCode",
+    ),
+    (
+        "ShippingRecipientTIN",
+        "ShippingRecipientAddress.Address.State",
+        "ShippingRecipientAddress.Address.CountryCode",
+    ),
 ];
 
-fn text(row: &DataRow, sheet: usize, header: &str) -> String {
+fn text<'r>(row: &'r DataRow, sheet: usize, header: &str) -> Cow<'r, str> {
     template().sheets[sheet]
         .column(header)
-        .map(|c| code_text(row.get(c)).into_owned())
+        .map(|c| code_text(row.get(c)))
         .unwrap_or_default()
 }
 
@@ -63,21 +78,17 @@ fn document_row(engine: &mut Engine<'_>, row: &DataRow) {
     let get = |header: &str| text(row, sheet, header);
     let consolidated = PARTIES
         .iter()
-        .any(|(_, tin)| get(tin) == GENERAL_PUBLIC_TIN);
+        .any(|(tin, ..)| get(tin) == GENERAL_PUBLIC_TIN);
 
     // State 17 only for consolidated e-invoices in Malaysia or addresses
     // outside it (RN 30 Apr 2026).
-    for (prefix, _) in PARTIES {
-        let state = format!("{prefix}.Address.State");
-        if !consolidated
-            && get(&format!("{prefix}.Address.CountryCode")) == "MYS"
-            && get(&state) == STATE_NOT_APPLICABLE
-        {
+    for (_, state, country) in PARTIES {
+        if !consolidated && get(country) == "MYS" && get(state) == STATE_NOT_APPLICABLE {
             engine.report(
                 &rules::CODE_STATE_17_IN_MALAYSIA,
                 sheet,
                 row,
-                col(&state),
+                col(state),
                 format!(
                     "{state} is 17 (not applicable) on a Malaysian address, and the invoice is not consolidated"
                 ),
@@ -88,7 +99,7 @@ fn document_row(engine: &mut Engine<'_>, row: &DataRow) {
 
     let type_code = get("eInvoiceTypeCode");
     let buyer_tin = get("Buyer.TIN");
-    if SELF_BILLED_TYPES.contains(&type_code.as_str()) && GENERAL_TINS.contains(&buyer_tin.as_str())
+    if SELF_BILLED_TYPES.contains(&type_code.as_ref()) && GENERAL_TINS.contains(&buyer_tin.as_ref())
     {
         engine.report(
             &rules::TIN_GENERAL_BUYER_SELF_BILLED,

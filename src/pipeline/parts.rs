@@ -240,7 +240,7 @@ impl<'a> PartBuilder<'a> {
         let mut laid_out =
             crate::layout::lay_out_after(self.provisional.clone(), &invoices, &self.rows_before);
         let findings = relocate(
-            check::check_batch(&laid_out, self.options.now),
+            check::check_batch_here(&laid_out, self.options.now),
             &laid_out,
             &invoices,
         );
