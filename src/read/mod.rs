@@ -2,20 +2,24 @@
 //! orders; `workbook` reads LHDN batch-upload workbooks into a batch;
 //! `customs` reads the customs file.
 //!
-//! Below them: `sheet` opens a sheet of any kind as rows (`xlsx` through
-//! calamine's streaming reader, `xls` after a scan of its records, CSV);
-//! `grid` is rows and what a cell says; `file` opens inputs within limits;
-//! `text` decodes text files.
+//! Below them: `sheet` opens a sheet of any kind as rows (the first sheet
+//! of an xlsx through `sheet_xml`, which reads its XML with the tokenizer of
+//! `xml_tokens` and makes only the cells kept; a workbook's sheets with their formulas
+//! through calamine's streaming reader in `xlsx`; `xls` after a scan of its
+//! records; CSV); `grid` is rows and what a cell says; `file` opens inputs
+//! within limits; `text` decodes text files.
 
 pub mod customs;
 pub mod export;
 pub mod file;
 pub mod grid;
 pub mod sheet;
+pub mod sheet_xml;
 pub mod text;
 pub mod workbook;
 pub mod xls;
 pub mod xlsx;
+pub mod xml_tokens;
 
 use anyhow::{Result, bail};
 use std::path::Path;

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::file::{self, FileKind, MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS};
 use super::grid::{self, Grid, GridRow, RowSink, is_blank};
 use super::text::{self, TextEncoding};
-use super::{xls, xlsx};
+use super::{sheet_xml, xls};
 use crate::model::Location;
 
 /// The columns a reader keeps of a sheet, decided from its first rows.
@@ -106,14 +106,14 @@ fn read_sheet(
             csv_rows(path, &bytes, encoding, &mut rows)
         }
         FileKind::Xlsx => {
-            let mut workbook = xlsx::open(path, &bytes).map_err(ReadError::Sheet)?;
+            let mut workbook = sheet_xml::open(path, &bytes).map_err(ReadError::Sheet)?;
             let name = workbook
                 .sheet_names()
                 .first()
                 .cloned()
                 .ok_or_else(no_sheets)?;
             rows = Collector::new(planner, place(Some(name.clone())), handler);
-            xlsx::stream_sheet(&mut workbook, path, &name, false, &mut rows)
+            workbook.stream_sheet(path, &name, &mut rows)
         }
         FileKind::Xls | FileKind::EncryptedOoxml => {
             let mut workbook = open_xls(path, bytes, kind).map_err(ReadError::Sheet)?;

@@ -1,5 +1,6 @@
-//! xlsx workbooks, read with calamine's streaming cell reader once the
-//! package has been checked: every part's declared size within the limits,
+//! xlsx workbooks, read with calamine's streaming cell reader (batch
+//! workbooks, with their formulas; an export's sheet is read by
+//! `sheet_xml`) once the package has been checked: every part's declared size within the limits,
 //! which the zip reader then holds each part to, so that a small file
 //! cannot unpack without bound. Also what calamine does not expose: which
 //! rows are hidden.
@@ -101,22 +102,13 @@ pub fn stream_sheet(
     formulas: bool,
     sink: &mut dyn RowSink,
 ) -> Result<()> {
-    let where_ = || format!("{}, sheet {sheet}", path.display());
-    let mut reader = workbook.worksheet_cells_reader(sheet).with_context(|| {
-        format!(
-            "{}: cannot be read (damaged workbook?); save it again from Excel",
-            where_()
-        )
-    })?;
-    let unreadable = || {
-        format!(
-            "{}: cannot be read (damaged workbook?); save it again from Excel",
-            where_()
-        )
-    };
-    let mut current: Option<GridRow> = None;
-    let mut last = 0u32;
-    let mut width = 0;
+    let where_ = format!("{}, sheet {sheet}", path.display());
+    let unreadable =
+        || format!("{where_}: cannot be read (damaged workbook?); save it again from Excel");
+    let mut reader = workbook
+        .worksheet_cells_reader(sheet)
+        .with_context(unreadable)?;
+    let mut rows = Rows::new(sink, where_.clone());
     // Shared formulas: the text is on the first cell of the group only.
     let mut shared: HashMap<usize, String> = HashMap::new();
     loop {
@@ -137,64 +129,121 @@ pub fn stream_sheet(
                 Some(cell) => (cell.get_position(), cell.get_value().clone(), None),
             }
         };
-        let (r, c) = (pos.0, pos.1 as usize);
+        let blank = matches!(value, DataRef::Empty);
+        rows.cell(pos.0, pos.1 as usize, blank, formula, || Data::from(value))?;
+    }
+    rows.finish()
+}
+
+/// Cells in file order made rows for a sink: the cells it keeps, in their
+/// slots; a row handed on once a cell of a later row comes.
+pub(super) struct Rows<'s> {
+    sink: &'s mut dyn RowSink,
+    /// "file, sheet S", for messages.
+    where_: String,
+    current: Option<GridRow>,
+    /// The number of the last row begun.
+    last: u32,
+    /// The cells of the last row handed on: rows are alike.
+    width: usize,
+}
+
+impl<'s> Rows<'s> {
+    pub(super) fn new(sink: &'s mut dyn RowSink, where_: String) -> Self {
+        Rows {
+            sink,
+            where_,
+            current: None,
+            last: 0,
+            width: 0,
+        }
+    }
+
+    /// Whether [`Rows::cell`] may want the value of a cell at 0-based `row`
+    /// and `col`: a cell of the row being read that the sink keeps, or a
+    /// cell of another row (handing on the row before may change the
+    /// sink's plan). A reader need not make the value of any other cell.
+    pub(super) fn may_keep(&self, row: u32, col: usize) -> bool {
+        match &self.current {
+            Some(current) if current.number == row.saturating_add(1) => {
+                self.sink.slot(col).is_some()
+            }
+            _ => true,
+        }
+    }
+
+    /// The next cell, at 0-based `r` and `c`; `value` makes its value
+    /// when it is kept.
+    pub(super) fn cell(
+        &mut self,
+        r: u32,
+        c: usize,
+        blank: bool,
+        formula: Option<String>,
+        value: impl FnOnce() -> Data,
+    ) -> Result<()> {
         if r >= MAX_ROWS || c >= MAX_COLUMNS {
             bail!(
                 "{}: a cell at row {}, column {} lies beyond Excel's last row ({MAX_ROWS}) or \
                  column (XFD); the file was not written by Excel: save it again from Excel",
-                where_(),
+                self.where_,
                 u64::from(r) + 1,
                 c + 1
             );
         }
-        let blank = matches!(value, DataRef::Empty);
         if blank && formula.is_none() {
-            continue;
+            return Ok(());
         }
         let number = r + 1;
-        if current.as_ref().is_none_or(|row| row.number != number) {
-            if let Some(row) = current.take() {
-                width = row.cells.len();
-                emit(row, sink)?;
+        if self.current.as_ref().is_none_or(|row| row.number != number) {
+            if let Some(row) = self.current.take() {
+                self.width = row.cells.len();
+                emit(row, self.sink)?;
             }
-            if number <= last {
+            if number <= self.last {
                 bail!(
-                    "{}: row {number} comes after row {last}; the rows are out of order, which \
+                    "{}: row {number} comes after row {}; the rows are out of order, which \
                      Excel never writes: open the file in Excel and save it again",
-                    where_()
+                    self.where_,
+                    self.last
                 );
             }
-            last = number;
-            current = Some(GridRow {
+            self.last = number;
+            self.current = Some(GridRow {
                 number,
                 // Rows are alike: size the next one as this one.
-                cells: Vec::with_capacity(width),
+                cells: Vec::with_capacity(self.width),
                 ..GridRow::default()
             });
         }
-        let Some(row) = current.as_mut() else {
-            continue;
+        let Some(row) = self.current.as_mut() else {
+            return Ok(());
         };
         if let Some(text) = formula {
             row.formulas.push((c, text));
         }
         if blank {
-            continue;
+            return Ok(());
         }
         row.width = c + 1;
         // Asked once the previous row is handed on: the sink may have
         // changed its plan.
-        if let Some(slot) = sink.slot(c) {
+        if let Some(slot) = self.sink.slot(c) {
             if row.cells.len() <= slot {
                 row.cells.resize(slot + 1, Data::Empty);
             }
-            row.cells[slot] = Data::from(value);
+            row.cells[slot] = value();
+        }
+        Ok(())
+    }
+
+    /// Hands on the last row.
+    pub(super) fn finish(mut self) -> Result<()> {
+        match self.current.take() {
+            Some(row) => emit(row, self.sink),
+            None => Ok(()),
         }
     }
-    if let Some(row) = current.take() {
-        emit(row, sink)?;
-    }
-    Ok(())
 }
 
 /// Hands on a row that has a kept cell or a formula.

@@ -218,12 +218,25 @@ proptest! {
     #[test]
     fn the_streaming_reader_agrees_with_calamine(
         cells in proptest::collection::vec((0u32..40, 0u16..30, cell_text(), 0u8..4), 0..150),
+        inline in any::<bool>(),
+        keep in proptest::collection::vec(0usize..30, 0..8),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cells.xlsx");
         let mut workbook = rust_xlsxwriter::Workbook::new();
         let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
-        let sheet = workbook.add_worksheet();
+        // Inline strings in constant memory mode, as 1688 writes its exports;
+        // else shared strings, as Excel saves.
+        let sheet = if inline {
+            workbook.add_worksheet_with_constant_memory().unwrap()
+        } else {
+            workbook.add_worksheet()
+        };
+        let mut cells = cells;
+        if inline {
+            // Constant memory mode writes rows in order only.
+            cells.sort_by_key(|(r, ..)| *r);
+        }
         for (r, c, text, kind) in &cells {
             match (kind, text.parse::<f64>()) {
                 (0, Ok(n)) if n.is_finite() => { sheet.write_number(*r, *c, n).unwrap(); }
@@ -238,7 +251,110 @@ proptest! {
         let mut sink = EveryCell::default();
         selfbill::read::xlsx::stream_sheet(&mut book, &path, "Sheet1", false, &mut sink)
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
-        prop_assert_eq!(sink.cells, calamine_cells(&path, "Sheet1"));
+        prop_assert_eq!(&sink.cells, &calamine_cells(&path, "Sheet1"));
+        // The export reader's own reading of the sheet's XML: every cell, and
+        // the columns of a plan.
+        let mut book = selfbill::read::sheet_xml::open(&path, &bytes).unwrap();
+        let mut mine = EveryCell::default();
+        book.stream_sheet(&path, "Sheet1", &mut mine)
+            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        prop_assert_eq!(&mine.cells, &sink.cells);
+        let mut calamine_planned = Planned { keep: Some(&keep), rows: Vec::new() };
+        let mut calamine_book = selfbill::read::xlsx::open(&path, &bytes).unwrap();
+        selfbill::read::xlsx::stream_sheet(&mut calamine_book, &path, "Sheet1", false, &mut calamine_planned)
+            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        let mut planned = Planned { keep: Some(&keep), rows: Vec::new() };
+        book.stream_sheet(&path, "Sheet1", &mut planned)
+            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        prop_assert_eq!(planned.rows, calamine_planned.rows);
+    }
+}
+
+/// Keeps the columns of `keep`, in its order, with the rows' full shape.
+struct Planned<'k> {
+    keep: Option<&'k [usize]>,
+    rows: Vec<selfbill::read::grid::GridRow>,
+}
+
+impl selfbill::read::grid::RowSink for Planned<'_> {
+    fn slot(&self, col: usize) -> Option<usize> {
+        self.keep
+            .and_then(|keep| keep.iter().position(|c| *c == col))
+    }
+
+    fn row(&mut self, row: selfbill::read::grid::GridRow) -> anyhow::Result<()> {
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+/// Every sheet of every workbook among the test files, fixtures and assets
+/// reads alike through calamine and through the export reader's own reading
+/// of the sheet XML: every row, its number, width and cells; a workbook one
+/// refuses, the other refuses too.
+#[test]
+fn every_workbook_here_reads_alike_through_calamine_and_the_export_reader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = ["tests/data", "fixtures", "assets"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "xlsx"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    let mut sheets = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let theirs = selfbill::read::guard(path, || {
+            use calamine::Reader;
+            let mut book = selfbill::read::xlsx::open(path, &bytes)?;
+            let mut read = Vec::new();
+            for name in book.sheet_names() {
+                let mut every = EveryRow(Vec::new());
+                selfbill::read::xlsx::stream_sheet(&mut book, path, &name, false, &mut every)?;
+                read.push((name, every.0));
+            }
+            Ok(read)
+        });
+        let mine = selfbill::read::guard(path, || {
+            let mut book = selfbill::read::sheet_xml::open(path, &bytes)?;
+            let mut read = Vec::new();
+            for name in book.sheet_names() {
+                let mut every = EveryRow(Vec::new());
+                book.stream_sheet(path, &name, &mut every)?;
+                read.push((name, every.0));
+            }
+            Ok(read)
+        });
+        match (mine, theirs) {
+            (Ok(mine), Ok(theirs)) => {
+                sheets += theirs.len();
+                assert_eq!(mine, theirs, "{}", path.display());
+            }
+            (Err(_), Err(_)) => {}
+            (mine, theirs) => panic!(
+                "{}: the export reader: {:?}; calamine: {:?}",
+                path.display(),
+                mine.map(|_| ()),
+                theirs.map(|_| ())
+            ),
+        }
+    }
+    assert!(sheets >= 40, "{sheets} sheets");
+}
+
+/// Keeps every row whole.
+struct EveryRow(Vec<selfbill::read::grid::GridRow>);
+
+impl selfbill::read::grid::RowSink for EveryRow {
+    fn slot(&self, col: usize) -> Option<usize> {
+        Some(col)
+    }
+
+    fn row(&mut self, row: selfbill::read::grid::GridRow) -> anyhow::Result<()> {
+        self.0.push(row);
+        Ok(())
     }
 }
 
