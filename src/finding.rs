@@ -3,9 +3,12 @@
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::model::Location;
 use crate::rules::{Rule, Severity};
+use crate::spool::{self, Input, Record, Spool, Spooled};
 
 /// One finding: a rule, a message that quotes the value, a hint, and where.
 /// `row` is the spreadsheet row as Excel shows it (1-based, or the line a
@@ -160,5 +163,216 @@ impl InvoicesInError {
 
     pub fn contains(&self, number: &str) -> bool {
         self.0.contains(number)
+    }
+}
+
+/// Findings kept in memory by a list; the rest wait on disk. A run with a
+/// finding for each of a million orders then holds a few thousand.
+pub const FINDINGS_IN_MEMORY: usize = 2000;
+
+/// Findings in the order they were made: the first [`FINDINGS_IN_MEMORY`]
+/// in memory, those after on disk ([`crate::spool`]), once they are many.
+#[derive(Debug, Default)]
+pub struct Findings {
+    kept: Vec<Finding>,
+    /// Where the spool is made; `None` keeps every finding in memory.
+    dir: Option<PathBuf>,
+    spool: Option<Spool<Finding>>,
+    spooled: Spooled<Finding>,
+}
+
+impl From<Vec<Finding>> for Findings {
+    /// Findings all in memory.
+    fn from(kept: Vec<Finding>) -> Self {
+        Findings {
+            kept,
+            ..Findings::default()
+        }
+    }
+}
+
+impl Findings {
+    /// An empty list that spools what it cannot keep in `dir`.
+    pub fn spooled_in(dir: &Path) -> Findings {
+        Findings {
+            dir: Some(dir.to_path_buf()),
+            ..Findings::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.len() + self.spooled.len() + self.spool.as_ref().map_or(0, Spool::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Findings in memory.
+    pub fn in_memory(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn push(&mut self, finding: Finding) -> io::Result<()> {
+        match &self.dir {
+            Some(dir) if self.kept.len() >= FINDINGS_IN_MEMORY => {
+                if !self.spooled.is_empty() {
+                    return Err(io::Error::other("findings added after they were read"));
+                }
+                self.spool
+                    .get_or_insert_with(|| Spool::new(dir))
+                    .push(&finding)
+            }
+            _ => {
+                self.kept.push(finding);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) -> io::Result<()> {
+        findings.into_iter().try_for_each(|f| self.push(f))
+    }
+
+    /// No more findings: the list is ready to be read.
+    pub fn seal(&mut self) -> io::Result<()> {
+        if let Some(spool) = self.spool.take() {
+            self.spooled = spool.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Each finding, in order (borrowed when in memory, read back when on
+    /// disk), until `each` says to stop (false); the list must be sealed.
+    pub fn for_each(
+        &self,
+        mut each: impl FnMut(Cow<'_, Finding>) -> io::Result<bool>,
+    ) -> io::Result<()> {
+        if self.spool.is_some() {
+            return Err(io::Error::other("findings read before they were all made"));
+        }
+        for finding in &self.kept {
+            if !each(Cow::Borrowed(finding))? {
+                return Ok(());
+            }
+        }
+        self.spooled.for_each(|finding| each(Cow::Owned(finding)))
+    }
+}
+
+impl Record for Finding {
+    fn put(&self, out: &mut Vec<u8>) {
+        spool::put_str(out, self.rule.id);
+        spool::put_u8(out, self.severity as u8);
+        spool::put_str(out, &self.message);
+        if self.hint == self.rule.hint {
+            spool::put_u8(out, 0);
+        } else {
+            spool::put_u8(out, 1);
+            spool::put_str(out, &self.hint);
+        }
+        for text in [
+            &self.file,
+            &self.sheet,
+            &self.column,
+            &self.invoice,
+            &self.value,
+        ] {
+            match text {
+                Some(text) => {
+                    spool::put_u8(out, 1);
+                    spool::put_str(out, text);
+                }
+                None => spool::put_u8(out, 0),
+            }
+        }
+        match self.row {
+            Some(row) => {
+                spool::put_u8(out, 1);
+                spool::put_u32(out, row);
+            }
+            None => spool::put_u8(out, 0),
+        }
+    }
+
+    fn take(input: &mut Input<'_>) -> io::Result<Self> {
+        let id = input.str()?;
+        let rule = Rule::by_id(&id).ok_or_else(|| io::Error::other(format!("no rule {id}")))?;
+        let severity = match input.u8()? {
+            0 => Severity::Error,
+            1 => Severity::Warning,
+            _ => Severity::Info,
+        };
+        let message = input.str()?;
+        let hint = match input.u8()? {
+            0 => Cow::Borrowed(rule.hint),
+            _ => Cow::Owned(input.str()?),
+        };
+        let mut text = || -> io::Result<Option<String>> {
+            match input.u8()? {
+                0 => Ok(None),
+                _ => input.str().map(Some),
+            }
+        };
+        let (file, sheet, column, invoice, value) = (text()?, text()?, text()?, text()?, text()?);
+        let row = match input.u8()? {
+            0 => None,
+            _ => Some(input.u32()?),
+        };
+        Ok(Finding {
+            severity,
+            rule,
+            message,
+            hint,
+            file,
+            sheet,
+            row,
+            column,
+            invoice,
+            value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules;
+
+    #[test]
+    fn a_long_list_keeps_few_findings_in_memory_and_gives_all_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut findings = Findings::spooled_in(dir.path());
+        let made: Vec<Finding> = (0..FINDINGS_IN_MEMORY * 3)
+            .map(|n| {
+                let finding = Finding::new(&rules::CUSTOMS_MISSING, format!("order {n:019}"))
+                    .invoice(format!("{n:019}"))
+                    .file("exports/订单 2026-10.xlsx")
+                    .row(n as u32 + 2);
+                match n % 3 {
+                    0 => finding,
+                    1 => finding.hint("a hint of its own").column("订单编号"),
+                    _ => finding.sheet("Sheet1").value(""),
+                }
+            })
+            .collect();
+        findings.extend(made.iter().cloned()).unwrap();
+        assert_eq!(findings.len(), made.len());
+        assert_eq!(findings.in_memory(), FINDINGS_IN_MEMORY);
+        // Read only once all are made.
+        assert!(findings.for_each(|_| Ok(true)).is_err());
+        findings.seal().unwrap();
+        let mut back = Vec::new();
+        findings
+            .for_each(|f| {
+                back.push(f.into_owned());
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(back, made);
+        assert!(matches!(back[0].hint, Cow::Borrowed(_)));
+        // Without a folder, every finding stays in memory.
+        let all = Findings::from(made);
+        assert_eq!(all.in_memory(), all.len());
     }
 }

@@ -5,7 +5,7 @@ use comfy_table::{Cell, ColumnConstraint, ContentArrangement, Table, Width, pres
 use serde::Serialize;
 use std::collections::HashMap;
 
-use crate::finding::{Counts, Finding};
+use crate::finding::{Finding, Findings};
 use crate::rules::Severity;
 
 /// The text report shows this many invoices and leaves the rest to `--json`.
@@ -19,7 +19,9 @@ pub const DIAGNOSTICS_PER_RULE: usize = 20;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub summary: Summary,
-    pub findings: Vec<Finding>,
+    /// Errors, then warnings, then infos, each in the order found.
+    #[serde(serialize_with = "all_findings")]
+    findings: [Findings; 3],
     /// Per invoice written: number, order, totals and rate.
     #[serde(skip_serializing_if = "InvoiceLines::is_empty")]
     pub invoices: InvoiceLines,
@@ -194,17 +196,37 @@ impl Serialize for InvoiceLines {
 impl Report {
     /// The findings are ordered once here, errors first, then warnings,
     /// then infos, each in the order found; text and JSON show this order.
-    pub fn new(mut summary: Summary, mut findings: Vec<Finding>) -> Report {
-        findings.sort_by_key(|f| f.severity);
-        let counts = Counts::of(&findings);
-        summary.errors = counts.errors;
-        summary.warnings = counts.warnings;
-        summary.infos = counts.infos;
+    pub fn new(summary: Summary, findings: Vec<Finding>) -> Report {
+        let mut sorted = [Vec::new(), Vec::new(), Vec::new()];
+        for finding in findings {
+            sorted[finding.severity as usize].push(finding);
+        }
+        Report::sorted(summary, sorted.map(Findings::from))
+    }
+
+    /// A report of findings already sorted: errors, warnings, infos (each
+    /// list sealed).
+    pub fn sorted(mut summary: Summary, findings: [Findings; 3]) -> Report {
+        let [errors, warnings, infos] = &findings;
+        summary.errors = errors.len();
+        summary.warnings = warnings.len();
+        summary.infos = infos.len();
         Report {
             summary,
             findings,
             invoices: InvoiceLines::default(),
         }
+    }
+
+    /// Each finding, in the report's order, until `each` fails.
+    pub fn each_finding(
+        &self,
+        mut each: impl FnMut(&Finding) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        for list in &self.findings {
+            list.for_each(|f| each(&f).map(|()| true))?;
+        }
+        Ok(())
     }
 
     /// 0 when no errors were found, 1 otherwise. (2, "could not run", is an
@@ -302,29 +324,29 @@ impl Report {
                 )?;
             }
         }
-        // The first few of each rule, then what was left out, by rule.
+        // The first few of each rule, then what was left out, by rule (in
+        // the order each rule first appears).
         let mut shown: HashMap<&str, usize> = HashMap::new();
-        for finding in &self.findings {
-            let count = shown.entry(finding.rule.id).or_default();
+        let mut rules: Vec<(&str, Severity)> = Vec::new();
+        self.each_finding(|finding| {
+            let count = shown.entry(finding.rule.id).or_insert_with(|| {
+                rules.push((finding.rule.id, finding.severity));
+                0
+            });
             *count += 1;
             if *count <= DIAGNOSTICS_PER_RULE {
                 writeln!(out)?;
                 out.write_all(diagnostic(finding, color, width).as_bytes())?;
             }
-        }
-        let mut left_out: Vec<(&str, Severity, usize)> = Vec::new();
-        for finding in &self.findings {
-            let count = shown.get(finding.rule.id).copied().unwrap_or_default();
-            if count > DIAGNOSTICS_PER_RULE
-                && !left_out.iter().any(|(id, ..)| *id == finding.rule.id)
-            {
-                left_out.push((
-                    finding.rule.id,
-                    finding.severity,
-                    count - DIAGNOSTICS_PER_RULE,
-                ));
-            }
-        }
+            Ok(())
+        })?;
+        let left_out: Vec<(&str, Severity, usize)> = rules
+            .into_iter()
+            .filter_map(|(id, severity)| {
+                let count = shown.get(id).copied().unwrap_or_default();
+                (count > DIAGNOSTICS_PER_RULE).then(|| (id, severity, count - DIAGNOSTICS_PER_RULE))
+            })
+            .collect();
         if !left_out.is_empty() {
             writeln!(out)?;
             for (id, severity, more) in left_out {
@@ -342,6 +364,29 @@ impl Report {
             .expect("writing to memory cannot fail");
         String::from_utf8(bytes).expect("the report is UTF-8")
     }
+}
+
+/// The findings, serialised as one list, read from memory or disk as they go.
+fn all_findings<S: serde::Serializer>(
+    lists: &[Findings; 3],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error, SerializeSeq};
+    let mut seq = serializer.serialize_seq(Some(lists.iter().map(Findings::len).sum()))?;
+    let mut failed = None;
+    for list in lists {
+        let read = list.for_each(|f| {
+            seq.serialize_element(&*f).map(|()| true).map_err(|e| {
+                failed = Some(e);
+                std::io::Error::other("the report could not be written")
+            })
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        read.map_err(S::Error::custom)?;
+    }
+    seq.end()
 }
 
 /// The outputs, or the first and the last of many.
@@ -699,6 +744,37 @@ mod tests {
             !few.to_text(false, None)
                 .contains("--json lists every finding")
         );
+    }
+
+    #[test]
+    fn findings_on_disk_are_reported_like_those_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let many = crate::finding::FINDINGS_IN_MEMORY * 2 + 5;
+        let mut warnings = Findings::spooled_in(dir.path());
+        for n in 0..many {
+            let finding = Finding::new(&rules::CUSTOMS_MISSING, format!("finding {n}"));
+            warnings.push(finding.invoice(format!("{n:019}"))).unwrap();
+        }
+        warnings.seal().unwrap();
+        let errors = Findings::from(vec![Finding::new(&rules::ORDER_HELD, "held")]);
+        let report = Report::sorted(Summary::default(), [errors, warnings, Findings::default()]);
+        assert_eq!((report.summary.errors, report.summary.warnings), (1, many));
+        let text = report.to_text(false, None);
+        let customs = format!("[{}]: ", rules::CUSTOMS_MISSING.id);
+        assert_eq!(text.matches(&customs).count(), DIAGNOSTICS_PER_RULE);
+        assert!(text.contains(&format!(
+            "… and {} more {}[{}]",
+            many - DIAGNOSTICS_PER_RULE,
+            rules::CUSTOMS_MISSING.severity,
+            rules::CUSTOMS_MISSING.id
+        )));
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let findings = json["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), many + 1);
+        assert_eq!(findings[0]["message"], "held");
+        assert_eq!(findings[many]["message"], format!("finding {}", many - 1));
     }
 
     #[test]

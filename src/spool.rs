@@ -1,13 +1,14 @@
 //! Records kept on disk while a run goes on: written, in the order they are
-//! made, to a temporary file no one else sees (removed by the system when the
-//! run ends, however it ends), and read back in that order as often as
-//! needed. What a run says of each of a million invoices is then not kept in
-//! its memory.
+//! made, to a temporary file beside the output (named as the output set's
+//! temporary files, so a killed run's are removed by the next run there),
+//! and read back in that order as often as needed. What a run says of each
+//! of a million invoices is then not kept in its memory. A finished spool
+//! keeps no file open: a run of thousands of parts has a spool each.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub struct Spool<T> {
     /// The folder the file is made in (the file itself appears with the
     /// first record).
     dir: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<tempfile::NamedTempFile>>,
     len: usize,
     scratch: Vec<u8>,
     _records: PhantomData<fn() -> T>,
@@ -53,10 +54,9 @@ impl<T: Record> Spool<T> {
     pub fn push(&mut self, record: &T) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
-            None => self.file.insert(BufWriter::with_capacity(
-                64 * 1024,
-                tempfile::tempfile_in(&self.dir)?,
-            )),
+            None => self
+                .file
+                .insert(BufWriter::with_capacity(64 * 1024, temp_file(&self.dir)?)),
         };
         self.scratch.clear();
         record.put(&mut self.scratch);
@@ -71,7 +71,11 @@ impl<T: Record> Spool<T> {
     /// No more records: the spool, ready to be read.
     pub fn finish(self) -> io::Result<Spooled<T>> {
         let file = match self.file {
-            Some(file) => Some(file.into_inner().map_err(|e| e.into_error())?),
+            Some(file) => Some(
+                file.into_inner()
+                    .map_err(|e| e.into_error())?
+                    .into_temp_path(),
+            ),
             None => None,
         };
         Ok(Spooled {
@@ -85,7 +89,8 @@ impl<T: Record> Spool<T> {
 /// Spooled records, read back in the order written.
 #[derive(Debug)]
 pub struct Spooled<T> {
-    file: Option<File>,
+    /// Removed when the spool is dropped.
+    file: Option<tempfile::TempPath>,
     len: usize,
     _records: PhantomData<fn() -> T>,
 }
@@ -112,11 +117,10 @@ impl<T: Record> Spooled<T> {
 
     /// Each record, from the first: `each` returns false to stop.
     pub fn for_each(&self, mut each: impl FnMut(T) -> io::Result<bool>) -> io::Result<()> {
-        let Some(mut file) = self.file.as_ref() else {
+        let Some(path) = self.file.as_ref() else {
             return Ok(());
         };
-        file.seek(SeekFrom::Start(0))?;
-        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
         let mut bytes = Vec::new();
         for _ in 0..self.len {
             let mut len = [0; 4];
@@ -130,6 +134,10 @@ impl<T: Record> Spooled<T> {
         }
         Ok(())
     }
+}
+
+fn temp_file(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    crate::write::set::temp_in(dir).map_err(|e| io::Error::other(format!("{e:#}")))
 }
 
 /// Writing a record's fields.
@@ -241,9 +249,8 @@ mod tests {
         for line in &lines {
             spool.push(line).unwrap();
         }
-        // Nothing of the spool is visible in the folder.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let spooled = spool.finish().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(spooled.len(), 10_000);
         for _ in 0..2 {
             let mut back = Vec::new();
@@ -265,6 +272,9 @@ mod tests {
         assert_eq!(first.as_ref(), lines.first());
         let empty = Spool::<Line>::new(dir.path()).finish().unwrap();
         empty.for_each(|_| panic!("no record")).unwrap();
+        // A spool's file goes with it.
+        drop(spooled);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

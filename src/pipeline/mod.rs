@@ -2,6 +2,7 @@
 //! convert: read export → map → check → write → report;
 //! check: read workbook → check → report.
 
+mod gather;
 mod parts;
 mod pass;
 mod written;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::check;
 use crate::config::{Config, SupplierDirectory};
-use crate::finding::{Finding, InvoicesInError};
+use crate::finding::{Finding, Findings, InvoicesInError};
 use crate::map::{MapContext, RateSource};
 use crate::rates::RateTable;
 use crate::read::customs::Customs;
@@ -180,14 +181,20 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     };
     let mut known = pass::Known::default();
     let mut passes = 0;
-    let (mut outcome, mut findings) = loop {
+    let (mut outcome, gathered, has_errors) = loop {
         passes += 1;
         let mut outcome = pass::run(&cx, &known)?;
-        let findings = gather_findings(&mut front.clone(), &mut outcome, &options);
-        let bad = InvoicesInError::of(&findings);
+        let gathered = gather(front.clone(), &mut outcome, &options)?;
+        let mut bad = InvoicesInError::default();
+        let mut has_errors = false;
+        gathered.each(&mut |f| {
+            has_errors |= f.is_error();
+            bad.add([&*f]);
+            Ok(())
+        })?;
         let stale = options.skip_invalid && names_any(&outcome.rendered, &bad)?;
         if outcome.late_conflicts.is_empty() && !stale {
-            break (outcome, findings);
+            break (outcome, gathered, has_errors);
         }
         let conflicted: HashSet<String> = known
             .conflicted
@@ -209,7 +216,6 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         known = next;
     };
     let mut triage = std::mem::take(&mut outcome.triage);
-    let has_errors = findings.iter().any(Finding::is_error);
     let completes = !has_errors || options.skip_invalid;
     // The parts that keep invoices, and their final names.
     let mut rendered: Vec<parts::Rendered> = std::mem::take(&mut outcome.rendered)
@@ -251,18 +257,23 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         })?;
     }
     triage.follow_up_holds_of(&invoiced_holds.iter().map(String::as_str).collect());
-    findings.append(&mut triage.findings);
     // A part renamed (an earlier one lost all its invoices to
     // --skip-invalid): its findings name the workbook as written.
-    for (part, name) in rendered.iter().zip(&names) {
-        let name = name.display().to_string();
-        if part.provisional != name {
-            for finding in &mut findings {
-                if finding.file.as_deref() == Some(part.provisional.as_str()) {
-                    finding.file = Some(name.clone());
-                }
-            }
-        }
+    let renamed = rendered
+        .iter()
+        .zip(&names)
+        .map(|(part, name)| (part.provisional.clone(), name.display().to_string()))
+        .filter(|(provisional, name)| provisional != name)
+        .collect();
+    let mut findings = gather::Sorted::new(written::spool_dir(&options.output), renamed);
+    gathered
+        .each(&mut |f| findings.push(f.into_owned()))
+        .map_err(|e| written::spool_error(&e))?;
+    drop(gathered);
+    for finding in std::mem::take(&mut triage.findings) {
+        findings
+            .push(finding)
+            .map_err(|e| written::spool_error(&e))?;
     }
 
     let distinct = outcome.distinct;
@@ -283,17 +294,18 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     };
     let made = outcome.invoiced + outcome.notes;
     if made == 0 && !has_errors {
-        findings.push(
-            Finding::new(
-                &rules::CONVERT_NOTHING_TO_WRITE,
-                if outcome.orders_seen == 0 {
-                    "no orders in the export".to_string()
-                } else {
-                    "no orders to invoice".to_string()
-                },
-            )
-            .hint("Nothing is written when there is nothing to invoice"),
-        );
+        let nothing = Finding::new(
+            &rules::CONVERT_NOTHING_TO_WRITE,
+            if outcome.orders_seen == 0 {
+                "no orders in the export".to_string()
+            } else {
+                "no orders to invoice".to_string()
+            },
+        )
+        .hint("Nothing is written when there is nothing to invoice");
+        findings
+            .push(nothing)
+            .map_err(|e| written::spool_error(&e))?;
     }
     if write_anything {
         for (part, name) in rendered.iter_mut().zip(&names) {
@@ -366,9 +378,29 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
     let invoices = InvoiceLines::new(written)?;
     summary.invoices = invoices.len();
-    let mut report = Report::new(summary, findings);
+    let findings = findings.finish().map_err(|e| written::spool_error(&e))?;
+    let mut report = Report::sorted(summary, findings);
     report.invoices = invoices;
     Ok(report)
+}
+
+/// A pass's findings (see [`gather::Gathered`]).
+fn gather(
+    front: Vec<Finding>,
+    outcome: &mut pass::Outcome,
+    options: &ConvertOptions,
+) -> Result<gather::Gathered> {
+    let stages = vec![
+        Findings::from(front),
+        Findings::from(std::mem::take(&mut outcome.read)),
+        std::mem::take(&mut outcome.copies),
+        std::mem::take(&mut outcome.mapping),
+        Findings::from(std::mem::take(&mut outcome.triage.findings)),
+        Findings::from(std::mem::take(&mut outcome.rates)),
+    ];
+    let checked = std::mem::take(&mut outcome.checked);
+    gather::Gathered::new(stages, checked, options.issued_at, options.now)
+        .map_err(|e| written::spool_error(&e))
 }
 
 /// Whether a pass's parts wrote an invoice `bad` names, or left out one
@@ -391,44 +423,6 @@ fn names_any(rendered: &[parts::Rendered], bad: &InvoicesInError) -> Result<bool
 /// differ late; a third could only follow from an error found late.
 const MAX_PASSES: usize = 3;
 
-/// A pass's findings in the order the stages made them: what was known
-/// before reading (`front`), then reading, copies, mapping, the register,
-/// rates, and the checks of the built parts, less what mapping already said
-/// of the same invoice.
-fn gather_findings(
-    front: &mut Vec<Finding>,
-    outcome: &mut pass::Outcome,
-    options: &ConvertOptions,
-) -> Vec<Finding> {
-    let mut findings = std::mem::take(front);
-    findings.append(&mut outcome.read);
-    findings.append(&mut outcome.copies);
-    findings.append(&mut outcome.mapping);
-    findings.append(&mut outcome.triage.findings);
-    findings.append(&mut outcome.rates);
-    // What mapping already said of an invoice (a seller without a phone, at
-    // the seller's row with the directory's hint), checking its laid-out
-    // rows does not say again.
-    let said: HashSet<(&str, String)> = findings
-        .iter()
-        .filter_map(|f| Some((f.rule.id, f.invoice.clone()?)))
-        .collect();
-    let mut checked: Vec<Finding> = outcome
-        .rendered
-        .iter_mut()
-        .flat_map(|part| std::mem::take(&mut part.findings))
-        .filter(|f| {
-            !f.invoice
-                .as_ref()
-                .is_some_and(|invoice| said.contains(&(f.rule.id, invoice.clone())))
-        })
-        .collect();
-    drop(said);
-    findings.append(&mut checked);
-    one_issue_time_warning(&mut findings, options.issued_at, options.now);
-    findings
-}
-
 /// The first day an e-invoice can plausibly be issued: LHDN's e-invoicing
 /// began in August 2024.
 const EARLIEST_ISSUE: NaiveDate = match NaiveDate::from_ymd_opt(2024, 1, 1) {
@@ -450,45 +444,6 @@ fn refuse_implausible_issue_time(issued_at: NaiveDateTime, now: NaiveDateTime) -
         );
     }
     Ok(())
-}
-
-/// Every invoice of a run has the same IssuanceDateTime: when LHDN would
-/// refuse it (more than 72 hours old, or in the future), one warning for the
-/// run says so, instead of one per invoice.
-fn one_issue_time_warning(
-    findings: &mut Vec<Finding>,
-    issued_at: NaiveDateTime,
-    now: NaiveDateTime,
-) {
-    let is_time =
-        |f: &Finding| f.rule == &rules::ISSUANCE_TOO_OLD || f.rule == &rules::ISSUANCE_FUTURE;
-    let count = findings.iter().filter(|f| is_time(f)).count();
-    let Some(first) = findings.iter().find(|f| is_time(f)).cloned() else {
-        return;
-    };
-    findings.retain(|f| !is_time(f));
-    let stamp = issued_at.format("%Y-%m-%dT%H:%M:%SZ");
-    let message = if first.rule == &rules::ISSUANCE_TOO_OLD {
-        let hours = (now - issued_at).num_hours();
-        format!(
-            "--issued-at {stamp} is {hours} hours before now: LHDN will reject the {count} \
-             invoice{} on upload, as it accepts documents issued at most 72 hours before",
-            if count == 1 { "" } else { "s" }
-        )
-    } else {
-        format!(
-            "--issued-at {stamp} is in the future (now {}): LHDN will reject the {count} \
-             invoice{} on upload",
-            now.format("%Y-%m-%dT%H:%M:%SZ"),
-            if count == 1 { "" } else { "s" }
-        )
-    };
-    findings.push(
-        Finding::new(first.rule, message)
-            .hint("Fine for reproducing a file; to upload, convert again without --issued-at just before uploading")
-            .column("IssuanceDateTime")
-            .value(stamp.to_string()),
-    );
 }
 
 /// MYR per CNY has been about 0.55–0.70 for decades; outside 0.3–1.5 a rate

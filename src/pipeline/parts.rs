@@ -12,7 +12,7 @@ use super::written::{Line, Lines, spool_dir, spool_error};
 use super::{ConvertOptions, OutputFormat};
 use crate::batch::Batch;
 use crate::check;
-use crate::finding::{Finding, InvoicesInError};
+use crate::finding::{Finding, Findings, InvoicesInError};
 use crate::model::Invoice;
 use crate::money::payable_in_myr;
 use crate::register::Document;
@@ -146,7 +146,7 @@ pub struct Rendered {
     /// The name its findings were made with; the final name may differ when
     /// an earlier part lost all its invoices (`--skip-invalid`).
     pub provisional: String,
-    pub findings: Vec<Finding>,
+    pub findings: Findings,
     pub files: Files,
     /// What was written of each invoice (with the register's record), on disk.
     pub written: Spooled<Line>,
@@ -195,7 +195,7 @@ pub struct PartBuilder<'a> {
     rows_before: Vec<usize>,
     /// A CSV folder's invoices, kept.
     kept: Vec<Invoice>,
-    findings: Vec<Finding>,
+    findings: Findings,
     written: Lines,
     dropped: Vec<String>,
 }
@@ -215,7 +215,7 @@ impl<'a> PartBuilder<'a> {
             workbook: template.map(WorkbookWriter::open_ended),
             rows_before: vec![0; crate::batch::template().sheets.len()],
             kept: Vec::new(),
-            findings: Vec::new(),
+            findings: Findings::spooled_in(spool_dir(&options.output)),
             written: Lines::new(spool_dir(&options.output)),
             dropped: Vec::new(),
         }
@@ -267,7 +267,9 @@ impl<'a> PartBuilder<'a> {
                 );
             }
         }
-        self.findings.extend(findings);
+        self.findings
+            .extend(findings)
+            .map_err(|e| spool_error(&e))?;
         for (rows, added) in self
             .rows_before
             .iter_mut()
@@ -293,7 +295,8 @@ impl<'a> PartBuilder<'a> {
 
     /// The part, built: its workbook as a temporary file of the output set,
     /// or its CSV files in memory. A part left without invoices has none.
-    pub fn finish(self) -> Result<Rendered> {
+    pub fn finish(mut self) -> Result<Rendered> {
+        self.findings.seal().map_err(|e| spool_error(&e))?;
         let target = PathBuf::from(&self.provisional);
         let files = if self.written.is_empty() {
             Vec::new()

@@ -11,8 +11,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::ConvertOptions;
+use super::gather::Checked;
 use super::parts::{self, INVOICES_PER_BATCH, PartBuilder, PartPlan, Pending, Rendered};
-use crate::finding::{Finding, InvoicesInError};
+use super::written::{spool_dir, spool_error};
+use crate::finding::{Finding, Findings, InvoicesInError};
 use crate::map::{self, Copies, Copy, MapContext, Mapper, RateSource};
 use crate::model::{Invoice, Order};
 use crate::money::payable_in_myr;
@@ -63,13 +65,15 @@ pub struct Outcome {
     /// Each export's findings, then the customs file's.
     pub read: Vec<Finding>,
     /// Copies of one order.
-    pub copies: Vec<Finding>,
-    pub mapping: Vec<Finding>,
+    pub copies: Findings,
+    pub mapping: Findings,
     pub triage: Triage,
     /// Rates of a rates file outside the plausible band.
     pub rates: Vec<Finding>,
-    /// The parts, in order.
+    /// The parts, in order…
     pub rendered: Vec<Rendered>,
+    /// …and their findings.
+    pub checked: Findings,
     /// Orders in the exports, readable or not; distinct order numbers read.
     pub orders_seen: usize,
     pub orders_read: usize,
@@ -88,6 +92,13 @@ pub struct Outcome {
 
 /// Runs a pass.
 pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
+    let checked = Checked::new(spool_dir(&cx.options.output));
+    let mut outcome = stream(cx, known, &checked)?;
+    outcome.checked = checked.finish().map_err(|e| spool_error(&e))?;
+    Ok(outcome)
+}
+
+fn stream(cx: &Context<'_>, known: &Known, checked: &Checked) -> Result<Outcome> {
     std::thread::scope(|scope| {
         let (order_tx, orders) = sync_channel::<Vec<Order>>(8);
         let options = cx.options;
@@ -101,7 +112,7 @@ pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
                 // fails instead of waiting.
                 let (to_builder, batches) = sync_channel::<ToBuilder>(2);
                 to_builders.push(to_builder);
-                scope.spawn(move || build_parts(options, set, template, batches))
+                scope.spawn(move || build_parts(options, set, template, checked, batches))
             })
             .collect();
 
@@ -149,11 +160,13 @@ pub fn run(cx: &Context<'_>, known: &Known) -> Result<Outcome> {
         let (held, skipped) = mapper_counts;
         Ok(Outcome {
             read: collected.read,
-            copies: collected.copies,
-            mapping: collected.mapping,
+            copies: collected.all_copies,
+            mapping: collected.all_mapping,
             triage,
             rates: collected.rates,
             rendered,
+            // Once every part is built.
+            checked: Findings::default(),
             orders_seen,
             orders_read: collected.orders_read,
             distinct: copies.len(),
@@ -232,6 +245,7 @@ fn build_parts(
     options: &ConvertOptions,
     set: &OutputSet,
     template: Option<&TemplatePackage>,
+    checked: &Checked,
     batches: Receiver<ToBuilder>,
 ) -> Result<Vec<Rendered>> {
     let mut rendered = Vec::new();
@@ -247,7 +261,12 @@ fn build_parts(
             }
             ToBuilder::Close { part } => {
                 if let Some(builder) = open.take_if(|b| b.index() == part) {
-                    rendered.push(builder.finish()?);
+                    let mut part = builder.finish()?;
+                    let findings = std::mem::take(&mut part.findings);
+                    checked
+                        .add(part.index, findings)
+                        .map_err(|e| spool_error(&e))?;
+                    rendered.push(part);
                 }
             }
         }
@@ -259,8 +278,12 @@ fn build_parts(
 #[derive(Default)]
 struct Collected {
     read: Vec<Finding>,
+    /// An order's findings, as they are made…
     copies: Vec<Finding>,
     mapping: Vec<Finding>,
+    /// …and all of them, most on disk.
+    all_copies: Findings,
+    all_mapping: Findings,
     rates: Vec<Finding>,
     orders_read: usize,
     invoiced: usize,
@@ -306,7 +329,11 @@ impl<'c, 'a> Stream<'c, 'a> {
             held_back: HashMap::new(),
             held_back_order: Vec::new(),
             rates_seen: HashSet::new(),
-            collected: Collected::default(),
+            collected: Collected {
+                all_copies: Findings::spooled_in(spool_dir(&cx.options.output)),
+                all_mapping: Findings::spooled_in(spool_dir(&cx.options.output)),
+                ..Collected::default()
+            },
             late_conflicts: HashSet::new(),
         }
     }
@@ -324,6 +351,22 @@ impl<'c, 'a> Stream<'c, 'a> {
     }
 
     fn take(&mut self, order: Order) -> Result<()> {
+        let taken = self.take_one(order);
+        self.keep_findings()?;
+        taken
+    }
+
+    /// The findings made so far join the pass's, which keep most on disk.
+    fn keep_findings(&mut self) -> Result<()> {
+        let collected = &mut self.collected;
+        collected
+            .all_copies
+            .extend(collected.copies.drain(..))
+            .and_then(|()| collected.all_mapping.extend(collected.mapping.drain(..)))
+            .map_err(|e| spool_error(&e))
+    }
+
+    fn take_one(&mut self, order: Order) -> Result<()> {
         self.collected.orders_read += 1;
         if self.known.conflicted.contains(&order.order_no) {
             match self.held_back.get_mut(&order.order_no) {
@@ -482,7 +525,13 @@ impl<'c, 'a> Stream<'c, 'a> {
             self.close(last)?;
         }
         self.mapper_counts = (self.mapper.held, self.mapper.skipped);
-        Ok(())
+        self.keep_findings()?;
+        let collected = &mut self.collected;
+        collected
+            .all_copies
+            .seal()
+            .and_then(|()| collected.all_mapping.seal())
+            .map_err(|e| spool_error(&e))
     }
 }
 
