@@ -271,9 +271,80 @@ impl WorkbookWriter<'_> {
     /// together with the other parts.
     pub fn finish_into(self, set: &OutputSet) -> Result<tempfile::TempPath> {
         let temp = set.temp_file()?;
-        let file = self.finish(BufWriter::with_capacity(1 << 16, temp))?;
-        let temp = file.into_inner().map_err(|e| e.into_error())?;
-        Ok(temp.into_temp_path())
+        let staged = self.finish(Staged::new(temp))?;
+        Ok(staged.into_file()?.into_temp_path())
+    }
+}
+
+/// Bytes of a workbook kept in memory before they go to its file: the zip
+/// writer seeks back over every part it writes, and a buffered file would
+/// be flushed at each seek.
+const STAGE_AT: usize = 4 << 20;
+
+/// A workbook being written to its temporary file: in memory while it is
+/// small (written with one call when finished), then straight to the file.
+struct Staged {
+    /// The bytes so far, while `in_memory`.
+    memory: Cursor<Vec<u8>>,
+    in_memory: bool,
+    file: BufWriter<tempfile::NamedTempFile>,
+}
+
+impl Staged {
+    fn new(file: tempfile::NamedTempFile) -> Staged {
+        Staged {
+            memory: Cursor::new(Vec::new()),
+            in_memory: true,
+            file: BufWriter::with_capacity(1 << 16, file),
+        }
+    }
+
+    /// Moves the bytes so far to the file, at the same position.
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.in_memory {
+            self.file.write_all(self.memory.get_ref())?;
+            self.file.seek(SeekFrom::Start(self.memory.position()))?;
+            self.memory = Cursor::new(Vec::new());
+            self.in_memory = false;
+        }
+        Ok(())
+    }
+
+    /// The file, with every byte written.
+    fn into_file(mut self) -> std::io::Result<tempfile::NamedTempFile> {
+        self.spill()?;
+        self.file.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.in_memory && self.memory.get_ref().len() + buf.len() > STAGE_AT {
+            self.spill()?;
+        }
+        if self.in_memory {
+            self.memory.write(buf)
+        } else {
+            self.file.write(buf)
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.in_memory {
+            Ok(())
+        } else {
+            self.file.flush()
+        }
+    }
+}
+
+impl Seek for Staged {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        if self.in_memory {
+            self.memory.seek(to)
+        } else {
+            self.file.seek(to)
+        }
     }
 }
 
