@@ -703,6 +703,22 @@ fn description(
 /// control characters, zero-width characters and the non-characters U+FFFE
 /// and U+FFFF (which an xlsx cannot hold) are dropped; the ends are trimmed.
 pub fn clean_text(text: &str) -> String {
+    let changes = |c: char| {
+        matches!(
+            c,
+            '\u{200B}'
+                | '\u{200C}'
+                | '\u{200D}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+                | '\u{FFFE}'
+                | '\u{FFFF}'
+        ) || c.is_control()
+    };
+    // Nearly every text is clean already: only trimmed.
+    if !text.chars().any(changes) {
+        return text.trim().to_string();
+    }
     let cleaned: String = text
         .chars()
         .filter_map(|c| match c {
@@ -910,8 +926,8 @@ fn too_large(order: &Order, number: &str, what: &str) -> Finding {
 /// as a supplier (every invoice of a seller shares one).
 struct Parties {
     buyer: Arc<Party>,
-    /// By 卖家会员名 and 卖家公司名, which the supplier is made from.
-    suppliers: HashMap<(String, String), Arc<Party>>,
+    /// By 卖家会员名, then 卖家公司名, which the supplier is made from.
+    suppliers: HashMap<String, Vec<(String, Arc<Party>)>>,
     /// Sellers already warned about an unknown address.
     warned_sellers: HashSet<String>,
 }
@@ -935,13 +951,27 @@ fn supplier(
     parties: &mut Parties,
     findings: &mut Vec<Finding>,
 ) -> Arc<Party> {
-    let key = (order.seller_member.clone(), order.seller_company.clone());
-    let supplier = Arc::clone(parties.suppliers.entry(key).or_insert_with(|| {
-        Arc::new(supplier_party(
+    let known = parties
+        .suppliers
+        .get(&order.seller_member)
+        .and_then(|companies| {
+            companies
+                .iter()
+                .find(|(company, _)| *company == order.seller_company)
+        })
+        .map(|(_, supplier)| Arc::clone(supplier));
+    let supplier = known.unwrap_or_else(|| {
+        let supplier = Arc::new(supplier_party(
             order,
             ctx.suppliers.get(&order.seller_member),
-        ))
-    }));
+        ));
+        parties
+            .suppliers
+            .entry(order.seller_member.clone())
+            .or_default()
+            .push((order.seller_company.clone(), Arc::clone(&supplier)));
+        supplier
+    });
     findings.extend(supplier_contacts(
         order,
         &supplier,
