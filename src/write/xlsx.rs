@@ -66,6 +66,8 @@ struct SheetStream {
     name: &'static str,
     /// The sheet's layout.
     schema: &'static SheetTemplate,
+    /// The last date-time written, and its Excel serial.
+    last_serial: Option<(NaiveDateTime, String)>,
 }
 
 /// A data column's cell markup around its row number, made once.
@@ -435,6 +437,7 @@ impl SheetStream {
             absent,
             name: schema.name.as_str(),
             schema,
+            last_serial: None,
         })
     }
 
@@ -562,7 +565,16 @@ impl SheetStream {
                 }
                 Cell::DateTime(value) => {
                     xml.push_str(&column.value);
-                    push_excel_serial(xml, *value);
+                    // A run's invoices are mostly issued at one moment.
+                    match &mut self.last_serial {
+                        Some((last, serial)) if last == value => xml.push_str(serial),
+                        last => {
+                            let mut serial = String::new();
+                            push_excel_serial(&mut serial, *value);
+                            xml.push_str(&serial);
+                            *last = Some((*value, serial));
+                        }
+                    }
                     xml.push_str("</v></c>");
                 }
             }
