@@ -1249,7 +1249,6 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
             #[test]
             fn reads_any_such_sheet_as_calamine_does(xml in sheet_xml(), date1904 in any::<bool>()) {
                 let bytes = package(&xml, Some(STRINGS), Some(STYLES), date1904);
