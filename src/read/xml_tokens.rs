@@ -94,6 +94,11 @@ enum Found {
 /// Small in tests, so that tokens cross the buffer's end.
 const FIRST_BUFFER: usize = if cfg!(test) { 64 } else { 256 << 10 };
 
+/// The longest token read. A cell's text is at most 32,767 characters, a
+/// few hundred KB even written as character references: what is longer is
+/// damage, and is refused before it fills memory.
+const MAX_TOKEN: usize = if cfg!(test) { 64 << 10 } else { 16 << 20 };
+
 /// An XML part's tokens, read from `source` a buffer at a time.
 pub struct Tokens<R> {
     source: R,
@@ -134,6 +139,10 @@ impl<R: Read> Tokens<R> {
                     }
                     bail!("the XML ends inside a tag");
                 }
+                Found::Partial if self.end - self.pos >= MAX_TOKEN => bail!(
+                    "a tag, text or comment of more than {} MB, which no spreadsheet writes",
+                    MAX_TOKEN >> 20
+                ),
                 Found::Partial => self.fill()?,
                 found => break found,
             }
@@ -588,8 +597,31 @@ mod tests {
     }
 
     #[test]
+    fn an_endless_token_is_refused_before_it_fills_memory() {
+        struct Endless;
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(b'x');
+                Ok(buf.len())
+            }
+        }
+        for start in [&b"<t>"[..], b"<t a=\"", b"<!--", b"<![CDATA["] {
+            let mut tokens = Tokens::new(start.chain(Endless));
+            let error = loop {
+                match tokens.next_token() {
+                    Ok(Token::Eof) => panic!("an endless source has no end"),
+                    Ok(_) => {}
+                    Err(error) => break error,
+                }
+            };
+            assert!(error.to_string().contains("of more than"), "{error}");
+            assert!(tokens.buf.len() <= 2 * MAX_TOKEN);
+        }
+    }
+
+    #[test]
     fn a_token_longer_than_the_buffer_is_read_whole_in_linear_time() {
-        let long = "x".repeat(3 * FIRST_BUFFER);
+        let long = "x".repeat(MAX_TOKEN - 16);
         let xml = format!("<t>{long}</t>");
         let seen = tokens(&xml, 1000).unwrap();
         assert_eq!(seen[1].len(), long.len() + 1);
