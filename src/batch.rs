@@ -35,6 +35,8 @@ pub mod sheets {
     pub const LINE_CHARGES: usize = 8;
     pub const DOCUMENT_CHARGES: usize = 9;
     pub const CUSTOMS_FORMS: usize = 10;
+    /// The number of sheets.
+    pub const COUNT: usize = 11;
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +355,7 @@ mod tests {
     #[test]
     fn template_has_lhdns_eleven_sheets_in_order() {
         let names: Vec<&str> = template().sheets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names.len(), sheets::COUNT);
         assert_eq!(
             names,
             [

@@ -45,9 +45,9 @@ pub fn lay_out_after(
 
 /// The data rows each sheet gets for these invoices, counted without laying
 /// them out.
-pub fn row_counts(invoices: &[Invoice]) -> Vec<usize> {
+pub fn row_counts(invoices: &[Invoice]) -> [usize; sheets::COUNT] {
     use sheets::*;
-    let mut counts = vec![0; template().sheets.len()];
+    let mut counts = [0; COUNT];
     for invoice in invoices {
         counts[DOCUMENTS] += 1;
         counts[LINE_ITEMS] += invoice.lines.len();

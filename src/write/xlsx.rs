@@ -872,7 +872,7 @@ mod tests {
         }
         let whole = crate::layout::lay_out("x.xlsx", &invoices);
         let counts: Vec<usize> = whole.sheets.iter().map(|s| s.rows.len()).collect();
-        assert_eq!(crate::layout::row_counts(&invoices), counts);
+        assert_eq!(crate::layout::row_counts(&invoices).to_vec(), counts);
         let at_once = workbook_bytes(&template, &whole).unwrap();
         let mut writer =
             WorkbookWriter::new(&template, &crate::layout::row_counts(&invoices)).unwrap();
