@@ -175,19 +175,32 @@ pub const FINDINGS_IN_MEMORY: usize = 2000;
 #[derive(Debug, Default)]
 pub struct Findings {
     kept: Vec<Finding>,
+    /// Each rule's findings, by count, in the order each rule first came.
+    rules: Vec<RuleCount>,
+    errors: usize,
     /// Where the spool is made; `None` keeps every finding in memory.
     dir: Option<PathBuf>,
     spool: Option<Spool<Finding>>,
     spooled: Spooled<Finding>,
 }
 
+/// How many findings of a rule a list holds, and the first one's severity.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleCount {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub count: usize,
+}
+
 impl From<Vec<Finding>> for Findings {
     /// Findings all in memory.
     fn from(kept: Vec<Finding>) -> Self {
-        Findings {
-            kept,
-            ..Findings::default()
+        let mut findings = Findings::default();
+        for finding in &kept {
+            findings.count(finding);
         }
+        findings.kept = kept;
+        findings
     }
 }
 
@@ -213,7 +226,39 @@ impl Findings {
         self.kept.len()
     }
 
+    /// Each rule's findings, by count, in the order each rule first came.
+    pub fn rules(&self) -> &[RuleCount] {
+        &self.rules
+    }
+
+    /// How many findings of `rule` the list holds.
+    pub fn count_of(&self, rule: &Rule) -> usize {
+        self.rules
+            .iter()
+            .find(|r| r.rule == rule.id)
+            .map_or(0, |r| r.count)
+    }
+
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    fn count(&mut self, finding: &Finding) {
+        let id = finding.rule.id;
+        self.errors += usize::from(finding.is_error());
+        // Findings of one rule mostly come together: the last rule first.
+        match self.rules.iter_mut().rev().find(|r| r.rule == id) {
+            Some(rule) => rule.count += 1,
+            None => self.rules.push(RuleCount {
+                rule: id,
+                severity: finding.severity,
+                count: 1,
+            }),
+        }
+    }
+
     pub fn push(&mut self, finding: Finding) -> io::Result<()> {
+        self.count(&finding);
         match &self.dir {
             Some(dir) if self.kept.len() >= FINDINGS_IN_MEMORY => {
                 if !self.spooled.is_empty() {

@@ -162,6 +162,28 @@ impl InvoiceLines {
         Ok(lines)
     }
 
+    /// The lines of `source`, with what the text report needs of them
+    /// already known: the first lines (`shown`, at most
+    /// [`INVOICE_TABLE_ROWS`]), how many there are, and what decides the
+    /// table's columns.
+    pub fn glanced(
+        shown: Vec<InvoiceSummary>,
+        len: usize,
+        one_currency: bool,
+        one_output: bool,
+        rate_dates: bool,
+        source: impl InvoiceSource + Send + 'static,
+    ) -> InvoiceLines {
+        InvoiceLines {
+            shown,
+            len,
+            one_currency,
+            one_output,
+            rate_dates,
+            all: Some(Box::new(source)),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -326,26 +348,38 @@ impl Report {
         }
         // The first few of each rule, then what was left out, by rule (in
         // the order each rule first appears).
+        // A list is read only until it has nothing more to show: its
+        // counts say what is left out.
         let mut shown: HashMap<&str, usize> = HashMap::new();
-        let mut rules: Vec<(&str, Severity)> = Vec::new();
-        self.each_finding(|finding| {
-            let count = shown.entry(finding.rule.id).or_insert_with(|| {
-                rules.push((finding.rule.id, finding.severity));
-                0
-            });
-            *count += 1;
-            if *count <= DIAGNOSTICS_PER_RULE {
-                writeln!(out)?;
-                out.write_all(diagnostic(finding, color, width).as_bytes())?;
+        let mut rules: Vec<(&str, Severity, usize)> = Vec::new();
+        for list in &self.findings {
+            let mut to_show: usize = 0;
+            for rule in list.rules() {
+                let before = shown.get(rule.rule).copied().unwrap_or_default();
+                to_show += rule.count.min(DIAGNOSTICS_PER_RULE.saturating_sub(before));
+                match rules.iter_mut().find(|(id, ..)| *id == rule.rule) {
+                    Some((.., count)) => *count += rule.count,
+                    None => rules.push((rule.rule, rule.severity, rule.count)),
+                }
             }
-            Ok(())
-        })?;
+            list.for_each(|finding| {
+                if to_show == 0 {
+                    return Ok(false);
+                }
+                let count = shown.entry(finding.rule.id).or_default();
+                *count += 1;
+                if *count <= DIAGNOSTICS_PER_RULE {
+                    to_show -= 1;
+                    writeln!(out)?;
+                    out.write_all(diagnostic(&finding, color, width).as_bytes())?;
+                }
+                Ok(true)
+            })?;
+        }
         let left_out: Vec<(&str, Severity, usize)> = rules
             .into_iter()
-            .filter_map(|(id, severity)| {
-                let count = shown.get(id).copied().unwrap_or_default();
-                (count > DIAGNOSTICS_PER_RULE).then(|| (id, severity, count - DIAGNOSTICS_PER_RULE))
-            })
+            .filter(|(.., count)| *count > DIAGNOSTICS_PER_RULE)
+            .map(|(id, severity, count)| (id, severity, count - DIAGNOSTICS_PER_RULE))
             .collect();
         if !left_out.is_empty() {
             writeln!(out)?;

@@ -104,31 +104,31 @@ impl Gathered {
         };
         // What mapping already said of an invoice (a seller without a phone,
         // at the seller's row with the directory's hint), checking its
-        // laid-out rows does not say again.
-        let mut rules_checked: HashSet<&'static str> = HashSet::new();
-        gathered.checked.for_each(|f| {
-            if f.invoice.is_some() {
-                rules_checked.insert(f.rule.id);
-            }
-            Ok(true)
-        })?;
+        // laid-out rows does not say again. Only lists with findings of
+        // the rules concerned are read.
+        let rules_checked: HashSet<&'static str> =
+            gathered.checked.rules().iter().map(|r| r.rule).collect();
         let mut said = HashSet::new();
-        if !rules_checked.is_empty() {
-            for stage in &gathered.stages {
-                stage.for_each(|f| {
-                    if let Some(invoice) = &f.invoice
-                        && rules_checked.contains(f.rule.id)
-                    {
-                        said.insert((f.rule.id, invoice.clone()));
-                    }
-                    Ok(true)
-                })?;
+        for stage in &gathered.stages {
+            if !stage.rules().iter().any(|r| rules_checked.contains(r.rule)) {
+                continue;
             }
+            stage.for_each(|f| {
+                if let Some(invoice) = &f.invoice
+                    && rules_checked.contains(f.rule.id)
+                {
+                    said.insert((f.rule.id, invoice.clone()));
+                }
+                Ok(true)
+            })?;
         }
         gathered.said = said;
         let mut count = 0;
         let mut first = None;
-        gathered.each_said(&mut |f| {
+        let has_time = |list: &Findings| {
+            list.count_of(&rules::ISSUANCE_TOO_OLD) + list.count_of(&rules::ISSUANCE_FUTURE) > 0
+        };
+        gathered.visit(&has_time, &mut |f| {
             if is_issue_time(&f) {
                 count += 1;
                 first.get_or_insert_with(|| f.into_owned());
@@ -139,13 +139,18 @@ impl Gathered {
         Ok(gathered)
     }
 
-    /// Each finding, the issue time's per invoice included.
-    fn each_said(
+    /// Each finding of the lists `read` chooses, the issue time's per
+    /// invoice included.
+    fn visit(
         &self,
+        read: &dyn Fn(&Findings) -> bool,
         each: &mut dyn FnMut(Cow<'_, Finding>) -> io::Result<()>,
     ) -> io::Result<()> {
-        for stage in &self.stages {
+        for stage in self.stages.iter().filter(|list| read(list)) {
             stage.for_each(|f| each(f).map(|()| true))?;
+        }
+        if !read(&self.checked) {
+            return Ok(());
         }
         self.checked.for_each(|f| {
             let again = f
@@ -159,9 +164,19 @@ impl Gathered {
         })
     }
 
+    /// Each error, in order (only lists with errors are read).
+    pub fn each_error(
+        &self,
+        each: &mut dyn FnMut(Cow<'_, Finding>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.visit(&|list| list.errors() > 0, &mut |f| {
+            if f.is_error() { each(f) } else { Ok(()) }
+        })
+    }
+
     /// Each finding, in order.
     pub fn each(&self, each: &mut dyn FnMut(Cow<'_, Finding>) -> io::Result<()>) -> io::Result<()> {
-        self.each_said(&mut |f| {
+        self.visit(&|_| true, &mut |f| {
             if is_issue_time(&f) { Ok(()) } else { each(f) }
         })?;
         match &self.issue_time {

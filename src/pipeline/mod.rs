@@ -23,7 +23,7 @@ use crate::read::text::TextEncoding;
 use crate::read::workbook;
 use crate::register::reconcile;
 use crate::register::{self, Register};
-use crate::report::{InvoiceLines, Report, Summary};
+use crate::report::{Report, Summary};
 use crate::rules;
 use crate::write;
 use crate::write::template::TemplatePackage;
@@ -187,11 +187,13 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         let gathered = gather(front.clone(), &mut outcome, &options)?;
         let mut bad = InvoicesInError::default();
         let mut has_errors = false;
-        gathered.each(&mut |f| {
-            has_errors |= f.is_error();
-            bad.add([&*f]);
-            Ok(())
-        })?;
+        gathered
+            .each_error(&mut |f| {
+                has_errors = true;
+                bad.add([&*f]);
+                Ok(())
+            })
+            .map_err(|e| written::spool_error(&e))?;
         let stale = options.skip_invalid && names_any(&outcome.rendered, &bad)?;
         if outcome.late_conflicts.is_empty() && !stale {
             break (outcome, gathered, has_errors);
@@ -242,7 +244,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     // run settles), and the invoices written again under their number.
     let mut invoiced_holds: HashSet<String> = HashSet::new();
     let mut reissued: Vec<register::Document> = Vec::new();
-    if register.is_some() {
+    if register.is_some() && (triage.holds_before() || !options.reissue.is_empty()) {
         written.for_each(|line, output| {
             if triage.is_held_before(&line.brief.order_no) {
                 invoiced_holds.insert(line.brief.order_no.clone());
@@ -376,7 +378,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     }
     summary.total_cny = Some(format!("{:.2}", outcome.total_cny));
     summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
-    let invoices = InvoiceLines::new(written)?;
+    let invoices = written.into_report();
     summary.invoices = invoices.len();
     let findings = findings.finish().map_err(|e| written::spool_error(&e))?;
     let mut report = Report::sorted(summary, findings);

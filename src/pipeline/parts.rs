@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use super::written::{Line, Lines, spool_dir, spool_error};
+use super::written::{Line, Lines, PartLines, spool_dir, spool_error};
 use super::{ConvertOptions, OutputFormat};
 use crate::batch::Batch;
 use crate::check;
@@ -17,7 +17,6 @@ use crate::model::Invoice;
 use crate::money::payable_in_myr;
 use crate::register::Document;
 use crate::report::InvoiceSummary;
-use crate::spool::Spooled;
 use crate::write;
 use crate::write::OutputSet;
 use crate::write::template::{EXCEL_MAX_ROWS, MAX_DATA_ROWS, TemplatePackage};
@@ -149,7 +148,7 @@ pub struct Rendered {
     pub findings: Findings,
     pub files: Files,
     /// What was written of each invoice (with the register's record), on disk.
-    pub written: Spooled<Line>,
+    pub written: PartLines,
     /// Invoice numbers left out (`--skip-invalid`).
     pub dropped: Vec<String>,
 }

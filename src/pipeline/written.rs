@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::parts::Brief;
 use crate::register::{Document, Kind, State};
-use crate::report::{InvoiceSource, InvoiceSummary};
+use crate::report::{INVOICE_TABLE_ROWS, InvoiceLines, InvoiceSource, InvoiceSummary};
 use crate::spool::{self, Input, Record, Spool, Spooled};
 
 /// One invoice written: its report line, and its record when convert keeps
@@ -18,8 +18,86 @@ pub struct Line {
     pub document: Option<Document>,
 }
 
-/// A part's lines, as they are written.
-pub type Lines = Spool<Line>;
+/// A part's lines, as they are written: on disk, with what the text
+/// report shows of them.
+pub struct Lines {
+    spool: Spool<Line>,
+    glance: Glance,
+}
+
+/// What the text report needs of a part's lines: the first few, and what
+/// decides the table's columns.
+struct Glance {
+    first: Vec<Brief>,
+    currency: Option<String>,
+    one_currency: bool,
+    rate_dates: bool,
+}
+
+impl Lines {
+    pub fn new(dir: &Path) -> Lines {
+        Lines {
+            spool: Spool::new(dir),
+            glance: Glance {
+                first: Vec::new(),
+                currency: None,
+                one_currency: true,
+                rate_dates: false,
+            },
+        }
+    }
+
+    pub fn push(&mut self, line: &Line) -> io::Result<()> {
+        let brief = &line.brief;
+        let glance = &mut self.glance;
+        match &glance.currency {
+            None => glance.currency = Some(brief.currency.to_string()),
+            Some(currency) => glance.one_currency &= *currency == brief.currency,
+        }
+        glance.rate_dates |= brief.rate_date.is_some();
+        if glance.first.len() < INVOICE_TABLE_ROWS {
+            glance.first.push(Brief {
+                number: brief.number.clone(),
+                order_no: brief.order_no.clone(),
+                currency: brief.currency.clone(),
+                payable: brief.payable,
+                rate: brief.rate,
+                rate_date: brief.rate_date,
+                exchange_rate: brief.exchange_rate,
+            });
+        }
+        self.spool.push(line)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spool.is_empty()
+    }
+
+    pub fn finish(self) -> io::Result<PartLines> {
+        Ok(PartLines {
+            spooled: self.spool.finish()?,
+            glance: Some(self.glance),
+        })
+    }
+}
+
+/// A built part's lines.
+#[derive(Default)]
+pub struct PartLines {
+    spooled: Spooled<Line>,
+    glance: Option<Glance>,
+}
+
+impl PartLines {
+    pub fn is_empty(&self) -> bool {
+        self.spooled.is_empty()
+    }
+
+    /// Each line, from the first: `each` returns false to stop.
+    pub fn for_each(&self, each: impl FnMut(Line) -> io::Result<bool>) -> io::Result<()> {
+        self.spooled.for_each(each)
+    }
+}
 
 /// The folder a run's spools are made in: the output's (a workbook's
 /// folder, or the CSV folder's parent), where its parts are staged too.
@@ -41,12 +119,46 @@ pub fn spool_error(error: &io::Error) -> anyhow::Error {
 /// Every part's lines, with the name each part is written under.
 #[derive(Default)]
 pub struct Written {
-    parts: Vec<(Spooled<Line>, String)>,
+    parts: Vec<(PartLines, String)>,
 }
 
 impl Written {
-    pub fn push(&mut self, lines: Spooled<Line>, output: String) {
+    pub fn push(&mut self, lines: PartLines, output: String) {
         self.parts.push((lines, output));
+    }
+
+    /// The report's invoice lines: what the text shows, from what each
+    /// part kept of its first lines; the rest read back only for `--json`.
+    pub fn into_report(self) -> InvoiceLines {
+        let mut shown = Vec::new();
+        let mut len = 0;
+        let mut currency: Option<&str> = None;
+        let mut one_currency = true;
+        let mut rate_dates = false;
+        let mut outputs: Option<&str> = None;
+        let mut one_output = true;
+        for (lines, output) in &self.parts {
+            let Some(glance) = &lines.glance else {
+                continue;
+            };
+            if lines.is_empty() {
+                continue;
+            }
+            one_output &= outputs.is_none_or(|first| first == output);
+            outputs.get_or_insert(output);
+            len += lines.spooled.len();
+            for brief in &glance.first {
+                if shown.len() < INVOICE_TABLE_ROWS {
+                    shown.push(brief.summary(output));
+                }
+            }
+            if let Some(first) = glance.currency.as_deref() {
+                one_currency &= glance.one_currency && currency.is_none_or(|c| c == first);
+                currency.get_or_insert(first);
+            }
+            rate_dates |= glance.rate_dates;
+        }
+        InvoiceLines::glanced(shown, len, one_currency, one_output, rate_dates, self)
     }
 
     /// Each line, with the name of the part it is in.

@@ -550,6 +550,11 @@ impl Triage {
         self.reissue.contains_key(&document.order_no) && document.kind == Kind::Invoice
     }
 
+    /// Whether earlier runs hold orders.
+    pub fn holds_before(&self) -> bool {
+        !self.open_holds.is_empty()
+    }
+
     /// Whether an order is held by an earlier run: what is written of it
     /// decides its hold ([`Triage::follow_up_holds_of`], [`Triage::record_documents`]
     /// ask only of these).
