@@ -81,7 +81,7 @@ pub struct Mapper<'c, 'a> {
     ctx: &'c MapContext<'a>,
     parties: Parties,
     /// Invoice number → where the order that took it was read.
-    numbers: HashMap<String, Spot>,
+    numbers: HashMap<Number, Spot>,
     places: Places,
     /// Orders mapped, and of them those held and those skipped.
     pub orders: usize,
@@ -148,7 +148,7 @@ impl<'c, 'a> Mapper<'c, 'a> {
             return None;
         }
         let number = self.ctx.config.invoice_number(&order.order_no);
-        if let Some(first) = self.numbers.get(&number) {
+        if let Some(first) = self.numbers.get(&Number::of(&number)) {
             let first = self.places.location(*first);
             findings.push(
                 Finding::new(
@@ -190,7 +190,7 @@ impl<'c, 'a> Mapper<'c, 'a> {
             self.ctx.customs.map(|c| c.file.as_str()),
         ));
         let spot = self.places.spot(at);
-        self.numbers.insert(number, spot);
+        self.numbers.insert(Number::of(&number), spot);
         Some(invoice)
     }
 }
@@ -247,13 +247,14 @@ pub enum Copy {
 /// [`same_order`] compares two held copies, so no copy is held.
 #[derive(Debug, Default)]
 pub struct Copies {
-    first: HashMap<String, FirstCopy>,
+    first: HashMap<Number, FirstCopy>,
     places: Places,
 }
 
 #[derive(Debug)]
 struct FirstCopy {
-    key: [u8; 32],
+    /// The first half of [`copy_key`]'s digest.
+    key: [u8; 16],
     at: Spot,
     /// Whether the copies went on to mapping (a later copy is reported only then).
     mapped: bool,
@@ -267,11 +268,12 @@ impl Copies {
     /// mapping); one that differs gets an error, once, unless the
     /// caller already knew of it.
     pub fn see(&mut self, order: &Order, findings: &mut Vec<Finding>) -> Copy {
-        let key = copy_key(order);
-        let Some(first) = self.first.get_mut(order.order_no.as_str()) else {
+        let key = half(copy_key(order));
+        let number = Number::of(&order.order_no);
+        let Some(first) = self.first.get_mut(&number) else {
             let at = self.places.spot(&order.source);
             self.first.insert(
-                order.order_no.clone(),
+                number,
                 FirstCopy {
                     key,
                     at,
@@ -297,14 +299,14 @@ impl Copies {
 
     /// Records whether the order number's copies went on to mapping.
     pub fn routed(&mut self, order_no: &str, mapped: bool) {
-        if let Some(first) = self.first.get_mut(order_no) {
+        if let Some(first) = self.first.get_mut(&Number::of(order_no)) {
             first.mapped = mapped;
         }
     }
 
     /// Whether an order number was seen.
     pub fn contains(&self, order_no: &str) -> bool {
-        self.first.contains_key(order_no)
+        self.first.contains_key(&Number::of(order_no))
     }
 
     /// Order numbers seen.
@@ -315,6 +317,37 @@ impl Copies {
     pub fn is_empty(&self) -> bool {
         self.first.is_empty()
     }
+}
+
+/// An order or invoice number as a key of what a run remembers per order:
+/// up to 19 digits (1688's order numbers have 19) held in the key itself,
+/// other text as it is. A month of orders then costs no text per order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Number {
+    Digits { len: u8, value: u64 },
+    Text(Box<str>),
+}
+
+impl Number {
+    fn of(text: &str) -> Number {
+        if (1..=19).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(value) = text.parse::<u64>()
+        {
+            return Number::Digits {
+                len: text.len() as u8,
+                value,
+            };
+        }
+        Number::Text(text.into())
+    }
+}
+
+/// The first half of a digest: 128 bits tell copies apart as surely.
+fn half(digest: [u8; 32]) -> [u8; 16] {
+    let mut half = [0; 16];
+    half.copy_from_slice(&digest[..16]);
+    half
 }
 
 /// A digest of everything two copies of an order must agree on: all but
@@ -1286,6 +1319,23 @@ mod tests {
     use crate::config::SupplierDirectory;
     use crate::rules;
     use crate::testing::{config, d, map, map_at, map_with, order, suppliers};
+
+    #[test]
+    fn order_numbers_are_kept_compact_and_apart() {
+        use super::Number;
+        let digits = Number::of("2410000000000000001");
+        assert!(matches!(digits, Number::Digits { len: 19, .. }));
+        // Leading zeros, more digits than fit, and other text stay apart.
+        assert_ne!(Number::of("0123"), Number::of("123"));
+        assert!(matches!(
+            Number::of("24100000000000000011"),
+            Number::Text(_)
+        ));
+        assert!(matches!(Number::of("INV-1"), Number::Text(_)));
+        assert!(matches!(Number::of(""), Number::Text(_)));
+        assert_eq!(Number::of("2410000000000000001"), digits);
+        assert!(std::mem::size_of::<Number>() <= 24);
+    }
 
     fn rules(mapped: &super::Mapped) -> Vec<&'static str> {
         mapped.findings.iter().map(|f| f.rule.id).collect()
