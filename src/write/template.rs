@@ -193,6 +193,8 @@ pub(crate) struct TemplateSheet {
     pub columns: Vec<Option<u32>>,
     /// Per layout column: the cell style index of a data cell, if not the default.
     pub styles: Vec<Option<u32>>,
+    /// Its data cells' markup, made once for every workbook of a run.
+    pub markup: std::sync::OnceLock<std::sync::Arc<super::xlsx::SheetMarkup>>,
 }
 
 /// A part's XML cut where an output changes it.
@@ -363,6 +365,7 @@ impl TemplatePackage {
                 located: parsed.located,
                 columns,
                 styles: styles_of,
+                markup: Default::default(),
             });
         }
         if found[crate::batch::sheets::DOCUMENTS].is_none() {

@@ -22,11 +22,12 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufWriter;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::OutputSet;
-use super::template::{MAX_DATA_ROWS, TemplatePackage, column_letter};
+use super::template::{MAX_DATA_ROWS, TemplatePackage, TemplateSheet, column_letter};
 use crate::batch::{
     ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, SheetTemplate, template as layout,
 };
@@ -57,17 +58,47 @@ struct SheetStream {
     /// The rows it was given room for; `None` when not known up front.
     declared: Option<usize>,
     written: usize,
+    /// The sheet's data cells' markup.
+    markup: Arc<SheetMarkup>,
+    name: &'static str,
+    /// The sheet's layout.
+    schema: &'static SheetTemplate,
+    /// The last date-time written, and its Excel serial.
+    last_serial: Option<(NaiveDateTime, String)>,
+}
+
+/// A template sheet's data cells' markup.
+pub(crate) struct SheetMarkup {
     /// Layout columns in the template's column order; columns the template
     /// lacks are absent.
     columns: Vec<DataColumn>,
     /// Layout columns the template lacks, with their header when they may
     /// not hold data (a column LHDN added later is left out).
     absent: Vec<(usize, Option<&'static str>)>,
-    name: &'static str,
-    /// The sheet's layout.
-    schema: &'static SheetTemplate,
-    /// The last date-time written, and its Excel serial.
-    last_serial: Option<(NaiveDateTime, String)>,
+}
+
+impl SheetMarkup {
+    fn new(sheet: &TemplateSheet, schema: &'static SheetTemplate) -> SheetMarkup {
+        let mut columns: Vec<DataColumn> = Vec::new();
+        let mut absent = Vec::new();
+        for (column, position) in sheet.columns.iter().enumerate() {
+            match position {
+                Some(position) => columns.push(DataColumn::new(
+                    column,
+                    &column_letter(*position),
+                    sheet.styles[column],
+                )),
+                None => {
+                    let header = schema.headers[column].trim();
+                    let dropped = ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header));
+                    absent.push((column, (!dropped).then_some(header)));
+                }
+            }
+        }
+        // Cells of a row go in column order.
+        columns.sort_by_key(|column| sheet.columns[column.index]);
+        SheetMarkup { columns, absent }
+    }
 }
 
 /// A data column's cell markup around its row number, made once.
@@ -398,24 +429,11 @@ impl SheetStream {
                 schema.name
             );
         };
-        let mut columns: Vec<DataColumn> = Vec::new();
-        let mut absent = Vec::new();
-        for (column, position) in sheet.columns.iter().enumerate() {
-            match position {
-                Some(position) => columns.push(DataColumn::new(
-                    column,
-                    &column_letter(*position),
-                    sheet.styles[column],
-                )),
-                None => {
-                    let header = schema.headers[column].trim();
-                    let dropped = ADDED_IN_NEWER_TEMPLATE.contains(&(schema.name.as_str(), header));
-                    absent.push((column, (!dropped).then_some(header)));
-                }
-            }
-        }
-        // Cells of a row go in column order.
-        columns.sort_by_key(|column| sheet.columns[column.index]);
+        let markup = Arc::clone(
+            sheet
+                .markup
+                .get_or_init(|| Arc::new(SheetMarkup::new(sheet, schema))),
+        );
         let part = match count {
             Some(count) => {
                 let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
@@ -433,8 +451,7 @@ impl SheetStream {
             buffer: String::with_capacity(FLUSH_AT + 4096),
             declared: count,
             written: 0,
-            columns,
-            absent,
+            markup,
             name: schema.name.as_str(),
             schema,
             last_serial: None,
@@ -517,7 +534,7 @@ fn last_row(count: usize) -> u32 {
 
 impl SheetStream {
     fn write_row(&mut self, r: u32, cells: &[Cell], template: &str) -> Result<()> {
-        for (column, header) in &self.absent {
+        for (column, header) in &self.markup.absent {
             if let Some(header) = header
                 && cells.get(*column).is_some_and(|c| !c.is_empty())
             {
@@ -535,7 +552,7 @@ impl SheetStream {
         xml.push_str("<row r=\"");
         xml.push_str(row);
         xml.push_str("\">");
-        for column in &self.columns {
+        for column in &self.markup.columns {
             let cell = cells.get(column.index).unwrap_or(&Cell::Empty);
             if matches!(cell, Cell::Empty) {
                 continue;
