@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::Location;
 use crate::rules::{Rule, Severity};
-use crate::spool::{self, Input, Record, Spool, Spooled};
+use crate::spool::{self, Decode, Input, Record, Spool, Spooled};
 
 /// One finding: a rule, a message that quotes the value, a hint, and where.
 /// `row` is the spreadsheet row as Excel shows it (1-based, or the line a
@@ -305,9 +305,27 @@ impl Findings {
     }
 }
 
+/// A rule's place in [`crate::rules::ALL`], by its id: how a spooled
+/// finding names its rule.
+fn rule_index(id: &str) -> Option<u32> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, u32>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            crate::rules::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| (rule.id, i as u32))
+                .collect()
+        })
+        .get(id)
+        .copied()
+}
+
 impl Record for Finding {
     fn put(&self, out: &mut Vec<u8>) {
-        spool::put_str(out, self.rule.id);
+        // Every rule is in the catalogue (a test holds it to docs/rules.md).
+        spool::put_u32(out, rule_index(self.rule.id).unwrap_or(u32::MAX));
         spool::put_u8(out, self.severity as u8);
         spool::put_str(out, &self.message);
         if self.hint == self.rule.hint {
@@ -339,10 +357,14 @@ impl Record for Finding {
             None => spool::put_u8(out, 0),
         }
     }
+}
 
+impl Decode for Finding {
     fn take(input: &mut Input<'_>) -> io::Result<Self> {
-        let id = input.str()?;
-        let rule = Rule::by_id(&id).ok_or_else(|| io::Error::other(format!("no rule {id}")))?;
+        let rule = crate::rules::ALL
+            .get(input.u32()? as usize)
+            .copied()
+            .ok_or_else(|| io::Error::other("a finding of a rule not in the catalogue"))?;
         let severity = match input.u8()? {
             0 => Severity::Error,
             1 => Severity::Warning,

@@ -13,8 +13,12 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// A record that can be spooled: written as bytes and read back.
-pub trait Record: Sized {
+pub trait Record: Decode {
     fn put(&self, out: &mut Vec<u8>);
+}
+
+/// What can be read from a record's bytes: the record, or part of it.
+pub trait Decode: Sized {
     fn take(input: &mut Input<'_>) -> io::Result<Self>;
 }
 
@@ -116,7 +120,15 @@ impl<T: Record> Spooled<T> {
     }
 
     /// Each record, from the first: `each` returns false to stop.
-    pub fn for_each(&self, mut each: impl FnMut(T) -> io::Result<bool>) -> io::Result<()> {
+    pub fn for_each(&self, each: impl FnMut(T) -> io::Result<bool>) -> io::Result<()> {
+        self.for_each_as(each)
+    }
+
+    /// [`Spooled::for_each`], each record read as `U` (a part of it).
+    pub fn for_each_as<U: Decode>(
+        &self,
+        mut each: impl FnMut(U) -> io::Result<bool>,
+    ) -> io::Result<()> {
         let Some(path) = self.file.as_ref() else {
             return Ok(());
         };
@@ -127,7 +139,7 @@ impl<T: Record> Spooled<T> {
             reader.read_exact(&mut len)?;
             bytes.resize(u32::from_le_bytes(len) as usize, 0);
             reader.read_exact(&mut bytes)?;
-            let record = T::take(&mut Input(&bytes))?;
+            let record = U::take(&mut Input(&bytes))?;
             if !each(record)? {
                 break;
             }
@@ -185,6 +197,21 @@ impl Input<'_> {
         Ok(*head)
     }
 
+    /// Passes over `len` bytes.
+    pub fn skip(&mut self, len: usize) -> io::Result<()> {
+        if len > self.0.len() {
+            return Err(damaged());
+        }
+        self.0 = &self.0[len..];
+        Ok(())
+    }
+
+    /// Passes over a text.
+    pub fn skip_str(&mut self) -> io::Result<()> {
+        let len = usize::try_from(u64::from_le_bytes(self.bytes()?)).map_err(|_| damaged())?;
+        self.skip(len)
+    }
+
     pub fn str(&mut self) -> io::Result<String> {
         let len = usize::try_from(u64::from_le_bytes(self.bytes()?)).map_err(|_| damaged())?;
         if len > self.0.len() {
@@ -233,6 +260,9 @@ mod tests {
             put_decimal(out, self.1);
             put_date(out, self.2);
         }
+    }
+
+    impl Decode for Line {
         fn take(input: &mut Input<'_>) -> io::Result<Self> {
             Ok(Line(input.str()?, input.decimal()?, input.date()?))
         }

@@ -357,10 +357,7 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         );
         register.record_run_with(&run, &mut |insert| {
             let mut failed = None;
-            let read = written.for_each(|line, output| {
-                let Some(mut document) = line.document else {
-                    return Ok(());
-                };
+            let read = written.for_each_document(|mut document, output| {
                 if triage.is_reissue(&document) {
                     return Ok(());
                 }
@@ -410,8 +407,8 @@ fn gather(
 fn names_any(rendered: &[parts::Rendered], bad: &InvoicesInError) -> Result<bool> {
     let mut names = false;
     for part in rendered {
-        part.written.for_each(|line| {
-            names = bad.names(&line.brief.number, &line.brief.order_no);
+        part.written.for_each_brief(|brief| {
+            names = bad.names(&brief.number, &brief.order_no);
             Ok(!names)
         })?;
         if names || part.dropped.iter().any(|number| !bad.contains(number)) {

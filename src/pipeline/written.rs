@@ -9,7 +9,7 @@ use std::path::Path;
 use super::parts::Brief;
 use crate::register::{Document, Kind, State};
 use crate::report::{INVOICE_TABLE_ROWS, InvoiceLines, InvoiceSource, InvoiceSummary};
-use crate::spool::{self, Input, Record, Spool, Spooled};
+use crate::spool::{self, Decode, Input, Record, Spool, Spooled};
 
 /// One invoice written: its report line, and its record when convert keeps
 /// a register.
@@ -93,9 +93,12 @@ impl PartLines {
         self.spooled.is_empty()
     }
 
-    /// Each line, from the first: `each` returns false to stop.
-    pub fn for_each(&self, each: impl FnMut(Line) -> io::Result<bool>) -> io::Result<()> {
-        self.spooled.for_each(each)
+    /// Each line's report line, from the first: `each` returns false to stop.
+    pub fn for_each_brief(
+        &self,
+        mut each: impl FnMut(Brief) -> io::Result<bool>,
+    ) -> io::Result<()> {
+        self.spooled.for_each_as(|BriefOnly(brief)| each(brief))
     }
 }
 
@@ -164,7 +167,27 @@ impl Written {
     /// Each line, with the name of the part it is in.
     pub fn for_each(&self, mut each: impl FnMut(Line, &str) -> io::Result<()>) -> io::Result<()> {
         for (lines, output) in &self.parts {
-            lines.for_each(|line| each(line, output).map(|()| true))?;
+            lines
+                .spooled
+                .for_each(|line| each(line, output).map(|()| true))?;
+        }
+        Ok(())
+    }
+}
+
+impl Written {
+    /// Each line's register record, with the name of the part it is in.
+    pub fn for_each_document(
+        &self,
+        mut each: impl FnMut(Document, &str) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for (lines, output) in &self.parts {
+            lines.spooled.for_each_as(|DocumentOnly(document)| {
+                if let Some(document) = document {
+                    each(document, output)?;
+                }
+                Ok(true)
+            })?;
         }
         Ok(())
     }
@@ -172,7 +195,10 @@ impl Written {
 
 impl InvoiceSource for Written {
     fn each(&self, each: &mut dyn FnMut(InvoiceSummary) -> io::Result<()>) -> io::Result<()> {
-        self.for_each(|line, output| each(line.brief.summary(output)))
+        for (lines, output) in &self.parts {
+            lines.for_each_brief(|brief| each(brief.summary(output)).map(|()| true))?;
+        }
+        Ok(())
     }
 }
 
@@ -208,40 +234,80 @@ impl Record for Line {
         spool::put_u8(out, state_code(d.state));
         put_option(out, d.uuid.as_deref(), spool::put_str);
     }
+}
 
+impl Decode for Line {
     fn take(input: &mut Input<'_>) -> io::Result<Line> {
-        let brief = Brief {
-            number: input.str()?,
-            order_no: input.str()?,
-            currency: input.str()?.into(),
-            payable: input.decimal()?,
-            rate: input.decimal()?,
-            rate_date: take_option(input, Input::date)?,
-            exchange_rate: take_option(input, Input::decimal)?,
-        };
-        let document = match input.u8()? {
-            0 => None,
-            _ => Some(Document {
-                number: input.str()?,
-                kind: kind_of_code(input.u8()?),
-                type_code: input.str()?,
-                order_no: input.str()?,
-                original: take_option(input, Input::str)?,
-                seller: input.str()?,
-                currency: input.str()?,
-                total: input.decimal()?,
-                total_cny: input.decimal()?,
-                total_myr: input.decimal()?,
-                rate: input.decimal()?,
-                digest: input.str()?,
-                issued_at: input.time()?,
-                output: input.str()?,
-                state: state_of_code(input.u8()?),
-                uuid: take_option(input, Input::str)?,
-            }),
-        };
-        Ok(Line { brief, document })
+        Ok(Line {
+            brief: take_brief(input)?,
+            document: take_document(input)?,
+        })
     }
+}
+
+/// A line's report line alone (the rest of the record is not read).
+pub struct BriefOnly(pub Brief);
+
+impl Decode for BriefOnly {
+    fn take(input: &mut Input<'_>) -> io::Result<BriefOnly> {
+        take_brief(input).map(BriefOnly)
+    }
+}
+
+/// A line's register record alone.
+pub struct DocumentOnly(pub Option<Document>);
+
+impl Decode for DocumentOnly {
+    fn take(input: &mut Input<'_>) -> io::Result<DocumentOnly> {
+        // The brief: three texts, two amounts, an optional date and amount.
+        for _ in 0..3 {
+            input.skip_str()?;
+        }
+        input.skip(32)?;
+        if input.u8()? != 0 {
+            input.skip(4)?;
+        }
+        if input.u8()? != 0 {
+            input.skip(16)?;
+        }
+        take_document(input).map(DocumentOnly)
+    }
+}
+
+fn take_brief(input: &mut Input<'_>) -> io::Result<Brief> {
+    Ok(Brief {
+        number: input.str()?,
+        order_no: input.str()?,
+        currency: input.str()?.into(),
+        payable: input.decimal()?,
+        rate: input.decimal()?,
+        rate_date: take_option(input, Input::date)?,
+        exchange_rate: take_option(input, Input::decimal)?,
+    })
+}
+
+fn take_document(input: &mut Input<'_>) -> io::Result<Option<Document>> {
+    Ok(match input.u8()? {
+        0 => None,
+        _ => Some(Document {
+            number: input.str()?,
+            kind: kind_of_code(input.u8()?),
+            type_code: input.str()?,
+            order_no: input.str()?,
+            original: take_option(input, Input::str)?,
+            seller: input.str()?,
+            currency: input.str()?,
+            total: input.decimal()?,
+            total_cny: input.decimal()?,
+            total_myr: input.decimal()?,
+            rate: input.decimal()?,
+            digest: input.str()?,
+            issued_at: input.time()?,
+            output: input.str()?,
+            state: state_of_code(input.u8()?),
+            uuid: take_option(input, Input::str)?,
+        }),
+    })
 }
 
 fn put_option<T>(out: &mut Vec<u8>, value: Option<T>, put: impl FnOnce(&mut Vec<u8>, T)) {
