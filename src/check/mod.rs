@@ -9,6 +9,7 @@ mod rows;
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use crate::batch::{Batch, Cell, DataRow, SheetTemplate, sheets, template};
 use crate::codes::{ID_TYPES, Table, VERSIONS};
@@ -132,6 +133,34 @@ pub fn missing_header_rule(schema: &SheetTemplate, index: usize) -> &'static Rul
     }
 }
 
+/// A column as the field rules see it: what it holds, whether LHDN's row 1
+/// says it must be filled, its row-2 maximum length and its trimmed header.
+type FieldColumn = (Kind, bool, Option<usize>, &'static str);
+
+/// Per sheet, per column, made once.
+fn field_columns() -> &'static [Vec<FieldColumn>] {
+    static COLUMNS: OnceLock<Vec<Vec<FieldColumn>>> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        template()
+            .sheets
+            .iter()
+            .enumerate()
+            .map(|(sheet, schema)| {
+                (0..schema.headers.len())
+                    .map(|i| {
+                        (
+                            column_kind(sheet, &schema.headers[i], schema.length_or_type(i)),
+                            is_mandatory(schema.requirement(i)),
+                            schema.max_length(i),
+                            schema.headers[i].trim(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
 /// Checks a batch. `now` is the moment IssuanceDateTime is judged against.
 pub fn check_batch(batch: &Batch, now: NaiveDateTime) -> Vec<Finding> {
     check_with(batch, now, |count, task| {
@@ -222,27 +251,16 @@ impl<'a> Engine<'a> {
     }
 
     fn check_fields(&mut self, sheet: usize, rows: std::ops::Range<usize>, now: NaiveDateTime) {
-        let schema = &template().sheets[sheet];
         let data = &self.batch.sheets[sheet];
-        // Per column, once: what it holds and whether it must be filled.
-        let columns: Vec<(Kind, bool, Option<usize>, &str)> = (0..schema.headers.len())
-            .map(|i| {
-                let kind = column_kind(sheet, &schema.headers[i], schema.length_or_type(i));
-                let mandatory =
-                    is_mandatory(schema.requirement(i)) && !data.missing_columns.contains(&i);
-                (
-                    kind,
-                    mandatory,
-                    schema.max_length(i),
-                    schema.headers[i].trim(),
-                )
-            })
-            .collect();
+        let columns = &field_columns()[sheet];
         for row in &data.rows[rows] {
             for (column, &(kind, mandatory, max_length, header)) in columns.iter().enumerate() {
                 let cell = row.get(column);
                 if cell.is_empty() {
-                    if mandatory && !rows::address_not_given(sheet, row, column) {
+                    if mandatory
+                        && !data.missing_columns.contains(&column)
+                        && !rows::address_not_given(sheet, row, column)
+                    {
                         self.report(
                             &rules::FIELD_MANDATORY,
                             sheet,
