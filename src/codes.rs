@@ -1,7 +1,7 @@
 //! LHDN's code tables, embedded from the MyInvois SDK's published lists.
 
+use rustc_hash::FxHashSet;
 use serde::Deserialize;
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +117,10 @@ impl Table {
     }
 }
 
-type Loaded = (Vec<Code>, HashSet<String>);
+/// A table's entries, and its codes to look up (every code of an
+/// invoice's cells is looked up: a fast hash, as codes are not chosen by an
+/// adversary to collide).
+type Loaded = (Vec<Code>, FxHashSet<String>);
 
 fn loaded() -> &'static [Loaded] {
     static TABLES: OnceLock<Vec<Loaded>> = OnceLock::new();
