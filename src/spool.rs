@@ -7,10 +7,12 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A record that can be spooled: written as bytes and read back.
 pub trait Record: Decode {
@@ -75,15 +77,16 @@ impl<T: Record> Spool<T> {
     /// No more records: the spool, ready to be read.
     pub fn finish(self) -> io::Result<Spooled<T>> {
         let file = match self.file {
-            Some(file) => Some(
+            Some(file) => Some(Arc::new(
                 file.into_inner()
                     .map_err(|e| e.into_error())?
                     .into_temp_path(),
-            ),
+            )),
             None => None,
         };
         Ok(Spooled {
             file,
+            start: 0,
             len: self.len,
             _records: PhantomData,
         })
@@ -93,8 +96,10 @@ impl<T: Record> Spool<T> {
 /// Spooled records, read back in the order written.
 #[derive(Debug)]
 pub struct Spooled<T> {
-    /// Removed when the spool is dropped.
-    file: Option<tempfile::TempPath>,
+    /// Removed when the spool (and any other section of its file) is dropped.
+    file: Option<Arc<tempfile::TempPath>>,
+    /// Where its records start in the file.
+    start: u64,
     len: usize,
     _records: PhantomData<fn() -> T>,
 }
@@ -104,6 +109,7 @@ impl<T> Default for Spooled<T> {
     fn default() -> Self {
         Spooled {
             file: None,
+            start: 0,
             len: 0,
             _records: PhantomData,
         }
@@ -132,7 +138,9 @@ impl<T: Record> Spooled<T> {
         let Some(path) = self.file.as_ref() else {
             return Ok(());
         };
-        let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
+        let mut file = File::open(&**path)?;
+        file.seek(SeekFrom::Start(self.start))?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
         let mut bytes = Vec::new();
         for _ in 0..self.len {
             let mut len = [0; 4];
@@ -145,6 +153,118 @@ impl<T: Record> Spooled<T> {
             }
         }
         Ok(())
+    }
+}
+
+/// One file for the spools of many sections written one after another (a
+/// builder's parts): a split output of thousands of parts then makes a
+/// file per builder, not one per part.
+#[derive(Debug)]
+pub struct Shared<T> {
+    dir: PathBuf,
+    file: RefCell<Option<SharedFile>>,
+    _records: PhantomData<fn() -> T>,
+}
+
+#[derive(Debug)]
+struct SharedFile {
+    writer: BufWriter<File>,
+    path: Arc<tempfile::TempPath>,
+    /// Bytes written.
+    end: u64,
+    /// The section writing, by number: sections must not interleave.
+    writing: u64,
+    sections: u64,
+}
+
+/// A section of a [`Shared`] spool, written whole before the next one.
+pub struct Section<'s, T> {
+    shared: &'s Shared<T>,
+    /// Its number and where it starts, once it has a record.
+    started: Option<(u64, u64)>,
+    len: usize,
+    scratch: Vec<u8>,
+}
+
+impl<T: Record> Shared<T> {
+    pub fn new(dir: &Path) -> Shared<T> {
+        Shared {
+            dir: dir.to_path_buf(),
+            file: RefCell::new(None),
+            _records: PhantomData,
+        }
+    }
+
+    /// A new section, after those before.
+    pub fn section(&self) -> Section<'_, T> {
+        Section {
+            shared: self,
+            started: None,
+            len: 0,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<T: Record> Section<'_, T> {
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, record: &T) -> io::Result<()> {
+        let mut file = self.shared.file.borrow_mut();
+        let file = match &mut *file {
+            Some(file) => file,
+            None => {
+                let (writer, path) = temp_file(&self.shared.dir)?.into_parts();
+                file.insert(SharedFile {
+                    writer: BufWriter::with_capacity(64 * 1024, writer),
+                    path: Arc::new(path),
+                    end: 0,
+                    writing: 0,
+                    sections: 0,
+                })
+            }
+        };
+        let number = match self.started {
+            Some((number, _)) => number,
+            None => {
+                file.sections += 1;
+                file.writing = file.sections;
+                self.started = Some((file.sections, file.end));
+                file.sections
+            }
+        };
+        if file.writing != number {
+            return Err(io::Error::other("two sections of a spool written at once"));
+        }
+        self.scratch.clear();
+        record.put(&mut self.scratch);
+        let len = u32::try_from(self.scratch.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+        file.writer.write_all(&len.to_le_bytes())?;
+        file.writer.write_all(&self.scratch)?;
+        file.end += 4 + u64::from(len);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// No more records in this section: ready to be read.
+    pub fn finish(self) -> io::Result<Spooled<T>> {
+        let Some((_, start)) = self.started else {
+            return Ok(Spooled::default());
+        };
+        let mut file = self.shared.file.borrow_mut();
+        let file = file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("a section without its file"))?;
+        file.writer.flush()?;
+        Ok(Spooled {
+            file: Some(file.path.clone()),
+            start,
+            len: self.len,
+            _records: PhantomData,
+        })
     }
 }
 
@@ -304,6 +424,45 @@ mod tests {
         empty.for_each(|_| panic!("no record")).unwrap();
         // A spool's file goes with it.
         drop(spooled);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sections_of_one_file_come_back_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let line = |n: i64| Line(format!("订单 {n}"), Decimal::new(n, 2), date);
+        let shared = Shared::new(dir.path());
+        let mut parts = Vec::new();
+        for part in 0..3 {
+            let mut section = shared.section();
+            for n in 0..part * 1000 {
+                section.push(&line(part * 10_000 + n)).unwrap();
+            }
+            parts.push(section.finish().unwrap());
+        }
+        // One file for all.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        for (part, spooled) in parts.iter().enumerate().rev() {
+            let mut back = Vec::new();
+            spooled
+                .for_each(|l| {
+                    back.push(l);
+                    Ok(true)
+                })
+                .unwrap();
+            let part = part as i64;
+            let made: Vec<Line> = (0..part * 1000).map(|n| line(part * 10_000 + n)).collect();
+            assert_eq!(back, made);
+        }
+        // Sections written at once are refused.
+        let (mut a, mut b) = (shared.section(), shared.section());
+        a.push(&line(1)).unwrap();
+        b.push(&line(2)).unwrap();
+        assert!(a.push(&line(3)).is_err());
+        drop(parts);
+        drop((a, b));
+        drop(shared);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

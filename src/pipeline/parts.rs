@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use super::written::{Line, Lines, PartLines, spool_dir, spool_error};
+use super::written::{Line, Lines, PartLines, SharedLines, spool_dir, spool_error};
 use super::{ConvertOptions, OutputFormat};
 use crate::batch::Batch;
 use crate::check;
@@ -195,7 +195,7 @@ pub struct PartBuilder<'a> {
     /// A CSV folder's invoices, kept.
     kept: Vec<Invoice>,
     findings: Findings,
-    written: Lines,
+    written: Lines<'a>,
     dropped: Vec<String>,
 }
 
@@ -204,6 +204,7 @@ impl<'a> PartBuilder<'a> {
         options: &'a ConvertOptions,
         set: &'a OutputSet,
         template: Option<&'a TemplatePackage>,
+        lines: &'a SharedLines,
         index: usize,
     ) -> PartBuilder<'a> {
         PartBuilder {
@@ -215,7 +216,7 @@ impl<'a> PartBuilder<'a> {
             rows_before: vec![0; crate::batch::template().sheets.len()],
             kept: Vec::new(),
             findings: Findings::spooled_in(spool_dir(&options.output)),
-            written: Lines::new(spool_dir(&options.output)),
+            written: Lines::new(lines),
             dropped: Vec::new(),
         }
     }

@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use super::ConvertOptions;
 use super::gather::Checked;
 use super::parts::{self, INVOICES_PER_BATCH, PartBuilder, PartPlan, Pending, Rendered};
-use super::written::{spool_dir, spool_error};
+use super::written::{SharedLines, spool_dir, spool_error};
 use crate::finding::{Finding, Findings, InvoicesInError};
 use crate::map::{self, Copies, Copy, MapContext, Mapper, RateSource};
 use crate::model::{Invoice, Order};
@@ -249,13 +249,15 @@ fn build_parts(
     batches: Receiver<ToBuilder>,
 ) -> Result<Vec<Rendered>> {
     let mut rendered = Vec::new();
+    // One file for what this builder's parts write of their invoices.
+    let lines = SharedLines::new(spool_dir(&options.output));
     let mut open: Option<PartBuilder> = None;
     for message in batches {
         match message {
             ToBuilder::Invoices { part, invoices } => {
                 let builder = match &mut open {
                     Some(builder) if builder.index() == part => builder,
-                    _ => open.insert(PartBuilder::new(options, set, template, part)),
+                    _ => open.insert(PartBuilder::new(options, set, template, &lines, part)),
                 };
                 builder.add(invoices)?;
             }

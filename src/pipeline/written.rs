@@ -9,7 +9,7 @@ use std::path::Path;
 use super::parts::Brief;
 use crate::register::{Document, Kind, State};
 use crate::report::{INVOICE_TABLE_ROWS, InvoiceLines, InvoiceSource, InvoiceSummary};
-use crate::spool::{self, Decode, Input, Record, Spool, Spooled};
+use crate::spool::{self, Decode, Input, Record, Section, Shared, Spooled};
 
 /// One invoice written: its report line, and its record when convert keeps
 /// a register.
@@ -20,10 +20,13 @@ pub struct Line {
 
 /// A part's lines, as they are written: on disk, with what the text
 /// report shows of them.
-pub struct Lines {
-    spool: Spool<Line>,
+pub struct Lines<'s> {
+    spool: Section<'s, Line>,
     glance: Glance,
 }
+
+/// The file a builder's parts spool their lines into, one after another.
+pub type SharedLines = Shared<Line>;
 
 /// What the text report needs of a part's lines: the first few, and what
 /// decides the table's columns.
@@ -34,10 +37,10 @@ struct Glance {
     rate_dates: bool,
 }
 
-impl Lines {
-    pub fn new(dir: &Path) -> Lines {
+impl<'s> Lines<'s> {
+    pub fn new(shared: &'s SharedLines) -> Lines<'s> {
         Lines {
-            spool: Spool::new(dir),
+            spool: shared.section(),
             glance: Glance {
                 first: Vec::new(),
                 currency: None,
@@ -403,7 +406,8 @@ mod tests {
             }),
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut lines = Lines::new(dir.path());
+        let shared = SharedLines::new(dir.path());
+        let mut lines = Lines::new(&shared);
         lines.push(&line(true)).unwrap();
         lines.push(&line(false)).unwrap();
         let mut written = Written::default();
