@@ -26,7 +26,7 @@ use std::path::Path;
 use zip::ZipArchive;
 
 use super::grid::RowSink;
-use super::xlsx::{self, Rows};
+use super::xlsx::{self, Rows, damaged};
 use super::xml_tokens::{
     Attributes, Closing, Token, Tokens, decode_cdata, decode_text, local_name,
 };
@@ -56,44 +56,56 @@ pub struct Book<'b> {
     sheets: Vec<(String, String)>,
 }
 
-/// The message of a part that cannot be read.
-fn damaged(path: &Path) -> String {
-    format!(
-        "{}: not a readable xlsx workbook (truncated or damaged?); download or save it again",
-        path.display()
-    )
-}
-
 /// Opens the workbook in `bytes` once its package has been checked (see
 /// [`xlsx::check_package_within`]): its sheets, shared strings and styles.
 pub fn open<'b>(path: &Path, bytes: &'b [u8]) -> Result<Book<'b>> {
     xlsx::check_package_within(path, bytes, &xlsx::WORKBOOK_LIMITS)?;
-    let zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
-    let parts = zip
-        .file_names()
-        .map(|name| {
-            name.map(|name| {
-                (
-                    name.replace('\\', "/").to_ascii_lowercase(),
-                    name.into_owned(),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()
-        .with_context(|| damaged(path))?;
-    let mut book = Book {
-        zip,
-        parts,
-        strings: Vec::new(),
-        formats: Vec::new(),
-        is_1904: false,
-        sheets: Vec::new(),
-    };
+    let mut book = Book::unread(path, bytes)?;
     book.read_parts().with_context(|| damaged(path))?;
     Ok(book)
 }
 
-impl Book<'_> {
+/// The zip part holding each sheet's XML, by sheet name in the workbook's
+/// order, found as calamine finds them; the package is not checked again.
+pub fn sheet_parts(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let mut book = Book::unread(path, bytes)?;
+    book.read_sheets().with_context(|| damaged(path))?;
+    let Book { sheets, parts, .. } = book;
+    Ok(sheets
+        .into_iter()
+        .map(|(name, part)| match parts.get(&part.to_ascii_lowercase()) {
+            Some(stored) => (name, stored.clone()),
+            None => (name, part),
+        })
+        .collect())
+}
+
+impl<'b> Book<'b> {
+    /// The package's zip, its parts named, nothing read yet.
+    fn unread(path: &Path, bytes: &'b [u8]) -> Result<Book<'b>> {
+        let zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
+        let parts = zip
+            .file_names()
+            .map(|name| {
+                name.map(|name| {
+                    (
+                        name.replace('\\', "/").to_ascii_lowercase(),
+                        name.into_owned(),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()
+            .with_context(|| damaged(path))?;
+        Ok(Book {
+            zip,
+            parts,
+            strings: Vec::new(),
+            formats: Vec::new(),
+            is_1904: false,
+            sheets: Vec::new(),
+        })
+    }
+
     /// The sheets' names, in the workbook's order.
     pub fn sheet_names(&self) -> Vec<String> {
         self.sheets.iter().map(|(name, _)| name.clone()).collect()
@@ -106,7 +118,7 @@ impl Book<'_> {
 
     /// The workbook's parts, as calamine's `Xlsx::new` reads them.
     fn read_parts(&mut self) -> Result<()> {
-        let (dir, workbook) = self.office_document()?;
+        let dir = self.read_sheets()?;
         let (zip, parts) = (&mut self.zip, &self.parts);
         if let Some(xml) = entry(zip, parts, &format!("{dir}sharedStrings.xml"))? {
             self.strings = shared_strings(&mut Tokens::new(xml))?;
@@ -114,6 +126,14 @@ impl Book<'_> {
         if let Some(mut xml) = part(zip, parts, &format!("{dir}styles.xml"))? {
             self.formats = cell_formats(&mut xml)?;
         }
+        Ok(())
+    }
+
+    /// The sheets and the date system, from the workbook part and its
+    /// relationships; the workbook part's folder (with its `/`).
+    fn read_sheets(&mut self) -> Result<String> {
+        let (dir, workbook) = self.office_document()?;
+        let (zip, parts) = (&mut self.zip, &self.parts);
         let rels = format!("{dir}_rels/{workbook}.rels");
         let relationships: HashMap<String, (String, String)> = match part(zip, parts, &rels)? {
             Some(mut xml) => relationships(&mut xml)?
@@ -127,7 +147,7 @@ impl Book<'_> {
             self.sheets = sheets;
             self.is_1904 = is_1904;
         }
-        Ok(())
+        Ok(dir)
     }
 
     /// The folder (with its `/`) and name of the workbook part.

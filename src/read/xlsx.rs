@@ -15,6 +15,7 @@ use zip::ZipArchive;
 
 use super::file::{MAX_COLUMNS, MAX_PART_BYTES, MAX_ROWS, MAX_UNPACKED_BYTES};
 use super::grid::{GridRow, RowSink};
+use super::sheet_xml;
 
 /// An open xlsx workbook over the file's bytes.
 pub type Workbook<'b> = Xlsx<Cursor<&'b [u8]>>;
@@ -25,7 +26,8 @@ pub fn open<'b>(path: &Path, bytes: &'b [u8]) -> Result<Workbook<'b>> {
     Xlsx::new(Cursor::new(bytes)).with_context(|| damaged(path))
 }
 
-fn damaged(path: &Path) -> String {
+/// The message of a workbook that cannot be opened.
+pub(super) fn damaged(path: &Path) -> String {
     format!(
         "{}: not a readable xlsx workbook (truncated or damaged?); download or save it again",
         path.display()
@@ -280,7 +282,7 @@ fn formula_text(formula: XlsxFormulaMetadata, shared: &mut HashMap<usize, String
 pub fn hidden_rows(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Vec<u32>>> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
     let mut hidden = HashMap::new();
-    for (name, part) in sheet_parts(&mut zip)? {
+    for (name, part) in sheet_xml::sheet_parts(path, bytes)? {
         let Ok(entry) = zip.by_name(&part) else {
             continue;
         };
@@ -327,96 +329,4 @@ pub fn hidden_rows(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Vec<u32>
         hidden.insert(name, rows);
     }
     Ok(hidden)
-}
-
-/// Sheet name → the zip part holding its XML, from the workbook's parts.
-fn sheet_parts(zip: &mut ZipArchive<Cursor<&[u8]>>) -> Result<Vec<(String, String)>> {
-    let workbook = relationships(zip, "_rels/.rels")
-        .into_iter()
-        .find(|(_, kind, _)| kind.ends_with("/officeDocument"))
-        .map(|(_, _, target)| target)
-        .unwrap_or_else(|| "xl/workbook.xml".to_string());
-    let (dir, file) = workbook.rsplit_once('/').unwrap_or(("", workbook.as_str()));
-    let rels = relationships(zip, &format!("{dir}/_rels/{file}.rels"));
-    let targets: HashMap<String, String> = rels
-        .into_iter()
-        .map(|(id, _, target)| {
-            let path = match target.strip_prefix('/') {
-                Some(absolute) => absolute.to_string(),
-                None if dir.is_empty() => target,
-                None => format!("{dir}/{target}"),
-            };
-            (id, path)
-        })
-        .collect();
-    let mut sheets = Vec::new();
-    let Ok(entry) = zip.by_name(&workbook) else {
-        return Ok(sheets);
-    };
-    let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sheet" => {
-                let (mut name, mut id) = (None, None);
-                for attribute in e.attributes().with_checks(false).flatten() {
-                    let value = attribute
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map(|v| v.into_owned())
-                        .ok();
-                    match (
-                        attribute.key.prefix().is_some(),
-                        attribute.key.local_name().as_ref(),
-                    ) {
-                        (false, "name") => name = value,
-                        (true, "id") => id = value,
-                        _ => {}
-                    }
-                }
-                if let (Some(name), Some(part)) = (name, id.and_then(|id| targets.get(&id))) {
-                    sheets.push((name, part.clone()));
-                }
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    Ok(sheets)
-}
-
-/// (Id, Type, Target) of every relationship in a `.rels` part.
-fn relationships(zip: &mut ZipArchive<Cursor<&[u8]>>, part: &str) -> Vec<(String, String, String)> {
-    let Ok(entry) = zip.by_name(part) else {
-        return Vec::new();
-    };
-    let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
-    let mut buf = Vec::new();
-    let mut found = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "Relationship" => {
-                let mut fields: [String; 3] = Default::default();
-                for attribute in e.attributes().with_checks(false).flatten() {
-                    let slot = match attribute.key.as_ref() {
-                        "Id" => 0,
-                        "Type" => 1,
-                        "Target" => 2,
-                        _ => continue,
-                    };
-                    if let Ok(value) =
-                        attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    {
-                        fields[slot] = value.into_owned();
-                    }
-                }
-                let [id, kind, target] = fields;
-                found.push((id, kind, target));
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    found
 }
