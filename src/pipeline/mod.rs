@@ -267,16 +267,37 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         .map(|(part, name)| (part.provisional.clone(), name.display().to_string()))
         .filter(|(provisional, name)| provisional != name)
         .collect();
-    let mut findings = gather::Sorted::new(written::spool_dir(&options.output), renamed);
-    gathered
-        .each(&mut |f| findings.push(f.into_owned()))
-        .map_err(|e| written::spool_error(&e))?;
-    drop(gathered);
-    for finding in std::mem::take(&mut triage.findings) {
-        findings
-            .push(finding)
-            .map_err(|e| written::spool_error(&e))?;
+    // The parts, under their final names, in the output set.
+    let mut outputs = Vec::new();
+    if write_anything {
+        for (part, name) in rendered.iter_mut().zip(&names) {
+            for (path, built) in std::mem::take(&mut part.files) {
+                let target = match options.format {
+                    OutputFormat::Xlsx => name.clone(),
+                    OutputFormat::Csv => name.join(path),
+                };
+                outputs.push(target.display().to_string());
+                match built {
+                    parts::Built::Bytes(bytes) => set.add_bytes(target, &bytes)?,
+                    parts::Built::Temp(temp) => set.add(temp, target)?,
+                }
+            }
+        }
     }
+    let run = (register.is_some() && completes).then(|| {
+        triage.record_documents(
+            reissued,
+            &invoiced_holds.iter().map(String::as_str).collect(),
+            options.issued_at,
+            options
+                .exports
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            outputs,
+        )
+    });
+    let triage_findings = std::mem::take(&mut triage.findings);
 
     let distinct = outcome.distinct;
     let unreadable = outcome.orders_seen - outcome.orders_read;
@@ -294,84 +315,55 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
         still_held: register.as_ref().map(|_| triage.still_held),
         ..Summary::default()
     };
-    let made = outcome.invoiced + outcome.notes;
-    if made == 0 && !has_errors {
-        let nothing = Finding::new(
-            &rules::CONVERT_NOTHING_TO_WRITE,
-            if outcome.orders_seen == 0 {
-                "no orders in the export".to_string()
-            } else {
-                "no orders to invoice".to_string()
-            },
-        )
-        .hint("Nothing is written when there is nothing to invoice");
-        findings
-            .push(nothing)
+    let mut findings = gather::Sorted::new(written::spool_dir(&options.output), renamed);
+    let staging = register.as_mut().zip(run.as_ref());
+    let staged = staging.is_some();
+    // The register takes the run's rows while the findings are sorted and
+    // the outputs moved into place; it commits only once they are.
+    let (in_place, recorded) = beside_staging(staging, &written, &triage, || {
+        gathered
+            .each(&mut |f| findings.push(f.into_owned()))
             .map_err(|e| written::spool_error(&e))?;
-    }
-    if write_anything {
-        for (part, name) in rendered.iter_mut().zip(&names) {
-            for (path, built) in std::mem::take(&mut part.files) {
-                let target = match options.format {
-                    OutputFormat::Xlsx => name.clone(),
-                    OutputFormat::Csv => name.join(path),
-                };
-                match built {
-                    parts::Built::Bytes(bytes) => set.add_bytes(target, &bytes)?,
-                    parts::Built::Temp(temp) => set.add(temp, target)?,
-                }
-            }
+        drop(gathered);
+        for finding in triage_findings {
+            findings
+                .push(finding)
+                .map_err(|e| written::spool_error(&e))?;
         }
-        let committed = set.commit()?;
-        summary.outputs = Some(
-            committed
-                .written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-        );
-        summary.removed = Some(
-            committed
-                .removed
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-        );
-    }
+        let made = outcome.invoiced + outcome.notes;
+        if made == 0 && !has_errors {
+            let nothing = Finding::new(
+                &rules::CONVERT_NOTHING_TO_WRITE,
+                if outcome.orders_seen == 0 {
+                    "no orders in the export".to_string()
+                } else {
+                    "no orders to invoice".to_string()
+                },
+            )
+            .hint("Nothing is written when there is nothing to invoice");
+            findings
+                .push(nothing)
+                .map_err(|e| written::spool_error(&e))?;
+        }
+        if write_anything {
+            register::pause_for_tests("outputs");
+            let committed = set.commit()?;
+            let shown = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect();
+            summary.outputs = Some(shown(&committed.written));
+            summary.removed = Some(shown(&committed.removed));
+        }
+        Ok(())
+    });
     drop(rendered);
-    // Only now that the outputs are in place: one transaction records them,
-    // the documents read back one at a time.
-    if let Some(register) = &mut register
-        && completes
-    {
-        let run = triage.record_documents(
-            reissued,
-            &invoiced_holds.iter().map(String::as_str).collect(),
-            options.issued_at,
-            options
-                .exports
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-            summary.outputs.clone().unwrap_or_default(),
-        );
-        register.record_run_with(&run, &mut |insert| {
-            let mut failed = None;
-            let read = written.for_each_document(|mut document, output| {
-                if triage.is_reissue(&document) {
-                    return Ok(());
-                }
-                document.output = output.to_string();
-                insert(document).map_err(|e| {
-                    failed = Some(e);
-                    std::io::Error::other("recording stopped")
-                })
-            });
-            match failed {
-                Some(error) => Err(error),
-                None => Ok(read?),
-            }
-        })?;
+    if let Err(error) = in_place {
+        if let Some(register) = &mut register {
+            register.abandon_run();
+        }
+        return Err(error);
+    }
+    recorded?;
+    if staged && let Some(register) = &mut register {
+        register.commit_run()?;
     }
     summary.total_cny = Some(format!("{:.2}", outcome.total_cny));
     summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
@@ -381,6 +373,48 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     let mut report = Report::sorted(summary, findings);
     report.invoices = invoices;
     Ok(report)
+}
+
+/// Runs `main` (which moves the outputs into place) while another thread
+/// inserts the run's rows in the register, uncommitted (when there is a
+/// run to record): `main`'s result, and the insertion's. The documents are
+/// read back from `written`; an invoice written again under its number is
+/// updated, not inserted.
+fn beside_staging(
+    staging: Option<(&mut Register, &register::RunRecord)>,
+    written: &written::Written,
+    triage: &reconcile::Triage,
+    main: impl FnOnce() -> Result<()>,
+) -> (Result<()>, Result<()>) {
+    let Some((register, run)) = staging else {
+        return (main(), Ok(()));
+    };
+    std::thread::scope(|scope| {
+        let inserting = scope.spawn(move || {
+            register.stage_run_with(run, &mut |insert| {
+                let mut failed = None;
+                let read = written.for_each_document(|mut document, output| {
+                    if triage.is_reissue(&document) {
+                        return Ok(());
+                    }
+                    document.output = output.to_string();
+                    insert(document).map_err(|e| {
+                        failed = Some(e);
+                        std::io::Error::other("recording stopped")
+                    })
+                });
+                match failed {
+                    Some(error) => Err(error),
+                    None => Ok(read?),
+                }
+            })
+        });
+        let done = main();
+        let inserted = inserting
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("recording the run in the register failed")));
+        (done, inserted)
+    })
 }
 
 /// A pass's findings (see [`gather::Gathered`]).

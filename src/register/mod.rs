@@ -539,30 +539,50 @@ impl Register {
     /// function it is handed, so a run of any size is recorded in little
     /// memory (convert keeps its documents on disk until then).
     pub fn record_run_with(&mut self, run: &RunRecord, more: MoreDocuments<'_>) -> Result<()> {
+        self.stage_run_with(run, more)?;
+        self.commit_run()
+    }
+
+    /// The first half of [`Register::record_run_with`]: the run's rows are
+    /// inserted under the lock, and not committed. [`Register::commit_run`]
+    /// keeps them, [`Register::abandon_run`] (or dropping the register)
+    /// drops them. Convert inserts while its outputs are moved into place,
+    /// and commits only once they are.
+    pub fn stage_run_with(&mut self, run: &RunRecord, more: MoreDocuments<'_>) -> Result<()> {
         self.lock()?;
-        let shown = self.path.display().to_string();
         let result = self.insert_run(run, more);
         // This run's documents are in (or rolled back): what was known is not.
         self.known.take();
-        let result = result.and_then(|()| {
-            crate::register::pause_for_tests("record");
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(anyhow::Error::from)
-        });
-        match result {
+        result.map_err(|e| self.not_recorded(e))
+    }
+
+    /// Commits the rows [`Register::stage_run_with`] inserted, and ends the lock.
+    pub fn commit_run(&mut self) -> Result<()> {
+        crate::register::pause_for_tests("record");
+        match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
                 self.locked = false;
                 Ok(())
             }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.locked = false;
-                Err(e).with_context(|| {
-                    format!("{shown}: the run could not be recorded (nothing was recorded)")
-                })
-            }
+            Err(e) => Err(self.not_recorded(e.into())),
         }
+    }
+
+    /// Drops the rows [`Register::stage_run_with`] inserted, and ends the lock.
+    pub fn abandon_run(&mut self) {
+        if self.locked {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.locked = false;
+        }
+    }
+
+    /// Rolls the run back and ends the lock: `error`, saying nothing was recorded.
+    fn not_recorded(&mut self, error: anyhow::Error) -> anyhow::Error {
+        self.abandon_run();
+        error.context(format!(
+            "{}: the run could not be recorded (nothing was recorded)",
+            self.path.display()
+        ))
     }
 
     fn insert_run(&self, run: &RunRecord, more: MoreDocuments<'_>) -> Result<()> {
@@ -1091,8 +1111,10 @@ fn parse_written_time(text: &[u8]) -> Option<NaiveDateTime> {
 
 /// For the crash and concurrency tests only: with
 /// `SELFBILL_TEST_PAUSE=STAGE:FILE`, a run reaching STAGE creates FILE and
-/// waits there (to be killed) for as long as FILE exists. The one stage is
-/// `record`: outputs in place, the run's rows inserted, not yet committed.
+/// waits there (to be killed) for as long as FILE exists. The stages:
+/// `outputs`, the outputs about to be moved into place (the run's rows being
+/// inserted beside); `record`, the outputs in place and the run's rows
+/// inserted, not yet committed.
 pub(crate) fn pause_for_tests(stage: &str) {
     let Some(setting) = std::env::var_os("SELFBILL_TEST_PAUSE") else {
         return;

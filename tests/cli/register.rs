@@ -761,10 +761,16 @@ fn convert_process(books: &Books, out: &str) -> std::process::Command {
 /// Starts a convert that stops with its outputs in place and its records
 /// not committed, and waits until it is there.
 fn start_paused(books: &Books, out: &str, marker: &Path) -> Child {
+    start_paused_at("record", books, out, marker)
+}
+
+/// Starts a convert that stops at `stage` (see `pause_for_tests`), and
+/// waits until it is there.
+fn start_paused_at(stage: &str, books: &Books, out: &str, marker: &Path) -> Child {
     let mut child = convert_process(books, out)
         .env(
             "SELFBILL_TEST_PAUSE",
-            format!("record:{}", marker.display()),
+            format!("{stage}:{}", marker.display()),
         )
         .spawn()
         .unwrap();
@@ -810,6 +816,33 @@ fn a_run_killed_before_recording_is_written_again_and_recorded_once() {
     assert_eq!(documents.len(), 7);
     assert!(documents.values().all(|(_, file)| file == "oct.xlsx"));
     assert_eq!(books.list(&["--state", "held"]).len(), 1);
+}
+
+#[test]
+fn outputs_that_cannot_be_put_in_place_are_not_recorded() {
+    let books = Books::new();
+    let marker = books.path("paused");
+    let child = start_paused_at("outputs", &books, "oct.xlsx", &marker);
+    // Meanwhile, a file of the bookkeeper's own appears under the output's name.
+    std::fs::write(books.path("oct.xlsx"), "kept").unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("oct.xlsx: already exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(books.path("oct.xlsx")).unwrap(),
+        "kept"
+    );
+    assert!(
+        books.list(&[]).is_empty(),
+        "nothing recorded of a run whose outputs are not in place"
+    );
+
+    let (code, report) = books.convert(&root().join(SAMPLE), "oct-2.xlsx", ISSUED_AT, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["summary"]["invoices"], 7);
+    assert_eq!(books.documents().len(), 7);
 }
 
 #[test]
