@@ -281,7 +281,6 @@ struct RowText {
 
 impl RowText {
     fn of(&mut self, d: &Document) {
-        use std::fmt::Write as _;
         for (text, amount) in [
             (&mut self.total, d.total),
             (&mut self.total_cny, d.total_cny),
@@ -289,8 +288,7 @@ impl RowText {
             (&mut self.rate, d.rate),
         ] {
             text.clear();
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{amount}");
+            crate::money::push_decimal(text, amount);
         }
         self.issued_at.clear();
         write_time(&mut self.issued_at, d.issued_at);
