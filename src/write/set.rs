@@ -8,10 +8,13 @@
 //! of the same name that this one does not replace. Dropping a set that was
 //! not committed removes what it staged: the old set stays as it was.
 //!
-//! Parts are flushed to disk by the commit, all at once and before anything
-//! is moved: a writer need not flush each part itself (one flush after
-//! another costs a disk round trip each; hundreds of workbooks of a split
-//! output are flushed together in a fraction of that time).
+//! Every part is on disk before anything is moved: a writer need not flush
+//! each part itself. A workbook finished while the run goes on is handed to
+//! the set's flushers ([`OutputSet::flush_early`]), threads that flush it to
+//! disk while the next ones are built; the commit flushes the parts they did
+//! not (or could not) flush, all at once (one flush after another costs a
+//! disk round trip each; hundreds of workbooks of a split output are flushed
+//! together in a fraction of that time), and waits for those under way.
 //!
 //! A commit first records its moves in a journal beside the parts; a run
 //! killed while moving leaves the journal, and the next run in that folder
@@ -20,9 +23,11 @@
 //! is reported ([`OutputSet::recovered`]).
 
 use anyhow::{Context, Result, anyhow, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use crate::batch::template;
 
@@ -56,6 +61,14 @@ pub struct OutputSet {
     /// The CSV folder was created by this set (removed again if nothing is committed).
     created_dir: bool,
     recovered: Vec<String>,
+    /// Whether finished parts may be flushed before the commit: every part
+    /// gets [`NEW_PART_MODE`] (no earlier part of another mode is replaced).
+    early: bool,
+    /// Started by the first part flushed early; `None` inside when no thread
+    /// could be started.
+    flusher: OnceLock<Option<Flusher>>,
+    /// The temporary files the flushers gave their mode and flushed.
+    flushed: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 /// Prefix of every temporary file and journal selfbill writes; the process
@@ -110,11 +123,17 @@ impl OutputSet {
             staged: Vec::new(),
             created_dir: false,
             recovered: Vec::new(),
+            early: false,
+            flusher: OnceLock::new(),
+            flushed: Arc::default(),
         };
         if set.dir.is_dir() {
             set.recovered = recover(&set.dir);
         }
         let existing = set.existing_parts();
+        set.early = existing
+            .iter()
+            .all(|part| output_mode(part) == NEW_PART_MODE);
         if !force && let Some(first) = existing.first() {
             let more = match existing.len() {
                 1 => String::new(),
@@ -160,6 +179,21 @@ impl OutputSet {
             bail!("{}: the output folder does not exist", self.dir.display());
         }
         temp_in(&self.dir)
+    }
+
+    /// Starts flushing a finished temporary file (from
+    /// [`OutputSet::temp_file`], written and closed) to disk, on the set's
+    /// flushers, while the run goes on; it is then staged with
+    /// [`OutputSet::add`] as usual. Only a head start: the commit flushes
+    /// whatever was not flushed by then, and a flush that failed again.
+    pub fn flush_early(&self, temp: &Path) {
+        if !self.early {
+            return;
+        }
+        let start = || Flusher::start(Arc::clone(&self.flushed));
+        if let Some(flusher) = self.flusher.get_or_init(start) {
+            flusher.send(temp);
+        }
     }
 
     /// Stages a finished temporary file (from [`OutputSet::temp_file`]) as
@@ -209,10 +243,17 @@ impl OutputSet {
                 existing.display()
             );
         }
+        let flushed = self.stop_flushing();
+        let mut unflushed = Vec::new();
         for (temp, target) in &self.staged {
-            set_output_permissions(temp, target)?;
+            let mode = output_mode(target);
+            if mode == NEW_PART_MODE && flushed.contains(&**temp) {
+                continue;
+            }
+            set_output_permissions(temp, target, mode)?;
+            unflushed.push((&**temp, target.as_path()));
         }
-        sync_all(&self.staged)?;
+        sync_all(&unflushed)?;
         let journal = self.write_journal(&removed)?;
         let staged = std::mem::take(&mut self.staged);
         let mut written = Vec::with_capacity(staged.len());
@@ -250,6 +291,15 @@ impl OutputSet {
         }
         self.created_dir = false;
         Ok(Committed { written, removed })
+    }
+
+    /// Stops the flushers (a flush under way is finished first; those not
+    /// begun are left to the commit) and returns the parts they flushed.
+    fn stop_flushing(&mut self) -> HashSet<PathBuf> {
+        if let Some(flusher) = self.flusher.take().flatten() {
+            flusher.stop(true);
+        }
+        std::mem::take(&mut *self.flushed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Records the moves and removals a commit is about to make, flushed to
@@ -292,8 +342,9 @@ impl OutputSet {
 
 impl Drop for OutputSet {
     fn drop(&mut self) {
-        // Staged temporary files remove themselves; a folder this set
-        // created goes too when it is empty.
+        // No flusher outlives the set; staged temporary files remove
+        // themselves; a folder this set created goes too when it is empty.
+        self.stop_flushing();
         self.staged.clear();
         if self.created_dir {
             let _ = std::fs::remove_dir(&self.dir);
@@ -359,32 +410,147 @@ fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
 }
 
-/// Temporary files copy the mode of the file they replace, else 0644: an
-/// output is an ordinary file, not a private temporary one.
-fn set_output_permissions(temp: &Path, target: &Path) -> Result<()> {
+/// The mode of a new part: an output is an ordinary file, not a private
+/// temporary one.
+const NEW_PART_MODE: u32 = 0o644;
+
+/// The mode a part gets: that of the file it replaces, else
+/// [`NEW_PART_MODE`].
+fn output_mode(target: &Path) -> u32 {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(target)
+        std::fs::metadata(target)
             .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o644);
+            .unwrap_or(NEW_PART_MODE)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = target;
+        NEW_PART_MODE
+    }
+}
+
+/// Gives a temporary file the mode of its part (see [`output_mode`]).
+fn set_output_permissions(temp: &Path, target: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(temp, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("{}: cannot set permissions", target.display()))?;
     }
     #[cfg(not(unix))]
-    let _ = (temp, target);
+    let _ = (temp, target, mode);
     Ok(())
+}
+
+/// Threads flushing finished parts while the run goes on: a flush mostly
+/// waits on the disk, and parts are finished faster than one flush after
+/// another takes.
+const FLUSH_THREADS: usize = 4;
+
+/// Flushes finished parts to disk as they are handed over, each part given
+/// [`NEW_PART_MODE`] first (the commit changes neither again), and records
+/// those flushed. Each thread holds one file open at a time; the queue
+/// holds names.
+#[derive(Debug)]
+struct Flusher {
+    queue: mpsc::Sender<PathBuf>,
+    /// Set when the flushers are to stop: parts not begun are left.
+    stopping: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    /// Flushers recording in `flushed` the parts they flush; `None` when no
+    /// thread can be started (the commit flushes every part).
+    fn start(flushed: Arc<Mutex<HashSet<PathBuf>>>) -> Option<Flusher> {
+        let (queue, parts) = mpsc::channel::<PathBuf>();
+        let parts = Arc::new(Mutex::new(parts));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for _ in 0..FLUSH_THREADS {
+            let (parts, stopping, flushed) = (
+                Arc::clone(&parts),
+                Arc::clone(&stopping),
+                Arc::clone(&flushed),
+            );
+            let thread = std::thread::Builder::new()
+                .name("selfbill-flush".into())
+                .spawn(move || {
+                    loop {
+                        let next = match parts.lock() {
+                            Ok(parts) => parts.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(part) = next else { return };
+                        if stopping.load(Ordering::Acquire) {
+                            return;
+                        }
+                        if flush_part(&part).is_ok()
+                            && let Ok(mut flushed) = flushed.lock()
+                        {
+                            flushed.insert(part);
+                        }
+                    }
+                });
+            match thread {
+                Ok(thread) => threads.push(thread),
+                Err(_) => break,
+            }
+        }
+        if threads.is_empty() {
+            return None;
+        }
+        Some(Flusher {
+            queue,
+            stopping,
+            threads,
+        })
+    }
+
+    fn send(&self, part: &Path) {
+        // A flusher gone (it cannot be) leaves the part to the commit.
+        let _ = self.queue.send(part.to_path_buf());
+    }
+
+    /// Ends every thread once a flush under way is finished; the parts
+    /// handed over and not begun are flushed first, or with `leave_rest`
+    /// left.
+    fn stop(self, leave_rest: bool) {
+        let Flusher {
+            queue,
+            stopping,
+            threads,
+        } = self;
+        stopping.store(leave_rest, Ordering::Release);
+        drop(queue);
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Gives a finished part its mode and flushes it to disk.
+fn flush_part(temp: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(temp)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(NEW_PART_MODE))?;
+    }
+    file.sync_all()
 }
 
 /// Parts flushed to disk at once: waiting on the disk, not the processor.
 const SYNC_THREADS: usize = 16;
 
-/// Flushes every staged part's data to disk before any is moved into place,
-/// on several threads: the disk (and the file system's journal) takes
-/// concurrent flushes together, where one after another each waits for its
-/// own round trip.
-fn sync_all(staged: &[(tempfile::TempPath, PathBuf)]) -> Result<()> {
-    let sync = |(temp, target): &(tempfile::TempPath, PathBuf)| -> Result<()> {
+/// Flushes parts' data to disk before any is moved into place, on several
+/// threads: the disk (and the file system's journal) takes concurrent
+/// flushes together, where one after another each waits for its own round
+/// trip. Each part is (temporary file, target).
+fn sync_all(staged: &[(&Path, &Path)]) -> Result<()> {
+    let sync = |(temp, target): &(&Path, &Path)| -> Result<()> {
         std::fs::OpenOptions::new()
             .write(true)
             .open(temp)
@@ -732,6 +898,140 @@ mod tests {
         stage(&mut set, "Documents.csv", b"new");
         drop(set);
         assert!(!csv.exists());
+    }
+
+    /// A finished temporary file of `set`, handed to its flushers.
+    fn finish_early(set: &OutputSet, bytes: &[u8]) -> tempfile::TempPath {
+        let mut temp = set.temp_file().unwrap();
+        temp.write_all(bytes).unwrap();
+        let temp = temp.into_temp_path();
+        set.flush_early(&temp);
+        temp
+    }
+
+    /// Waits until the flushers have done every part handed to them.
+    fn wait_for_flushers(set: &mut OutputSet) {
+        if let Some(flusher) = set.flusher.take().flatten() {
+            flusher.stop(false);
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn parts_flushed_early_are_committed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set =
+            OutputSet::open(&dir.path().join("e.xlsx"), SetKind::Workbooks, &[], false).unwrap();
+        let bytes = |n: usize| format!("workbook {n} ").repeat(5_000 + n).into_bytes();
+        // Some parts are flushed before the commit, some are still waiting
+        // or being flushed when it starts.
+        let temps: Vec<_> = (1..=40).map(|n| finish_early(&set, &bytes(n))).collect();
+        for (n, temp) in (1..).zip(temps) {
+            let target = super::super::split_name(&set.output, n);
+            set.add(temp, target).unwrap();
+        }
+        let done = set.commit().unwrap();
+        assert_eq!(done.written.len(), 40);
+        let expected: Vec<String> = (1..=40).map(|n| format!("e-{n:03}.xlsx")).collect();
+        assert_eq!(names(dir.path()), expected, "no temporary file is left");
+        for (n, path) in (1..).zip(&done.written) {
+            assert_eq!(std::fs::read(path).unwrap(), bytes(n));
+            #[cfg(unix)]
+            assert_eq!(mode(path), 0o644);
+        }
+    }
+
+    #[test]
+    fn a_set_dropped_while_its_parts_are_flushed_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e-001.xlsx"), b"old").unwrap();
+        let out = dir.path().join("e.xlsx");
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], true).unwrap();
+        let temps: Vec<_> = (0..40).map(|_| finish_early(&set, &[7; 100_000])).collect();
+        for (n, temp) in (1..).zip(temps) {
+            set.add(temp, super::super::split_name(&out, n)).unwrap();
+        }
+        // A part finished but not yet staged when the run stops.
+        let loose = finish_early(&set, b"loose");
+        drop(set);
+        drop(loose);
+        assert_eq!(names(dir.path()), ["e-001.xlsx"]);
+        assert_eq!(
+            std::fs::read(dir.path().join("e-001.xlsx")).unwrap(),
+            b"old"
+        );
+    }
+
+    #[test]
+    fn a_part_the_flushers_could_not_flush_is_flushed_by_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.xlsx");
+        let aside = dir.path().join("aside");
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], false).unwrap();
+        let mut temp = set.temp_file().unwrap();
+        temp.write_all(b"new").unwrap();
+        let temp = temp.into_temp_path();
+        // Away while the flushers try it: their flush fails.
+        std::fs::rename(&temp, &aside).unwrap();
+        set.flush_early(&temp);
+        wait_for_flushers(&mut set);
+        std::fs::rename(&aside, &temp).unwrap();
+        set.add(temp, out.clone()).unwrap();
+        set.commit().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        // The commit gave it its mode (the flushers did not).
+        #[cfg(unix)]
+        assert_eq!(mode(&out), 0o644);
+    }
+
+    #[test]
+    fn a_part_lost_before_the_commit_stops_it_before_anything_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e-001.xlsx"), b"old").unwrap();
+        let out = dir.path().join("e.xlsx");
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], true).unwrap();
+        let first = finish_early(&set, b"new");
+        let mut second = set.temp_file().unwrap();
+        second.write_all(b"new").unwrap();
+        let second = second.into_temp_path();
+        std::fs::remove_file(&second).unwrap();
+        set.flush_early(&second);
+        wait_for_flushers(&mut set);
+        set.add(first, super::super::split_name(&out, 1)).unwrap();
+        set.add(second, super::super::split_name(&out, 2)).unwrap();
+        // Gone: the commit names it, and moves nothing.
+        let error = set.commit().unwrap_err().to_string();
+        assert!(error.contains("e-002.xlsx: cannot"), "{error}");
+        assert_eq!(names(dir.path()), ["e-001.xlsx"]);
+        assert_eq!(
+            std::fs::read(dir.path().join("e-001.xlsx")).unwrap(),
+            b"old"
+        );
+    }
+
+    /// An earlier part of its own mode: the part replacing it gets that
+    /// mode, and is never readable by others before the commit.
+    #[cfg(unix)]
+    #[test]
+    fn a_private_earlier_part_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.xlsx");
+        std::fs::write(&out, b"old").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], true).unwrap();
+        let temp = finish_early(&set, b"new");
+        wait_for_flushers(&mut set);
+        assert_eq!(mode(&temp), 0o600);
+        set.add(temp, out.clone()).unwrap();
+        set.commit().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert_eq!(mode(&out), 0o600);
     }
 
     #[test]

@@ -300,12 +300,14 @@ impl<'t> WorkbookWriter<'t> {
 
 impl WorkbookWriter<'_> {
     /// Writes the workbook as a temporary file of the output set, to be
-    /// staged with [`OutputSet::add`]; the set's commit flushes it to disk
-    /// together with the other parts.
+    /// staged with [`OutputSet::add`]; the set starts flushing it to disk
+    /// at once, while the run goes on (see [`OutputSet::flush_early`]).
     pub fn finish_into(self, set: &OutputSet) -> Result<tempfile::TempPath> {
         let temp = set.temp_file()?;
         let staged = self.finish(Staged::new(temp))?;
-        Ok(staged.into_file()?.into_temp_path())
+        let temp = staged.into_file()?.into_temp_path();
+        set.flush_early(&temp);
+        Ok(temp)
     }
 }
 
