@@ -239,6 +239,32 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Bytes looked at one by one before a search is handed to `memchr`: most
+/// of a sheet's tokens end within them, sooner than `memchr` starts.
+const NEAR: usize = 16;
+
+/// Where `needle` first is in `b`.
+#[inline]
+fn find_byte(needle: u8, b: &[u8]) -> Option<usize> {
+    let near = &b[..b.len().min(NEAR)];
+    match near.iter().position(|&c| c == needle) {
+        Some(at) => Some(at),
+        None if b.len() <= NEAR => None,
+        None => memchr::memchr(needle, &b[NEAR..]).map(|at| NEAR + at),
+    }
+}
+
+/// Where the first `>`, `"` or `'` is in `b`.
+#[inline]
+fn find_tag_end_or_quote(b: &[u8]) -> Option<usize> {
+    let near = &b[..b.len().min(NEAR)];
+    match near.iter().position(|&c| matches!(c, b'>' | b'"' | b'\'')) {
+        Some(at) => Some(at),
+        None if b.len() <= NEAR => None,
+        None => memchr::memchr3(b'>', b'"', b'\'', &b[NEAR..]).map(|at| NEAR + at),
+    }
+}
+
 /// The token at the start of `b`, or `Partial` when `b` ends inside it
 /// (`eof`: nothing follows `b`).
 fn find(b: &[u8], eof: bool) -> Result<Found> {
@@ -246,7 +272,7 @@ fn find(b: &[u8], eof: bool) -> Result<Found> {
         return Ok(Found::Partial);
     };
     if first != b'<' {
-        return Ok(match memchr::memchr(b'<', b) {
+        return Ok(match find_byte(b'<', b) {
             Some(len) => Found::Text(len),
             None if eof => Found::Text(b.len()),
             None => Found::Partial,
@@ -256,7 +282,7 @@ fn find(b: &[u8], eof: bool) -> Result<Found> {
         return Ok(Found::Partial);
     };
     match second {
-        b'/' => Ok(match memchr::memchr(b'>', b) {
+        b'/' => Ok(match find_byte(b'>', b) {
             None => Found::Partial,
             Some(gt) => {
                 let name = &b[2..gt];
@@ -322,7 +348,7 @@ fn start_tag(b: &[u8]) -> Result<Found> {
     };
     let mut at = name_end;
     loop {
-        let Some(offset) = memchr::memchr3(b'>', b'"', b'\'', &b[at..]) else {
+        let Some(offset) = find_tag_end_or_quote(&b[at..]) else {
             return Ok(Found::Partial);
         };
         let c = b[at + offset];
@@ -341,7 +367,7 @@ fn start_tag(b: &[u8]) -> Result<Found> {
             });
         }
         let open = at + offset + 1;
-        match memchr::memchr(c, &b[open..]) {
+        match find_byte(c, &b[open..]) {
             Some(close) => at = open + close + 1,
             None => return Ok(Found::Partial),
         }
@@ -403,7 +429,7 @@ impl<'a> Iterator for Attributes<'a> {
             return malformed();
         };
         let quote = b[quote_at];
-        let Some(close) = memchr::memchr(quote, &b[quote_at + 1..]) else {
+        let Some(close) = find_byte(quote, &b[quote_at + 1..]) else {
             self.rest = &[];
             return malformed();
         };
@@ -519,6 +545,25 @@ mod tests {
                 Token::Other => "O".into(),
                 Token::Eof => return Ok(seen),
             });
+        }
+    }
+
+    #[test]
+    fn byte_searches_find_the_first_match_near_or_far() {
+        for len in 0..48 {
+            for at in 0..=len {
+                let mut b = vec![b'x'; len];
+                if at < len {
+                    b[at] = b'>';
+                }
+                let expected = (at < len).then_some(at);
+                assert_eq!(find_byte(b'>', &b), expected, "{len} {at}");
+                assert_eq!(find_tag_end_or_quote(&b), expected, "{len} {at}");
+                if at + 1 < len {
+                    b[at + 1] = b'"';
+                    assert_eq!(find_tag_end_or_quote(&b), expected, "{len} {at}");
+                }
+            }
         }
     }
 
