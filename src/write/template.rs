@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use zip::ZipArchive;
 
 use crate::batch::{ADDED_IN_NEWER_TEMPLATE, FIRST_DATA_ROW, HEADER_ROW, template as layout};
@@ -181,9 +182,20 @@ pub struct TemplatePackage {
     /// compressed once as a one-entry zip: every workbook of a run copies
     /// it in as it is.
     styles: Option<(String, Vec<u8>)>,
+    /// Table parts extended to a last row and compressed as one-entry zips,
+    /// by (entry, last row): the workbooks of a split output mostly share
+    /// their tables' last rows (every full workbook its Documents table's),
+    /// and copy each in as it is.
+    tables_zipped: Mutex<HashMap<(String, u32), ZippedPart>>,
     /// Info findings about the template, reported once per run.
     pub notes: Vec<Finding>,
 }
+
+/// A part compressed as a one-entry zip, shared by the workbooks of a run.
+type ZippedPart = Arc<Vec<u8>>;
+
+/// The most compressed tables kept for a run (each well under 2 KB).
+const MAX_TABLES_ZIPPED: usize = 4096;
 
 /// A visible sheet of the template, located.
 pub(crate) struct TemplateSheet {
@@ -207,10 +219,67 @@ enum Piece {
     /// Copied as it is.
     Text(Range<usize>),
     /// A list of ranges (an attribute's value, or an `<xm:sqref>`'s text),
-    /// extended over the data rows; nothing else of its tag changes.
-    Ranges(Range<usize>),
+    /// extended over the data rows; nothing else of its tag changes. Read
+    /// once, for every workbook of a run.
+    Ranges(Range<usize>, RangeList),
     /// Where data rows go (before `</sheetData>`).
     Rows,
+}
+
+impl Piece {
+    fn ranges(xml: &str, span: Range<usize>) -> Piece {
+        let list = RangeList::parse(&xml[span.clone()]);
+        Piece::Ranges(span, list)
+    }
+}
+
+/// A list of ranges, read: each range's text, and for a range that reaches
+/// the sample row (or below) what it becomes before its last row.
+struct RangeList(Vec<(String, Option<(String, u32)>)>);
+
+impl RangeList {
+    /// `F5:G5 I5:K5` → `F5:G` below to 5, `I5:K` below to 5.
+    fn parse(sqref: &str) -> RangeList {
+        RangeList(
+            sqref
+                .split_ascii_whitespace()
+                .map(|range| {
+                    let (first, second) = range.split_once(':').unwrap_or((range, range));
+                    let stretch = match (cell_ref(first), cell_ref(second)) {
+                        (Some((c1, r1)), Some((c2, r2))) if r2 >= SAMPLE_ROW => Some((
+                            format!("{}{}:{}", column_letter(c1), r1.min(r2), column_letter(c2)),
+                            r2,
+                        )),
+                        _ => None,
+                    };
+                    (range.to_string(), stretch)
+                })
+                .collect(),
+        )
+    }
+
+    /// Writes the list with every range that ends above `last_row`
+    /// stretched down to it; `false` (nothing written) when none does.
+    fn stretch_into(&self, last_row: u32, out: &mut Vec<u8>) -> bool {
+        let short = |stretch: &Option<(String, u32)>| matches!(stretch, Some((_, bottom)) if *bottom < last_row);
+        if !self.0.iter().any(|(_, stretch)| short(stretch)) {
+            return false;
+        }
+        let mut digits = [0; 10];
+        for (at, (range, stretch)) in self.0.iter().enumerate() {
+            if at > 0 {
+                out.push(b' ');
+            }
+            match stretch {
+                Some((start, _)) if short(stretch) => {
+                    out.extend_from_slice(start.as_bytes());
+                    out.extend_from_slice(super::xlsx::unsigned(last_row, &mut digits).as_bytes());
+                }
+                _ => out.extend_from_slice(range.as_bytes()),
+            }
+        }
+        true
+    }
 }
 
 impl TemplatePackage {
@@ -433,6 +502,7 @@ impl TemplatePackage {
             sheets: found,
             tables,
             styles,
+            tables_zipped: Mutex::default(),
             notes,
         })
     }
@@ -449,6 +519,28 @@ impl TemplatePackage {
     /// A table part to extend: the layout sheet it belongs to, and the part.
     pub(crate) fn table(&self, entry: &str) -> Option<&(usize, Located)> {
         self.tables.get(entry)
+    }
+
+    /// The table part `entry` (`table`, as [`TemplatePackage::table`]
+    /// gives it) with its ranges extended to `last_row`, compressed as a
+    /// one-entry zip: made once per run for each last row.
+    pub(crate) fn table_zipped(
+        &self,
+        entry: &str,
+        table: &Located,
+        last_row: u32,
+    ) -> Result<ZippedPart> {
+        let cache = || self.tables_zipped.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (entry.to_string(), last_row);
+        if let Some(zipped) = cache().get(&key) {
+            return Ok(Arc::clone(zipped));
+        }
+        let zipped = Arc::new(super::xlsx::one_entry_zip(entry, &table.whole(last_row)?)?);
+        let mut cached = cache();
+        if cached.len() < MAX_TABLES_ZIPPED {
+            cached.insert(key, Arc::clone(&zipped));
+        }
+        Ok(zipped)
     }
 
     /// `xl/styles.xml` with the data styles appended, compressed as a
@@ -500,11 +592,9 @@ impl Located {
             match piece {
                 Piece::Text(span) => out.extend_from_slice(&self.xml.as_bytes()[span.clone()]),
                 Piece::Rows => {}
-                Piece::Ranges(span) => {
-                    let text = &self.xml[span.clone()];
-                    match extend_ranges(text, last_row) {
-                        Some(extended) => out.extend_from_slice(extended.as_bytes()),
-                        None => out.extend_from_slice(text.as_bytes()),
+                Piece::Ranges(span, list) => {
+                    if !list.stretch_into(last_row, out) {
+                        out.extend_from_slice(&self.xml.as_bytes()[span.clone()]);
                     }
                 }
             }
@@ -517,27 +607,10 @@ impl Located {
 /// range that reaches the sample row (or below) is stretched down to
 /// `last_row`; ranges above it are kept. `None` when nothing changes.
 pub fn extend_ranges(sqref: &str, last_row: u32) -> Option<String> {
-    let mut changed = false;
-    let extended: Vec<String> = sqref
-        .split_ascii_whitespace()
-        .map(|range| {
-            let (first, second) = range.split_once(':').unwrap_or((range, range));
-            match (cell_ref(first), cell_ref(second)) {
-                (Some((c1, r1)), Some((c2, r2))) if r2 >= SAMPLE_ROW && r2 < last_row => {
-                    changed = true;
-                    format!(
-                        "{}{}:{}{}",
-                        column_letter(c1),
-                        r1.min(r2),
-                        column_letter(c2),
-                        last_row
-                    )
-                }
-                _ => range.to_string(),
-            }
-        })
-        .collect();
-    changed.then(|| extended.join(" "))
+    let mut out = Vec::new();
+    RangeList::parse(sqref)
+        .stretch_into(last_row, &mut out)
+        .then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `AB12` → (27, 12); `$` signs are allowed.
@@ -783,7 +856,7 @@ fn parse_sheet(xml: String, shared: &[String]) -> Result<ParsedSheet> {
                 pieces.push(Piece::Text(*copied..span.start));
             }
             *copied = span.end;
-            pieces.push(Piece::Ranges(span));
+            pieces.push(Piece::ranges(&xml, span));
         };
         match &event {
             Event::Start(e) | Event::Empty(e) => {
@@ -951,7 +1024,7 @@ fn locate_table(xml: String) -> Result<Located> {
                         pieces.push(Piece::Text(copied..span.start));
                     }
                     copied = span.end;
-                    pieces.push(Piece::Ranges(span));
+                    pieces.push(Piece::ranges(&xml, span));
                 }
             }
             Event::Eof => break,
@@ -1095,6 +1168,71 @@ impl Styles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How ranges were stretched before lists were read once per run: the
+    /// text each range list becomes is the same.
+    fn stretched_as_before(sqref: &str, last_row: u32) -> Option<String> {
+        let mut changed = false;
+        let extended: Vec<String> = sqref
+            .split_ascii_whitespace()
+            .map(|range| {
+                let (first, second) = range.split_once(':').unwrap_or((range, range));
+                match (cell_ref(first), cell_ref(second)) {
+                    (Some((c1, r1)), Some((c2, r2))) if r2 >= SAMPLE_ROW && r2 < last_row => {
+                        changed = true;
+                        format!(
+                            "{}{}:{}{}",
+                            column_letter(c1),
+                            r1.min(r2),
+                            column_letter(c2),
+                            last_row
+                        )
+                    }
+                    _ => range.to_string(),
+                }
+            })
+            .collect();
+        changed.then(|| extended.join(" "))
+    }
+
+    #[test]
+    fn a_range_list_read_once_stretches_as_each_list_did() {
+        let pieces = [
+            "B5",
+            "F5:G5",
+            "$I$5:$K$5",
+            "A1:B3",
+            "B4:M5",
+            "C6:C9",
+            "BW5",
+            "B5:B1048576",
+            "b5",
+            "5",
+            "B",
+            "AA7:AB2",
+            "",
+            ":",
+            "B5:",
+            "XFD5",
+        ];
+        let mut state = 11u64;
+        for _ in 0..3000 {
+            let mut sqref = String::new();
+            for _ in 0..=(state % 4) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                sqref.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+                sqref.push_str(["", " ", "  ", "\t", "\n "][(state >> 20) as usize % 5]);
+            }
+            let last_row = [5, 6, 9, 104, 1_048_576][(state >> 40) as usize % 5];
+            assert_eq!(
+                extend_ranges(&sqref, last_row),
+                stretched_as_before(&sqref, last_row),
+                "{sqref:?} to row {last_row}"
+            );
+        }
+    }
 
     #[test]
     fn ranges_reaching_the_sample_row_stretch_over_the_data() {

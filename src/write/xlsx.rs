@@ -4,7 +4,9 @@
 //! Every part of the template is copied as it is (raw, without even
 //! recompressing), except the visible sheets that get rows, their tables
 //! (whose ranges grow over the rows) and `xl/styles.xml` (which gains one
-//! data style per number format, after LHDN's own). In a sheet, rows 1–5
+//! data style per number format, after LHDN's own). The styles, and each
+//! table for each last row, are compressed once per run and copied into
+//! every workbook that has them: a workbook compresses only its sheets. In a sheet, rows 1–5
 //! stay exactly as LHDN's XML has them; data rows follow from row 6; the
 //! sheet's dimension, data validations and conditional formats are
 //! stretched over them.
@@ -274,8 +276,8 @@ impl<'t> WorkbookWriter<'t> {
             if let Some((sheet, table)) = template.table(&name)
                 && let Some(last_row) = last_rows[*sheet]
             {
-                zip.start_file(name.as_str(), options())?;
-                zip.write_all(&table.whole(last_row)?)?;
+                let zipped = template.table_zipped(&name, table, last_row)?;
+                zip.raw_copy_file(ZipArchive::new(Cursor::new(&zipped[..]))?.by_index_raw(0)?)?;
                 continue;
             }
             if filled
@@ -742,7 +744,7 @@ fn escape_into(xml: &mut String, text: &str) {
 }
 
 /// The decimal digits of `n`, written into `digits`.
-fn unsigned(mut n: u32, digits: &mut [u8; 10]) -> &str {
+pub(crate) fn unsigned(mut n: u32, digits: &mut [u8; 10]) -> &str {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -852,6 +854,35 @@ mod tests {
             part(&bytes, "xl/worksheets/sheet2.xml"),
             part(super::super::template::EMBEDDED, "xl/worksheets/sheet2.xml")
         );
+    }
+
+    #[test]
+    fn tables_compressed_once_per_run_fit_each_workbook() {
+        let template = TemplatePackage::embedded().unwrap();
+        let one = crate::testing::batch();
+        let two = {
+            let mapped = crate::testing::map(
+                &[
+                    crate::testing::order("A-1", &[("1.00", "2", "个")], "0", "0", "2"),
+                    crate::testing::order("A-2", &[("3.00", "1", "个")], "0", "0", "3"),
+                ],
+                &crate::testing::config(),
+            );
+            crate::layout::lay_out("x.xlsx", &mapped.invoices)
+        };
+        // Each workbook's tables end at its own last rows, whichever of
+        // the run's workbooks compressed a table for that row first.
+        let first = workbook_bytes(&template, &one).unwrap();
+        let second = workbook_bytes(&template, &two).unwrap();
+        assert!(part(&first, "xl/tables/table1.xml").contains("ref=\"B4:BW6\""));
+        assert!(part(&second, "xl/tables/table1.xml").contains("ref=\"B4:BW7\""));
+        assert!(part(&first, "xl/tables/table3.xml").contains("ref=\"B4:M7\""));
+        assert!(part(&second, "xl/tables/table3.xml").contains("ref=\"B4:M7\""));
+        // Copied in, or compressed by a run that had not: the same bytes.
+        assert_eq!(workbook_bytes(&template, &one).unwrap(), first);
+        let fresh = TemplatePackage::embedded().unwrap();
+        assert_eq!(workbook_bytes(&fresh, &two).unwrap(), second);
+        assert_eq!(workbook_bytes(&fresh, &one).unwrap(), first);
     }
 
     #[test]
