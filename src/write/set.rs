@@ -11,10 +11,11 @@
 //! Every part is on disk before anything is moved: a writer need not flush
 //! each part itself. A workbook finished while the run goes on is handed to
 //! the set's flushers ([`OutputSet::flush_early`]), threads that flush it to
-//! disk while the next ones are built; the commit flushes the parts they did
-//! not (or could not) flush, all at once (one flush after another costs a
-//! disk round trip each; hundreds of workbooks of a split output are flushed
-//! together in a fraction of that time), and waits for those under way.
+//! disk while the next ones are built; the commit waits for those under way
+//! and flushes the parts they did not (or could not) flush, or that changed
+//! since, all at once (one flush after another costs a disk round trip each;
+//! hundreds of workbooks of a split output are flushed together in a
+//! fraction of that time).
 //!
 //! A commit first records its moves in a journal beside the parts; a run
 //! killed while moving leaves the journal, and the next run in that folder
@@ -23,7 +24,7 @@
 //! is reported ([`OutputSet::recovered`]).
 
 use anyhow::{Context, Result, anyhow, bail};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,8 +68,9 @@ pub struct OutputSet {
     /// Started by the first part flushed early; `None` inside when no thread
     /// could be started.
     flusher: OnceLock<Option<Flusher>>,
-    /// The temporary files the flushers gave their mode and flushed.
-    flushed: Arc<Mutex<HashSet<PathBuf>>>,
+    /// The temporary files the flushers gave their mode and flushed, each
+    /// as it was then.
+    flushed: Arc<Mutex<Flushed>>,
 }
 
 /// Prefix of every temporary file and journal selfbill writes; the process
@@ -247,7 +249,11 @@ impl OutputSet {
         let mut unflushed = Vec::new();
         for (temp, target) in &self.staged {
             let mode = output_mode(target);
-            if mode == NEW_PART_MODE && flushed.contains(&**temp) {
+            // Flushed early, and the same file unchanged since.
+            let done = flushed
+                .get(&**temp)
+                .is_some_and(|then| std::fs::metadata(temp).is_ok_and(|now| stamp(&now) == *then));
+            if mode == NEW_PART_MODE && done {
                 continue;
             }
             set_output_permissions(temp, target, mode)?;
@@ -295,7 +301,7 @@ impl OutputSet {
 
     /// Stops the flushers (a flush under way is finished first; those not
     /// begun are left to the commit) and returns the parts they flushed.
-    fn stop_flushing(&mut self) -> HashSet<PathBuf> {
+    fn stop_flushing(&mut self) -> Flushed {
         if let Some(flusher) = self.flusher.take().flatten() {
             flusher.stop(true);
         }
@@ -464,7 +470,7 @@ struct Flusher {
 impl Flusher {
     /// Flushers recording in `flushed` the parts they flush; `None` when no
     /// thread can be started (the commit flushes every part).
-    fn start(flushed: Arc<Mutex<HashSet<PathBuf>>>) -> Option<Flusher> {
+    fn start(flushed: Arc<Mutex<Flushed>>) -> Option<Flusher> {
         let (queue, parts) = mpsc::channel::<PathBuf>();
         let parts = Arc::new(Mutex::new(parts));
         let stopping = Arc::new(AtomicBool::new(false));
@@ -487,10 +493,10 @@ impl Flusher {
                         if stopping.load(Ordering::Acquire) {
                             return;
                         }
-                        if flush_part(&part).is_ok()
+                        if let Ok(then) = flush_part(&part)
                             && let Ok(mut flushed) = flushed.lock()
                         {
-                            flushed.insert(part);
+                            flushed.insert(part, then);
                         }
                     }
                 });
@@ -531,15 +537,46 @@ impl Flusher {
     }
 }
 
-/// Gives a finished part its mode and flushes it to disk.
-fn flush_part(temp: &Path) -> std::io::Result<()> {
+/// Gives a finished part its mode and flushes it to disk; returns what it
+/// then was.
+fn flush_part(temp: &Path) -> std::io::Result<Stamp> {
     let file = std::fs::OpenOptions::new().write(true).open(temp)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(NEW_PART_MODE))?;
     }
-    file.sync_all()
+    file.sync_all()?;
+    Ok(stamp(&file.metadata()?))
+}
+
+/// The parts flushed early, each as it was when flushed.
+type Flushed = HashMap<PathBuf, Stamp>;
+
+/// What tells a file as it was: the same file (device and inode, where the
+/// platform tells them), not changed since (its change time: a write or a
+/// new mode changes it), of the same length.
+#[cfg(unix)]
+type Stamp = (u64, u64, i64, i64, u64);
+#[cfg(not(unix))]
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.dev(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.len(),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        (meta.len(), meta.modified().ok())
+    }
 }
 
 /// Parts flushed to disk at once: waiting on the disk, not the processor.
@@ -1012,6 +1049,25 @@ mod tests {
             std::fs::read(dir.path().join("e-001.xlsx")).unwrap(),
             b"old"
         );
+    }
+
+    /// A part changed after it was flushed (here its mode; a write would
+    /// do the same) is flushed again by the commit, and given its mode.
+    #[cfg(unix)]
+    #[test]
+    fn a_part_changed_after_its_flush_is_flushed_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.xlsx");
+        let mut set = OutputSet::open(&out, SetKind::Workbooks, &[], false).unwrap();
+        let temp = finish_early(&set, b"new");
+        wait_for_flushers(&mut set);
+        assert_eq!(mode(&temp), 0o644, "the flushers gave it its mode");
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        set.add(temp, out.clone()).unwrap();
+        set.commit().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert_eq!(mode(&out), 0o644);
     }
 
     /// An earlier part of its own mode: the part replacing it gets that
