@@ -3,6 +3,11 @@
 //!
 //!     cargo run --release --example gen_export -- 100000 /tmp/export.xlsx /tmp/suppliers.csv
 //!
+//! A fourth argument numbers the orders after that many others, so that
+//! several exports of one long month hold distinct orders:
+//!
+//!     gen_export 250000 /tmp/e2.xlsx /tmp/suppliers.csv 125000
+//!
 //! Orders have 1 to 3 lines; every order reconciles (Σ 单价×数量 + 运费 +
 //! 涨价或折扣 = 实付款). Amounts are computed in integer cents. Text is
 //! written as inline strings, as 1688's own exports are.
@@ -83,9 +88,11 @@ fn main() -> Result<(), XlsxError> {
     let mut args = std::env::args().skip(1);
     let lines: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let path = args.next().unwrap_or_else(|| "export.xlsx".into());
-    let orders = write_export(lines, &path)?;
+    let suppliers = args.next();
+    let after: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let orders = write_export_after(lines, &path, after)?;
     eprintln!("{path}: {lines} lines, {orders} orders");
-    if let Some(suppliers) = args.next() {
+    if let Some(suppliers) = suppliers {
         write_suppliers(&suppliers).map_err(XlsxError::IoError)?;
         eprintln!("{suppliers}: {SELLERS} sellers");
     }
@@ -110,6 +117,12 @@ pub fn write_suppliers(path: &str) -> std::io::Result<()> {
 /// Writes the export and returns how many orders it holds. Also used by the
 /// integration tests (`#[path]`), so that they and the benchmark share one generator.
 pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
+    write_export_after(lines, path, 0)
+}
+
+/// As [`write_export`], its orders numbered after the first `after`
+/// orders (of other exports).
+pub fn write_export_after(lines: u32, path: &str, after: u64) -> Result<u64, XlsxError> {
     let mut workbook = Workbook::new();
     // Constant memory mode writes inline strings (`t="inlineStr"`).
     let sheet = workbook.add_worksheet_with_constant_memory()?;
@@ -118,7 +131,7 @@ pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
         sheet.write_string(0, c as u16, *h)?;
     }
     let mut row = 1u32;
-    let mut order = 0u64;
+    let mut order = after;
     while row <= lines {
         order += 1;
         let count = (1 + order % 3).min(u64::from(lines - row + 1)) as u32;
@@ -175,5 +188,5 @@ pub fn write_export(lines: u32, path: &str) -> Result<u64, XlsxError> {
         row += count;
     }
     workbook.save(path)?;
-    Ok(order)
+    Ok(order - after)
 }

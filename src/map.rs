@@ -5,6 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Config, StatusAction, SupplierDirectory, SupplierEntry, UNSHIPPED_STATUSES};
@@ -28,6 +30,25 @@ pub const MSIC_NOT_APPLICABLE: &str = "00000";
 pub const STATE_NOT_APPLICABLE: &str = "17";
 pub const COUNTRY_CHINA: &str = "CHN";
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
+
+mod bounded;
+use bounded::{BoundedMap, Stored};
+
+/// The order numbers, and the invoice numbers, convert keeps in memory to
+/// find a later copy of an order or a number taken twice; past them, the
+/// older ones wait on disk (about 75 bytes an order in memory, so at most
+/// about 13 MB for the two).
+pub const ORDERS_IN_MEMORY: usize = 100_000;
+
+/// [`ORDERS_IN_MEMORY`], or for the tests a smaller number from
+/// `SELFBILL_TEST_ORDER_CAP`, so that a small export goes past it.
+fn orders_in_memory() -> usize {
+    std::env::var("SELFBILL_TEST_ORDER_CAP")
+        .ok()
+        .and_then(|cap| cap.parse().ok())
+        .filter(|&cap| cap > 0)
+        .unwrap_or(ORDERS_IN_MEMORY)
+}
 
 /// Everything mapping needs besides the orders.
 pub struct MapContext<'a> {
@@ -64,7 +85,9 @@ pub fn map_orders(orders: &[Order], ctx: &MapContext<'_>) -> Mapped {
     let mut mapped = Mapped::default();
     let mut mapper = Mapper::new(ctx);
     for index in dedupe(orders, &mut mapped.findings) {
-        if let Some(invoice) = mapper.map(&orders[index], &mut mapped.findings) {
+        // A mapper without a folder to spill to keeps its numbers in
+        // memory, which cannot fail.
+        if let Ok(Some(invoice)) = mapper.map(&orders[index], &mut mapped.findings) {
             mapped.invoices.push(invoice);
         }
     }
@@ -81,7 +104,7 @@ pub struct Mapper<'c, 'a> {
     ctx: &'c MapContext<'a>,
     parties: Parties,
     /// Invoice number → where the order that took it was read.
-    numbers: HashMap<Number, Spot>,
+    numbers: BoundedMap<Number, Spot>,
     places: Places,
     /// Orders mapped, and of them those held and those skipped.
     pub orders: usize,
@@ -94,7 +117,7 @@ impl<'c, 'a> Mapper<'c, 'a> {
         Mapper {
             ctx,
             parties: Parties::new(ctx.config),
-            numbers: HashMap::new(),
+            numbers: BoundedMap::in_memory(),
             places: Places::default(),
             orders: 0,
             held: 0,
@@ -102,8 +125,26 @@ impl<'c, 'a> Mapper<'c, 'a> {
         }
     }
 
-    /// The order's invoice, when it gets one; what mapping finds goes to `findings`.
-    pub fn map(&mut self, order: &Order, findings: &mut Vec<Finding>) -> Option<Invoice> {
+    /// A mapper that keeps at most [`ORDERS_IN_MEMORY`] invoice numbers in
+    /// memory, the rest in a temporary file in `dir`.
+    pub fn spilling_in(ctx: &'c MapContext<'a>, dir: &Path) -> Self {
+        Mapper::spilling_past(ctx, orders_in_memory(), dir)
+    }
+
+    fn spilling_past(ctx: &'c MapContext<'a>, cap: usize, dir: &Path) -> Self {
+        Mapper {
+            numbers: BoundedMap::spilling(cap, dir),
+            ..Mapper::new(ctx)
+        }
+    }
+
+    /// The order's invoice, when it gets one; what mapping finds goes to
+    /// `findings`. An error is the spill file's (a full disk).
+    pub fn map(
+        &mut self,
+        order: &Order,
+        findings: &mut Vec<Finding>,
+    ) -> io::Result<Option<Invoice>> {
         self.orders += 1;
         let at = &order.source;
         // Orders the policy does not invoice get one finding at their 订单状态 cell.
@@ -145,11 +186,11 @@ impl<'c, 'a> Mapper<'c, 'a> {
                     .invoice(&order.order_no)
                     .value(&order.status),
             );
-            return None;
+            return Ok(None);
         }
         let number = self.ctx.config.invoice_number(&order.order_no);
-        if let Some(first) = self.numbers.get(&Number::of(&number)) {
-            let first = self.places.location(*first);
+        if let Some(first) = self.numbers.get(&Number::of(&number))? {
+            let first = self.places.location(first);
             findings.push(
                 Finding::new(
                     &rules::ORDER_DUPLICATE_INVOICE_NUMBER,
@@ -159,7 +200,7 @@ impl<'c, 'a> Mapper<'c, 'a> {
                 .at(at)
                 .invoice(&number),
             );
-            return None;
+            return Ok(None);
         }
         let clearance = self.ctx.customs.and_then(|c| c.get(&order.order_no));
         let (version, late) = match imports::timing(
@@ -175,11 +216,15 @@ impl<'c, 'a> Mapper<'c, 'a> {
             Timing::NotNeeded(finding) => {
                 self.skipped += 1;
                 findings.push(finding);
-                return None;
+                return Ok(None);
             }
             Timing::Due { version, finding } => (version, finding),
         };
-        let mut invoice = map_order(order, number.clone(), self.ctx, &mut self.parties, findings)?;
+        let Some(mut invoice) =
+            map_order(order, number.clone(), self.ctx, &mut self.parties, findings)
+        else {
+            return Ok(None);
+        };
         invoice.version = version.into();
         findings.extend(late);
         findings.extend(imports::customs_missing(
@@ -190,8 +235,8 @@ impl<'c, 'a> Mapper<'c, 'a> {
             self.ctx.customs.map(|c| c.file.as_str()),
         ));
         let spot = self.places.spot(at);
-        self.numbers.insert(Number::of(&number), spot);
-        Some(invoice)
+        self.numbers.insert_new(Number::of(&number), spot)?;
+        Ok(Some(invoice))
     }
 }
 
@@ -201,6 +246,27 @@ impl<'c, 'a> Mapper<'c, 'a> {
 struct Spot {
     place: u32,
     row: Option<u32>,
+}
+
+impl Stored for Spot {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.place.to_le_bytes());
+        if let Some(row) = self.row {
+            out.extend_from_slice(&row.to_le_bytes());
+        }
+    }
+
+    fn take(bytes: &[u8]) -> Option<Spot> {
+        let (place, row) = bytes.split_first_chunk::<4>()?;
+        let row = match row.len() {
+            0 => None,
+            _ => Some(u32::from_le_bytes(row.try_into().ok()?)),
+        };
+        Some(Spot {
+            place: u32::from_le_bytes(*place),
+            row,
+        })
+    }
 }
 
 /// The distinct files and sheets orders were read from.
@@ -247,11 +313,11 @@ pub enum Copy {
 /// [`same_order`] compares two held copies, so no copy is held.
 #[derive(Debug, Default)]
 pub struct Copies {
-    first: HashMap<Number, FirstCopy>,
+    first: BoundedMap<Number, FirstCopy>,
     places: Places,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FirstCopy {
     /// The first half of [`copy_key`]'s digest.
     key: [u8; 16],
@@ -263,16 +329,25 @@ struct FirstCopy {
 }
 
 impl Copies {
+    /// Copies that keep at most [`ORDERS_IN_MEMORY`] order numbers in
+    /// memory, the rest in a temporary file in `dir`.
+    pub fn spilling_in(dir: &Path) -> Copies {
+        Copies {
+            first: BoundedMap::spilling(orders_in_memory(), dir),
+            places: Places::default(),
+        }
+    }
+
     /// Compares the order with its order number's first copy. A later copy
     /// the same as the first gets an info (when the first went on to
     /// mapping); one that differs gets an error, once, unless the
-    /// caller already knew of it.
-    pub fn see(&mut self, order: &Order, findings: &mut Vec<Finding>) -> Copy {
+    /// caller already knew of it. An error is the spill file's (a full disk).
+    pub fn see(&mut self, order: &Order, findings: &mut Vec<Finding>) -> io::Result<Copy> {
         let key = half(copy_key(order));
         let number = Number::of(&order.order_no);
-        let Some(first) = self.first.get_mut(&number) else {
+        let Some(first) = self.first.get(&number)? else {
             let at = self.places.spot(&order.source);
-            self.first.insert(
+            self.first.insert_new(
                 number,
                 FirstCopy {
                     key,
@@ -280,33 +355,34 @@ impl Copies {
                     mapped: true,
                     differs_reported: false,
                 },
-            );
-            return Copy::First;
+            )?;
+            return Ok(Copy::First);
         };
         let first_at = self.places.location(first.at);
         if first.key == key {
             if first.mapped {
                 findings.push(identical_copy(order, &first_at));
             }
-            return Copy::Same;
+            return Ok(Copy::Same);
         }
         if first.mapped && !first.differs_reported {
-            first.differs_reported = true;
+            self.first
+                .update(&number, |first| first.differs_reported = true)?;
             findings.push(differing_copy(order, &first_at));
         }
-        Copy::Differs
+        Ok(Copy::Differs)
     }
 
     /// Records whether the order number's copies went on to mapping.
-    pub fn routed(&mut self, order_no: &str, mapped: bool) {
-        if let Some(first) = self.first.get_mut(&Number::of(order_no)) {
-            first.mapped = mapped;
-        }
+    pub fn routed(&mut self, order_no: &str, mapped: bool) -> io::Result<()> {
+        self.first
+            .update(&Number::of(order_no), |first| first.mapped = mapped)?;
+        Ok(())
     }
 
     /// Whether an order number was seen.
-    pub fn contains(&self, order_no: &str) -> bool {
-        self.first.contains_key(&Number::of(order_no))
+    pub fn contains(&self, order_no: &str) -> io::Result<bool> {
+        self.first.contains(&Number::of(order_no))
     }
 
     /// Order numbers seen.
@@ -322,10 +398,61 @@ impl Copies {
 /// An order or invoice number as a key of what a run remembers per order:
 /// up to 19 digits (1688's order numbers have 19) held in the key itself,
 /// other text as it is. A month of orders then costs no text per order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Number {
     Digits { len: u8, value: u64 },
     Text(Box<str>),
+}
+
+/// On disk, in the order of [`Number`]'s `Ord`: a 1688 month's order
+/// numbers then go to disk as they would be appended.
+impl Stored for Number {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            Number::Digits { len, value } => {
+                out.extend_from_slice(&[0, *len]);
+                out.extend_from_slice(&value.to_be_bytes());
+            }
+            Number::Text(text) => {
+                out.push(1);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+
+    fn take(bytes: &[u8]) -> Option<Number> {
+        match bytes.split_first()? {
+            (0, rest) => {
+                let (len, value) = rest.split_first()?;
+                Some(Number::Digits {
+                    len: *len,
+                    value: u64::from_be_bytes(value.try_into().ok()?),
+                })
+            }
+            (1, text) => Some(Number::Text(std::str::from_utf8(text).ok()?.into())),
+            _ => None,
+        }
+    }
+}
+
+/// On disk: the digest's half, the flags, then where it was read.
+impl Stored for FirstCopy {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key);
+        out.push(u8::from(self.mapped) | u8::from(self.differs_reported) << 1);
+        self.at.put(out);
+    }
+
+    fn take(bytes: &[u8]) -> Option<FirstCopy> {
+        let (key, rest) = bytes.split_first_chunk::<16>()?;
+        let (flags, at) = rest.split_first()?;
+        Some(FirstCopy {
+            key: *key,
+            at: Spot::take(at)?,
+            mapped: flags & 1 != 0,
+            differs_reported: flags & 2 != 0,
+        })
+    }
 }
 
 impl Number {
@@ -1335,6 +1462,113 @@ mod tests {
         assert!(matches!(Number::of(""), Number::Text(_)));
         assert_eq!(Number::of("2410000000000000001"), digits);
         assert!(std::mem::size_of::<Number>() <= 24);
+    }
+
+    /// An invoice number taken before the cap is found taken past it, with
+    /// where its first order was read, as with every number in memory.
+    #[test]
+    fn invoice_numbers_past_the_memory_cap_are_found_taken() {
+        use super::{MapContext, Mapper, RateSource};
+        let (config, suppliers) = (config(), suppliers());
+        let ctx = MapContext {
+            config: &config,
+            suppliers: &suppliers,
+            rates: RateSource::Fixed(d("0.6097")),
+            issued_at: crate::testing::now(),
+            customs: None,
+            svdp: false,
+        };
+        let orders: Vec<_> = (0..30u32)
+            .map(|i| {
+                let mut order = order(
+                    &format!("SB-{i}"),
+                    &[("12.50", "40", "个")],
+                    "0",
+                    "0",
+                    "500",
+                );
+                order.source.row = Some(2 + i);
+                order
+            })
+            .collect();
+        let run = |mut mapper: Mapper| {
+            let mut findings = Vec::new();
+            let mut numbers = Vec::new();
+            // Every order, then the first ten again: their numbers are taken.
+            for order in orders.iter().chain(&orders[..10]) {
+                if let Some(invoice) = mapper.map(order, &mut findings).unwrap() {
+                    numbers.push(invoice.number);
+                }
+            }
+            (numbers, findings)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (numbers, findings) = run(Mapper::spilling_past(&ctx, 4, dir.path()));
+        assert_eq!((numbers, findings.clone()), run(Mapper::new(&ctx)));
+        let taken: Vec<_> = findings
+            .iter()
+            .filter(|f| f.rule.id == "order.duplicate-invoice-number")
+            .collect();
+        assert_eq!(taken.len(), 10);
+        assert!(
+            taken[0]
+                .message
+                .contains("export.xlsx, sheet sheet1, row 2"),
+            "{}",
+            taken[0].message
+        );
+    }
+
+    #[test]
+    fn numbers_and_first_copies_read_back_as_written() {
+        use super::{FirstCopy, Number, Spot, Stored};
+        for text in [
+            "2410000000000000001",
+            "0123",
+            "INV-1",
+            "",
+            "24100000000000000011",
+        ] {
+            let number = Number::of(text);
+            let mut bytes = Vec::new();
+            number.put(&mut bytes);
+            assert_eq!(Number::take(&bytes), Some(number));
+        }
+        // On disk in the order of the keys in memory.
+        let mut numbers: Vec<_> = ["9", "10", "010", "A", "2410000000000000001", "B"]
+            .map(Number::of)
+            .to_vec();
+        numbers.sort();
+        let bytes: Vec<Vec<u8>> = numbers
+            .iter()
+            .map(|n| {
+                let mut out = Vec::new();
+                n.put(&mut out);
+                out
+            })
+            .collect();
+        assert!(bytes.is_sorted());
+        for (row, mapped, differs_reported) in [(None, true, false), (Some(7), false, true)] {
+            let first = FirstCopy {
+                key: [3; 16],
+                at: Spot { place: 2, row },
+                mapped,
+                differs_reported,
+            };
+            let mut bytes = Vec::new();
+            first.put(&mut bytes);
+            let back = FirstCopy::take(&bytes).unwrap();
+            assert_eq!(
+                (
+                    back.key,
+                    back.at.place,
+                    back.at.row,
+                    back.mapped,
+                    back.differs_reported
+                ),
+                ([3; 16], 2, row, mapped, differs_reported)
+            );
+        }
     }
 
     fn rules(mapped: &super::Mapped) -> Vec<&'static str> {

@@ -154,7 +154,17 @@ fn stream(cx: &Context<'_>, known: &Known, checked: &Checked) -> Result<Outcome>
             read.extend(export.findings);
         }
         if let Some(customs) = &options.customs {
-            read.extend(customs.unknown_orders(|order| copies.contains(order)));
+            // The first error of the order numbers' spill file, if any.
+            let failed = std::cell::RefCell::new(None);
+            read.extend(customs.unknown_orders(|order| {
+                copies.contains(order).unwrap_or_else(|error| {
+                    failed.borrow_mut().get_or_insert(error);
+                    true
+                })
+            }));
+            if let Some(error) = failed.into_inner() {
+                return Err(spool_error(&error));
+            }
         }
         collected.read = read;
         let (held, skipped) = mapper_counts;
@@ -321,8 +331,8 @@ impl<'c, 'a> Stream<'c, 'a> {
         Stream {
             cx,
             known,
-            copies: Copies::default(),
-            mapper: Mapper::new(&cx.map),
+            copies: Copies::spilling_in(spool_dir(&cx.options.output)),
+            mapper: Mapper::spilling_in(&cx.map, spool_dir(&cx.options.output)),
             mapper_counts: (0, 0),
             triage: Triage::default(),
             plan: PartPlan::for_output(cx.options),
@@ -375,15 +385,18 @@ impl<'c, 'a> Stream<'c, 'a> {
                 Some(copies) => copies.push(order),
                 None => {
                     // Noted as seen; what the copies say is said once all are read.
-                    self.copies.see(&order, &mut Vec::new());
-                    self.copies.routed(&order.order_no, false);
+                    self.copies
+                        .see(&order, &mut Vec::new())
+                        .and_then(|_| self.copies.routed(&order.order_no, false))
+                        .map_err(|e| spool_error(&e))?;
                     self.held_back_order.push(order.order_no.clone());
                     self.held_back.insert(order.order_no.clone(), vec![order]);
                 }
             }
             return Ok(());
         }
-        match self.copies.see(&order, &mut self.collected.copies) {
+        let copy = self.copies.see(&order, &mut self.collected.copies);
+        match copy.map_err(|e| spool_error(&e))? {
             Copy::First => {}
             Copy::Same => return Ok(()),
             Copy::Differs => {
@@ -393,7 +406,9 @@ impl<'c, 'a> Stream<'c, 'a> {
         }
         let order_no = order.order_no.clone();
         let routed = self.judge(vec![order])?;
-        self.copies.routed(&order_no, !routed.is_empty());
+        self.copies
+            .routed(&order_no, !routed.is_empty())
+            .map_err(|e| spool_error(&e))?;
         for order in routed {
             self.map(order)?;
         }
@@ -411,7 +426,8 @@ impl<'c, 'a> Stream<'c, 'a> {
 
     fn map(&mut self, order: Order) -> Result<()> {
         let before = self.collected.mapping.len();
-        let Some(mut invoice) = self.mapper.map(&order, &mut self.collected.mapping) else {
+        let mapped = self.mapper.map(&order, &mut self.collected.mapping);
+        let Some(mut invoice) = mapped.map_err(|e| spool_error(&e))? else {
             return Ok(());
         };
         drop(order);
@@ -498,7 +514,9 @@ impl<'c, 'a> Stream<'c, 'a> {
         for order_no in std::mem::take(&mut self.held_back_order) {
             let copies = self.held_back.remove(&order_no).unwrap_or_default();
             let routed = self.judge(copies)?;
-            self.copies.routed(&order_no, !routed.is_empty());
+            self.copies
+                .routed(&order_no, !routed.is_empty())
+                .map_err(|e| spool_error(&e))?;
             let kept = map::dedupe(&routed, &mut self.collected.copies);
             let mut routed: Vec<Option<Order>> = routed.into_iter().map(Some).collect();
             for index in kept {
@@ -510,9 +528,19 @@ impl<'c, 'a> Stream<'c, 'a> {
         }
         if self.cx.register.is_some() {
             let before = self.triage.findings.len();
-            let copies = &self.copies;
+            // The `--reissue` orders read (a few, named on the command line).
+            let mut read = HashSet::new();
+            for order_no in self.cx.settings.reissue.iter() {
+                if self
+                    .copies
+                    .contains(order_no)
+                    .map_err(|e| spool_error(&e))?
+                {
+                    read.insert(order_no.as_str());
+                }
+            }
             self.triage
-                .reissues_absent(&self.cx.settings, |order_no| copies.contains(order_no));
+                .reissues_absent(&self.cx.settings, |order_no| read.contains(order_no));
             // Said before what the register made of each order.
             let added = self.triage.findings.len() - before;
             self.triage.findings.rotate_right(added);

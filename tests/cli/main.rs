@@ -10,6 +10,7 @@ mod fuzz;
 mod imports;
 mod inputs;
 mod limits;
+mod memory;
 mod money;
 mod outputs;
 mod rates;

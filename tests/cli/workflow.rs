@@ -1,7 +1,7 @@
 //! The bookkeeper's month and the pipeline's run, end to end in a temporary folder.
 
 #[path = "../../examples/gen_export.rs"]
-mod gen_export;
+pub mod gen_export;
 
 use crate::common::*;
 use std::path::Path;
