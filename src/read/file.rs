@@ -1,9 +1,14 @@
 //! Opening an input: only regular files (a FIFO or a device never ends),
 //! never more bytes than a limit, and what kind of spreadsheet the bytes are.
+//! An xlsx export is read where it lies (its zip's parts as they are
+//! needed), not copied into memory, and once read is checked to be the file
+//! it was when opened.
 
 use anyhow::{Context, Result, bail};
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
+use std::time::SystemTime;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -52,6 +57,24 @@ pub enum FileKind {
 /// The bytes of a regular file of at most `limit` bytes. `what` names the
 /// file in errors ("export", "config", …).
 pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    open_input(path, what, limit)?.read_all()
+}
+
+/// A regular file of at most its limit, open, and what it was when opened.
+#[derive(Debug)]
+pub struct Opened {
+    file: File,
+    /// The path as messages show it, and what the file is ("export", …).
+    shown: String,
+    what: String,
+    limit: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// Opens a regular file of at most `limit` bytes. `what` names the file in
+/// errors ("export", "config", …).
+pub fn open_input(path: &Path, what: &str, limit: u64) -> Result<Opened> {
     let shown = path.display();
     let metadata = std::fs::metadata(path)
         .with_context(|| format!("{shown}: {what} cannot be read; check that the path is right"))?;
@@ -76,35 +99,138 @@ pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     })?;
     // The file is checked again once open, and read no further than the
     // limit, in case it changed in between.
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        bail!("{shown}: is not a regular file; selfbill reads only regular files");
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{shown}: {what} cannot be read"))?;
-    if bytes.len() as u64 > limit {
-        bail!(
-            "{shown}: the {what} grew past {} MB while it was read; selfbill reads files of \
-             at most {} MB",
-            limit / MIB,
-            limit / MIB
-        );
-    }
-    Ok(bytes)
+    let opened = match file.metadata() {
+        Ok(opened) if opened.is_file() => opened,
+        _ => bail!("{shown}: is not a regular file; selfbill reads only regular files"),
+    };
+    Ok(Opened {
+        file,
+        shown: shown.to_string(),
+        what: what.to_string(),
+        limit,
+        len: opened.len(),
+        modified: opened.modified().ok(),
+    })
 }
+
+impl Opened {
+    /// The file's bytes, no more than its limit.
+    pub fn read_all(self) -> Result<Vec<u8>> {
+        let Opened {
+            file,
+            shown,
+            what,
+            limit,
+            len,
+            ..
+        } = self;
+        let mut bytes = Vec::with_capacity(len.min(limit) as usize);
+        // From the start, whatever was read of the file before.
+        let mut file = file;
+        file.rewind()
+            .and_then(|()| file.take(limit + 1).read_to_end(&mut bytes))
+            .with_context(|| format!("{shown}: {what} cannot be read"))?;
+        if bytes.len() as u64 > limit {
+            bail!(
+                "{shown}: the {what} grew past {} MB while it was read; selfbill reads files of \
+                 at most {} MB",
+                limit / MIB,
+                limit / MIB
+            );
+        }
+        Ok(bytes)
+    }
+
+    /// The file from its start, read where it lies (a zip's parts, as they
+    /// are needed). [`Opened::unchanged`] tells, once it is read, whether
+    /// it changed meanwhile.
+    pub fn reader(&self) -> Result<BufReader<File>> {
+        let unreadable = || format!("{}: {} cannot be read", self.shown, self.what);
+        // A second handle on the open file (not the path, which may now
+        // name another file), from the file's start.
+        let mut file = self.file.try_clone().with_context(unreadable)?;
+        file.rewind().with_context(unreadable)?;
+        Ok(BufReader::with_capacity(64 << 10, file))
+    }
+
+    /// The file's first bytes (fewer if it is shorter).
+    fn start(&self, len: u64) -> Result<Vec<u8>> {
+        let mut start = Vec::new();
+        self.reader()?
+            .take(len)
+            .read_to_end(&mut start)
+            .with_context(|| format!("{}: {} cannot be read", self.shown, self.what))?;
+        Ok(start)
+    }
+
+    /// Whether the file is still as it was when opened (its length and the
+    /// time it was last written): what was read of a file that changed
+    /// meanwhile may be neither the old file nor the new one.
+    pub fn unchanged(&self) -> Result<()> {
+        let now = self
+            .file
+            .metadata()
+            .with_context(|| format!("{}: {} cannot be read", self.shown, self.what))?;
+        if now.len() != self.len || now.modified().ok() != self.modified {
+            bail!(
+                "{}: the {} changed while it was read; read it again once it is saved (or \
+                 downloaded) completely",
+                self.shown,
+                self.what
+            );
+        }
+        if now.len() > self.limit {
+            bail!(
+                "{}: the {} grew past {} MB while it was read",
+                self.shown,
+                self.what,
+                self.limit / MIB
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A spreadsheet file opened: an xlsx workbook to read where it lies, or
+/// the bytes of another kind.
+#[derive(Debug)]
+pub enum Spreadsheet {
+    Xlsx(Opened),
+    Read(Vec<u8>, FileKind),
+}
+
+/// Opens a spreadsheet file (an export) and tells what it is: an xlsx
+/// workbook is not read yet, another kind is read whole.
+pub fn open_spreadsheet(path: &Path) -> Result<Spreadsheet> {
+    let opened = open_input(path, "spreadsheet", MAX_SPREADSHEET_BYTES)?;
+    if opened.start(4)?.starts_with(ZIP) {
+        return Ok(Spreadsheet::Xlsx(opened));
+    }
+    let bytes = opened.read_all()?;
+    let kind = kind_of(path, &bytes)?;
+    Ok(Spreadsheet::Read(bytes, kind))
+}
+
+/// The first bytes of a zip file (an xlsx workbook).
+const ZIP: &[u8] = b"PK\x03\x04";
 
 /// Reads a spreadsheet file (export or workbook) and tells what it is.
 pub fn read_spreadsheet(path: &Path) -> Result<(Vec<u8>, FileKind)> {
     let bytes = read_input(path, "spreadsheet", MAX_SPREADSHEET_BYTES)?;
-    let kind = if bytes.starts_with(b"PK\x03\x04") {
+    let kind = kind_of(path, &bytes)?;
+    Ok((bytes, kind))
+}
+
+/// What a spreadsheet file's bytes are.
+fn kind_of(path: &Path, bytes: &[u8]) -> Result<FileKind> {
+    let kind = if bytes.starts_with(ZIP) {
         FileKind::Xlsx
     } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         let marker: Vec<u8> = "EncryptionInfo"
             .encode_utf16()
             .flat_map(|u| u.to_le_bytes())
             .collect();
-        if memchr::memmem::find(&bytes, &marker).is_some() {
+        if memchr::memmem::find(bytes, &marker).is_some() {
             FileKind::EncryptedOoxml
         } else {
             FileKind::Xls
@@ -118,7 +244,7 @@ pub fn read_spreadsheet(path: &Path) -> Result<(Vec<u8>, FileKind)> {
             path.display()
         );
     };
-    Ok((bytes, kind))
+    Ok(kind)
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {
@@ -147,5 +273,36 @@ mod tests {
         std::fs::write(&big, vec![b' '; 2 * MIB as usize + 1]).unwrap();
         let error = read_input(&big, "export", 2 * MIB).unwrap_err().to_string();
         assert!(error.contains("at most 2 MB"), "{error}");
+        // A spreadsheet read where it lies is refused as at once.
+        let error = open_spreadsheet(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let error = open_spreadsheet(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is a folder"), "{error}");
+    }
+
+    #[test]
+    fn an_xlsx_file_is_opened_not_read_and_other_kinds_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let xlsx = dir.path().join("e.xlsx");
+        std::fs::write(&xlsx, b"PK\x03\x04 and the rest").unwrap();
+        let Spreadsheet::Xlsx(opened) = open_spreadsheet(&xlsx).unwrap() else {
+            panic!("an xlsx file");
+        };
+        let mut bytes = Vec::new();
+        opened.reader().unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"PK\x03\x04 and the rest");
+        opened.unchanged().unwrap();
+        let csv = dir.path().join("e.csv");
+        std::fs::write(&csv, "a,b\n").unwrap();
+        assert!(matches!(
+            open_spreadsheet(&csv).unwrap(),
+            Spreadsheet::Read(bytes, FileKind::Csv) if bytes == b"a,b\n"
+        ));
+        let error = open_spreadsheet(&dir.path().join("absent.xlsx"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("absent.xlsx"), "{error}");
     }
 }

@@ -8,7 +8,7 @@ use calamine::{Data, Range, Reader, Xls, open_workbook_auto_from_rs};
 use std::io::Cursor;
 use std::path::Path;
 
-use super::file::{self, FileKind, MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS};
+use super::file::{self, FileKind, MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS, Spreadsheet};
 use super::grid::{self, Grid, GridRow, RowSink, is_blank};
 use super::text::{self, TextEncoding};
 use super::{sheet_xml, xls};
@@ -91,7 +91,7 @@ fn read_sheet(
     encoding: Option<TextEncoding>,
     handler: Option<RowHandler<'_>>,
 ) -> Result<Grid, ReadError> {
-    let (bytes, kind) = file::read_spreadsheet(path).map_err(ReadError::Sheet)?;
+    let input = file::open_spreadsheet(path).map_err(ReadError::Sheet)?;
     let shown = path.display().to_string();
     let no_sheets = || {
         ReadError::Sheet(anyhow::anyhow!(
@@ -100,22 +100,35 @@ fn read_sheet(
     };
     let place = |sheet: Option<String>| Location::new(shown.clone(), sheet, None);
     let mut rows;
-    let read = match kind {
-        FileKind::Csv => {
+    let read = match input {
+        Spreadsheet::Read(bytes, FileKind::Csv) => {
             rows = Collector::new(planner, place(None), handler);
             csv_rows(path, &bytes, encoding, &mut rows)
         }
-        FileKind::Xlsx => {
-            let mut workbook = sheet_xml::open(path, &bytes).map_err(ReadError::Sheet)?;
+        Spreadsheet::Xlsx(opened) => {
+            let source = opened.reader().map_err(ReadError::Sheet)?;
+            // What a file that changed while it was read made is not said:
+            // that it changed is.
+            let changed = |error| match opened.unchanged() {
+                Ok(()) => error,
+                Err(changed) => changed,
+            };
+            let mut workbook =
+                sheet_xml::open(path, source).map_err(|e| ReadError::Sheet(changed(e)))?;
             let name = workbook
                 .sheet_names()
                 .first()
                 .cloned()
                 .ok_or_else(no_sheets)?;
             rows = Collector::new(planner, place(Some(name.clone())), handler);
-            workbook.stream_sheet(path, &name, &mut rows)
+            let read = workbook.stream_sheet(path, &name, &mut rows);
+            drop(workbook);
+            if let Err(error) = opened.unchanged() {
+                return Err(ReadError::Sheet(error));
+            }
+            read
         }
-        FileKind::Xls | FileKind::EncryptedOoxml => {
+        Spreadsheet::Read(bytes, kind) => {
             let mut workbook = open_xls(path, bytes, kind).map_err(ReadError::Sheet)?;
             let name = workbook
                 .sheet_names()
@@ -666,6 +679,54 @@ impl LineCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An xlsx export is read where it lies; one that changes while it is
+    /// read (longer, or written again at its length) is refused, naming it,
+    /// rather than read as what its bytes then say.
+    #[test]
+    fn an_export_that_changes_while_it_is_read_is_refused() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/orders-oct.xlsx");
+        let every: ColumnPlanner<'_> = &|_, _| {
+            Ok(Some(ColumnPlan {
+                columns: (0..49).map(Some).collect(),
+                width: 49,
+            }))
+        };
+        let read = |path: &Path, change: &dyn Fn(&Path)| {
+            let mut rows = 0;
+            let result = read_first_sheet(path, every, None, &mut |_, _| {
+                rows += 1;
+                if rows == 1 {
+                    change(path);
+                }
+                Ok(())
+            });
+            (
+                result.map(|grid| grid.file).map_err(ReadError::into_error),
+                rows,
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.xlsx");
+        std::fs::copy(&fixture, &path).unwrap();
+        let (read_whole, rows) = read(&path, &|_| {});
+        assert!(read_whole.is_ok() && rows > 5, "{read_whole:?}");
+        let longer = |path: &Path| {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            std::io::Write::write_all(&mut file, b" ").unwrap();
+        };
+        let rewritten = |path: &Path| {
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+            file.set_modified(later).unwrap();
+        };
+        for change in [&longer as &dyn Fn(&Path), &rewritten] {
+            std::fs::copy(&fixture, &path).unwrap();
+            let error = read(&path, change).0.unwrap_err().to_string();
+            assert!(error.contains("orders.xlsx"), "{error}");
+            assert!(error.contains("changed while it was read"), "{error}");
+        }
+    }
 
     /// The rows a CSV text gives: (line, cells).
     fn rows_of(text: &[u8], encoding: Option<TextEncoding>) -> Result<Vec<(u32, Vec<String>)>> {

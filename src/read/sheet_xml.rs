@@ -21,7 +21,7 @@ use calamine::{CellErrorType, Data, ExcelDateTime, ExcelDateTimeType};
 use quick_xml::events::{BytesStart, Event};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::Path;
 use zip::ZipArchive;
 
@@ -31,7 +31,6 @@ use super::xml_tokens::{
     Attributes, Closing, Token, Tokens, decode_cdata, decode_text, local_name,
 };
 
-type Zip<'b> = ZipArchive<Cursor<&'b [u8]>>;
 type Xml<R> = quick_xml::Reader<R>;
 
 /// What a cell's number format makes of a number.
@@ -42,9 +41,10 @@ enum Format {
     Duration,
 }
 
-/// An xlsx workbook opened for reading its sheets' cells.
-pub struct Book<'b> {
-    zip: Zip<'b>,
+/// An xlsx workbook opened for reading its sheets' cells, its zip read
+/// from `R` (the file, or bytes in memory).
+pub struct Book<R> {
+    zip: ZipArchive<R>,
     /// Part names by their lower-cased, forward-slashed name: calamine
     /// finds parts whatever their case.
     parts: HashMap<String, String>,
@@ -56,11 +56,11 @@ pub struct Book<'b> {
     sheets: Vec<(String, String)>,
 }
 
-/// Opens the workbook in `bytes` once its package has been checked (see
+/// Opens the workbook in `source` once its package has been checked (see
 /// [`xlsx::check_package_within`]): its sheets, shared strings and styles.
-pub fn open<'b>(path: &Path, bytes: &'b [u8]) -> Result<Book<'b>> {
-    xlsx::check_package_within(path, bytes, &xlsx::WORKBOOK_LIMITS)?;
-    let mut book = Book::unread(path, bytes)?;
+pub fn open<R: Read + Seek>(path: &Path, source: R) -> Result<Book<R>> {
+    let mut book = Book::unread(path, source)?;
+    xlsx::check_archive(path, &mut book.zip, &xlsx::WORKBOOK_LIMITS)?;
     book.read_parts().with_context(|| damaged(path))?;
     Ok(book)
 }
@@ -68,7 +68,7 @@ pub fn open<'b>(path: &Path, bytes: &'b [u8]) -> Result<Book<'b>> {
 /// The zip part holding each sheet's XML, by sheet name in the workbook's
 /// order, found as calamine finds them; the package is not checked again.
 pub fn sheet_parts(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    let mut book = Book::unread(path, bytes)?;
+    let mut book = Book::unread(path, Cursor::new(bytes))?;
     book.read_sheets().with_context(|| damaged(path))?;
     let Book { sheets, parts, .. } = book;
     Ok(sheets
@@ -80,10 +80,10 @@ pub fn sheet_parts(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-impl<'b> Book<'b> {
+impl<R: Read + Seek> Book<R> {
     /// The package's zip, its parts named, nothing read yet.
-    fn unread(path: &Path, bytes: &'b [u8]) -> Result<Book<'b>> {
-        let zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
+    fn unread(path: &Path, source: R) -> Result<Book<R>> {
+        let zip = ZipArchive::new(source).with_context(|| damaged(path))?;
         let parts = zip
             .file_names()
             .map(|name| {
@@ -204,14 +204,17 @@ impl<'b> Book<'b> {
             is_1904: *is_1904,
         };
         let mut rows = Rows::new(sink, where_.clone());
-        SheetCells::new(Tokens::new(xml), lookup).read(&mut rows, &unreadable)?;
+        let mut cells = SheetCells::new(Tokens::new(xml), lookup);
+        cells.read(&mut rows, &unreadable)?;
+        // The part's end, so that the zip checks its checksum.
+        cells.xml.drain().with_context(unreadable)?;
         rows.finish()
     }
 }
 
 /// The bytes of a part, if the package has it.
-fn entry<'z>(
-    zip: &'z mut Zip<'_>,
+fn entry<'z, R: Read + Seek>(
+    zip: &'z mut ZipArchive<R>,
     parts: &HashMap<String, String>,
     name: &str,
 ) -> Result<Option<impl Read + 'z>> {
@@ -222,8 +225,8 @@ fn entry<'z>(
 }
 
 /// The XML of a part, if the package has it.
-fn part<'z>(
-    zip: &'z mut Zip<'_>,
+fn part<'z, R: Read + Seek>(
+    zip: &'z mut ZipArchive<R>,
     parts: &HashMap<String, String>,
     name: &str,
 ) -> Result<Option<Xml<BufReader<impl Read + 'z>>>> {
@@ -1011,7 +1014,7 @@ mod tests {
     /// The rows of the first sheet, read by this reader.
     fn mine(bytes: &[u8], keep: Option<Vec<usize>>) -> Result<Vec<GridRow>> {
         let path = Path::new("t.xlsx");
-        let mut book = open(path, bytes)?;
+        let mut book = open(path, Cursor::new(bytes))?;
         let name = book.sheet_names()[0].clone();
         let mut sink = Sink {
             keep,

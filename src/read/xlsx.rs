@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use calamine::{Data, DataRef, Reader, Xlsx, XlsxFormulaMetadata};
 use quick_xml::events::Event;
 use std::collections::HashMap;
-use std::io::{BufReader, Cursor};
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::Path;
 use zip::ZipArchive;
 
@@ -64,6 +64,15 @@ fn check_package(path: &Path, bytes: &[u8]) -> Result<()> {
 /// to unpack a part past its declared size).
 pub fn check_package_within(path: &Path, bytes: &[u8], limits: &PackageLimits) -> Result<()> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
+    check_archive(path, &mut zip, limits)
+}
+
+/// As [`check_package_within`], of a zip already open.
+pub(super) fn check_archive<R: Read + Seek>(
+    path: &Path,
+    zip: &mut ZipArchive<R>,
+    limits: &PackageLimits,
+) -> Result<()> {
     let mut total = 0u64;
     for index in 0..zip.len() {
         let part = zip.by_index_raw(index).with_context(|| damaged(path))?;

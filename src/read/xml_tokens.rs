@@ -206,6 +206,16 @@ impl<R: Read> Tokens<R> {
         }
     }
 
+    /// Reads what is left of the source, to its end (where a zip part's
+    /// checksum is checked), without looking at it.
+    pub fn drain(&mut self) -> Result<()> {
+        if !self.eof {
+            std::io::copy(&mut self.source, &mut std::io::sink())?;
+            self.eof = true;
+        }
+        Ok(())
+    }
+
     /// Reads more of the source: the unread bytes move to the buffer's
     /// start, and the buffer doubles when they fill it, so that a long
     /// token is scanned again only as often as the buffer doubles.
