@@ -6,8 +6,9 @@
 
 use anyhow::{Context, Result, bail};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 const MIB: u64 = 1024 * 1024;
@@ -63,7 +64,7 @@ pub fn read_input(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
 /// A regular file of at most its limit, open, and what it was when opened.
 #[derive(Debug)]
 pub struct Opened {
-    file: File,
+    file: Arc<File>,
     /// The path as messages show it, and what the file is ("export", …).
     shown: String,
     what: String,
@@ -104,7 +105,7 @@ pub fn open_input(path: &Path, what: &str, limit: u64) -> Result<Opened> {
         _ => bail!("{shown}: is not a regular file; selfbill reads only regular files"),
     };
     Ok(Opened {
-        file,
+        file: Arc::new(file),
         shown: shown.to_string(),
         what: what.to_string(),
         limit,
@@ -116,19 +117,11 @@ pub fn open_input(path: &Path, what: &str, limit: u64) -> Result<Opened> {
 impl Opened {
     /// The file's bytes, no more than its limit.
     pub fn read_all(self) -> Result<Vec<u8>> {
-        let Opened {
-            file,
-            shown,
-            what,
-            limit,
-            len,
-            ..
-        } = self;
-        let mut bytes = Vec::with_capacity(len.min(limit) as usize);
-        // From the start, whatever was read of the file before.
-        let mut file = file;
-        file.rewind()
-            .and_then(|()| file.take(limit + 1).read_to_end(&mut bytes))
+        let (shown, what, limit) = (&self.shown, &self.what, self.limit);
+        let mut bytes = Vec::with_capacity(self.len.min(limit) as usize);
+        self.at_start()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
             .with_context(|| format!("{shown}: {what} cannot be read"))?;
         if bytes.len() as u64 > limit {
             bail!(
@@ -142,21 +135,26 @@ impl Opened {
     }
 
     /// The file from its start, read where it lies (a zip's parts, as they
-    /// are needed). [`Opened::unchanged`] tells, once it is read, whether
-    /// it changed meanwhile.
-    pub fn reader(&self) -> Result<BufReader<File>> {
-        let unreadable = || format!("{}: {} cannot be read", self.shown, self.what);
-        // A second handle on the open file (not the path, which may now
-        // name another file), from the file's start.
-        let mut file = self.file.try_clone().with_context(unreadable)?;
-        file.rewind().with_context(unreadable)?;
-        Ok(BufReader::with_capacity(64 << 10, file))
+    /// are needed); readers of one file, on several threads, each have their
+    /// own place in it. [`Opened::unchanged`] tells, once it is read,
+    /// whether it changed meanwhile.
+    pub fn reader(&self) -> BufReader<FileAt> {
+        BufReader::with_capacity(64 << 10, self.at_start())
+    }
+
+    fn at_start(&self) -> FileAt {
+        FileAt {
+            // The open file, not the path (which may now name another file).
+            file: Arc::clone(&self.file),
+            len: self.len,
+            at: 0,
+        }
     }
 
     /// The file's first bytes (fewer if it is shorter).
     fn start(&self, len: u64) -> Result<Vec<u8>> {
         let mut start = Vec::new();
-        self.reader()?
+        self.at_start()
             .take(len)
             .read_to_end(&mut start)
             .with_context(|| format!("{}: {} cannot be read", self.shown, self.what))?;
@@ -188,6 +186,44 @@ impl Opened {
             );
         }
         Ok(())
+    }
+}
+
+/// An open file read from a place of its own (positioned reads: readers
+/// of one file do not move each other's place), as long as it was when
+/// opened.
+#[derive(Debug)]
+pub struct FileAt {
+    file: Arc<File>,
+    len: u64,
+    at: u64,
+}
+
+impl Read for FileAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.at)?;
+        #[cfg(windows)]
+        let read = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for FileAt {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let at = match to {
+            SeekFrom::Start(at) => Some(at),
+            SeekFrom::End(by) => self.len.checked_add_signed(by),
+            SeekFrom::Current(by) => self.at.checked_add_signed(by),
+        };
+        self.at = at.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a place before the file's start",
+            )
+        })?;
+        Ok(self.at)
     }
 }
 
@@ -291,8 +327,17 @@ mod tests {
             panic!("an xlsx file");
         };
         let mut bytes = Vec::new();
-        opened.reader().unwrap().read_to_end(&mut bytes).unwrap();
+        opened.reader().read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, b"PK\x03\x04 and the rest");
+        // Each reader has its own place in the file.
+        let (mut first, mut second) = (opened.reader(), opened.reader());
+        let mut four = [0; 4];
+        first.seek(SeekFrom::End(-4)).unwrap();
+        first.read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"rest");
+        second.read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"PK\x03\x04");
+        assert!(first.seek(SeekFrom::Current(-100)).is_err());
         opened.unchanged().unwrap();
         let csv = dir.path().join("e.csv");
         std::fs::write(&csv, "a,b\n").unwrap();

@@ -106,7 +106,7 @@ fn read_sheet(
             csv_rows(path, &bytes, encoding, &mut rows)
         }
         Spreadsheet::Xlsx(opened) => {
-            let source = opened.reader().map_err(ReadError::Sheet)?;
+            let source = opened.reader();
             // What a file that changed while it was read made is not said:
             // that it changed is.
             let changed = |error| match opened.unchanged() {

@@ -21,7 +21,7 @@ use calamine::{CellErrorType, Data, ExcelDateTime, ExcelDateTimeType};
 use quick_xml::events::{BytesStart, Event};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Cursor, Read, Seek};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use zip::ZipArchive;
 
@@ -67,8 +67,8 @@ pub fn open<R: Read + Seek>(path: &Path, source: R) -> Result<Book<R>> {
 
 /// The zip part holding each sheet's XML, by sheet name in the workbook's
 /// order, found as calamine finds them; the package is not checked again.
-pub fn sheet_parts(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    let mut book = Book::unread(path, Cursor::new(bytes))?;
+pub fn sheet_parts<R: Read + Seek>(path: &Path, source: R) -> Result<Vec<(String, String)>> {
+    let mut book = Book::unread(path, source)?;
     book.read_sheets().with_context(|| damaged(path))?;
     let Book { sheets, parts, .. } = book;
     Ok(sheets
@@ -974,7 +974,7 @@ mod tests {
         if let Some(styles) = styles {
             parts.push(("xl/styles.xml", styles.to_string()));
         }
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default();
         for (name, text) in parts {
             zip.start_file(name, options).unwrap();
@@ -999,7 +999,7 @@ mod tests {
         let mine = mine(bytes, keep.clone());
         let theirs = (|| {
             use calamine::Reader;
-            let mut book = xlsx::open(path, bytes)?;
+            let mut book = xlsx::open(path, std::io::Cursor::new(bytes))?;
             let name = book.sheet_names()[0].clone();
             let mut sink = Sink {
                 keep,
@@ -1014,7 +1014,7 @@ mod tests {
     /// The rows of the first sheet, read by this reader.
     fn mine(bytes: &[u8], keep: Option<Vec<usize>>) -> Result<Vec<GridRow>> {
         let path = Path::new("t.xlsx");
-        let mut book = open(path, Cursor::new(bytes))?;
+        let mut book = open(path, std::io::Cursor::new(bytes))?;
         let name = book.sheet_names()[0].clone();
         let mut sink = Sink {
             keep,

@@ -9,9 +9,10 @@
 use anyhow::{Result, bail};
 use calamine::{Data, Reader, SheetVisible};
 use std::collections::HashMap;
+use std::io::{Read, Seek};
 use std::path::Path;
 
-use super::file::{self, FileKind, MAX_SPREADSHEET_BYTES};
+use super::file::{self, FileKind, MAX_SPREADSHEET_BYTES, Spreadsheet};
 use super::grid::{self, GridRow, RowSink, column_letters};
 use super::{sheet, xls, xlsx};
 use crate::batch::{
@@ -84,33 +85,36 @@ fn read_batch_unguarded(path: &Path) -> Result<ReadBatch> {
         return read_csv_folder(path);
     }
     let file = path.display().to_string();
-    let (bytes, kind) = file::read_spreadsheet(path)?;
-    if kind == FileKind::Csv {
-        bail!(
+    match file::open_spreadsheet(path)? {
+        Spreadsheet::Read(_, FileKind::Csv) => bail!(
             "{file}: is a single CSV file; check reads LHDN's batch-upload workbook (.xlsx) or a \
              folder of per-sheet CSV files (Documents.csv, DocumentLineItems.csv, …)"
-        );
-    }
-    match kind {
-        FileKind::Xlsx => read_xlsx(path, &bytes),
-        _ => read_xls(path, bytes, kind),
+        ),
+        // Read where it lies; a workbook that changed meanwhile is said to have.
+        Spreadsheet::Xlsx(opened) => {
+            let read = read_xlsx(path, || opened.reader());
+            opened.unchanged()?;
+            read
+        }
+        Spreadsheet::Read(bytes, kind) => read_xls(path, bytes, kind),
     }
 }
 
-fn read_xlsx(path: &Path, bytes: &[u8]) -> Result<ReadBatch> {
+/// `source` gives a reader of the workbook from its start (one per thread).
+fn read_xlsx<R: Read + Seek>(path: &Path, source: impl Fn() -> R + Sync) -> Result<ReadBatch> {
     let file = path.display().to_string();
-    let workbook = xlsx::open(path, bytes)?;
+    let workbook = xlsx::open(path, source())?;
     let sheets = visible_names(workbook.sheets_metadata());
     drop(workbook);
     let (present, mut findings) = lay_out(&file, &sheets)?;
-    let hidden = xlsx::hidden_rows(path, bytes)?;
+    let hidden = xlsx::hidden_rows(path, &source)?;
     // Each worker opens the workbook once (calamine reads the shared strings
     // as it opens it) and streams its share of the sheets.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, present.len().max(1));
     let shares = crate::parallel::map_indexed(workers, |worker| -> Result<Vec<_>> {
-        let mut workbook = xlsx::open(path, bytes)?;
+        let mut workbook = xlsx::open(path, source())?;
         let mut read = Vec::new();
         for i in (worker..present.len()).step_by(workers) {
             let (index, name) = &present[i];

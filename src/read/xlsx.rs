@@ -17,13 +17,16 @@ use super::file::{MAX_COLUMNS, MAX_PART_BYTES, MAX_ROWS, MAX_UNPACKED_BYTES};
 use super::grid::{GridRow, RowSink};
 use super::sheet_xml;
 
-/// An open xlsx workbook over the file's bytes.
-pub type Workbook<'b> = Xlsx<Cursor<&'b [u8]>>;
+/// An open xlsx workbook, read from `R` (the file, or bytes in memory).
+pub type Workbook<R> = Xlsx<R>;
 
 /// Checks the package's declared sizes, then opens it.
-pub fn open<'b>(path: &Path, bytes: &'b [u8]) -> Result<Workbook<'b>> {
-    check_package(path, bytes)?;
-    Xlsx::new(Cursor::new(bytes)).with_context(|| damaged(path))
+pub fn open<R: Read + Seek>(path: &Path, mut source: R) -> Result<Workbook<R>> {
+    let mut zip = ZipArchive::new(&mut source).with_context(|| damaged(path))?;
+    check_archive(path, &mut zip, &WORKBOOK_LIMITS)?;
+    drop(zip);
+    source.rewind().with_context(|| damaged(path))?;
+    Xlsx::new(source).with_context(|| damaged(path))
 }
 
 /// The message of a workbook that cannot be opened.
@@ -54,10 +57,6 @@ pub const WORKBOOK_LIMITS: PackageLimits = PackageLimits {
     what: "workbook",
     remedy: "(a sheet of about 250,000 order lines); split the export by date range",
 };
-
-fn check_package(path: &Path, bytes: &[u8]) -> Result<()> {
-    check_package_within(path, bytes, &WORKBOOK_LIMITS)
-}
 
 /// Every part unpacks to at most `limits.part`, all together to at most
 /// `limits.total`, as the zip's directory declares (the zip reader refuses
@@ -106,8 +105,8 @@ pub(super) fn check_archive<R: Read + Seek>(
 
 /// Streams the rows of a sheet into `sink`, in order, with the formulas of
 /// its cells when `formulas` is set. Blank rows are not handed on.
-pub fn stream_sheet(
-    workbook: &mut Workbook<'_>,
+pub fn stream_sheet<R: Read + Seek>(
+    workbook: &mut Workbook<R>,
     path: &Path,
     sheet: &str,
     formulas: bool,
@@ -288,10 +287,14 @@ fn formula_text(formula: XlsxFormulaMetadata, shared: &mut HashMap<usize, String
 
 /// The rows of each sheet that are hidden, by sheet name. calamine reads
 /// values only, so the sheets' XML is read here for the rows' attributes.
-pub fn hidden_rows(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Vec<u32>>> {
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).with_context(|| damaged(path))?;
+/// `source` gives a reader of the workbook from its start.
+pub fn hidden_rows<R: Read + Seek>(
+    path: &Path,
+    source: impl Fn() -> R,
+) -> Result<HashMap<String, Vec<u32>>> {
+    let mut zip = ZipArchive::new(source()).with_context(|| damaged(path))?;
     let mut hidden = HashMap::new();
-    for (name, part) in sheet_xml::sheet_parts(path, bytes)? {
+    for (name, part) in sheet_xml::sheet_parts(path, source())? {
         let Ok(entry) = zip.by_name(&part) else {
             continue;
         };

@@ -247,7 +247,7 @@ proptest! {
         }
         workbook.save(&path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        let mut book = selfbill::read::xlsx::open(&path, &bytes).unwrap();
+        let mut book = selfbill::read::xlsx::open(&path, std::io::Cursor::new(&bytes)).unwrap();
         let mut sink = EveryCell::default();
         selfbill::read::xlsx::stream_sheet(&mut book, &path, "Sheet1", false, &mut sink)
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
@@ -260,7 +260,7 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         prop_assert_eq!(&mine.cells, &sink.cells);
         let mut calamine_planned = Planned { keep: Some(&keep), rows: Vec::new() };
-        let mut calamine_book = selfbill::read::xlsx::open(&path, &bytes).unwrap();
+        let mut calamine_book = selfbill::read::xlsx::open(&path, std::io::Cursor::new(&bytes)).unwrap();
         selfbill::read::xlsx::stream_sheet(&mut calamine_book, &path, "Sheet1", false, &mut calamine_planned)
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         let mut planned = Planned { keep: Some(&keep), rows: Vec::new() };
@@ -308,7 +308,7 @@ fn every_workbook_here_reads_alike_through_calamine_and_the_export_reader() {
         let bytes = std::fs::read(path).unwrap();
         let theirs = selfbill::read::guard(path, || {
             use calamine::Reader;
-            let mut book = selfbill::read::xlsx::open(path, &bytes)?;
+            let mut book = selfbill::read::xlsx::open(path, std::io::Cursor::new(&bytes))?;
             let mut read = Vec::new();
             for name in book.sheet_names() {
                 let mut every = EveryRow(Vec::new());
