@@ -428,7 +428,8 @@ fn gather(
         Findings::from(std::mem::take(&mut outcome.read)),
         std::mem::take(&mut outcome.copies),
         std::mem::take(&mut outcome.mapping),
-        Findings::from(std::mem::take(&mut outcome.triage.findings)),
+        Findings::from(std::mem::take(&mut outcome.register_first)),
+        std::mem::take(&mut outcome.register),
         Findings::from(std::mem::take(&mut outcome.rates)),
     ];
     let checked = std::mem::take(&mut outcome.checked);

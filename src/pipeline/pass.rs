@@ -68,6 +68,11 @@ pub struct Outcome {
     pub copies: Findings,
     pub mapping: Findings,
     pub triage: Triage,
+    /// What the register made of the orders: of the `--reissue` orders not
+    /// read first, then of each order as it came (most on disk); the
+    /// triage's own list holds only what came after the pass.
+    pub register_first: Vec<Finding>,
+    pub register: Findings,
     /// Rates of a rates file outside the plausible band.
     pub rates: Vec<Finding>,
     /// The parts, in order…
@@ -173,6 +178,8 @@ fn stream(cx: &Context<'_>, known: &Known, checked: &Checked) -> Result<Outcome>
             copies: collected.all_copies,
             mapping: collected.all_mapping,
             triage,
+            register_first: collected.register_first,
+            register: collected.all_register,
             rates: collected.rates,
             rendered,
             // Once every part is built.
@@ -296,6 +303,10 @@ struct Collected {
     /// …and all of them, most on disk.
     all_copies: Findings,
     all_mapping: Findings,
+    /// The register's findings of the `--reissue` orders not read, said
+    /// before those of the orders read (`all_register`).
+    register_first: Vec<Finding>,
+    all_register: Findings,
     rates: Vec<Finding>,
     orders_read: usize,
     invoiced: usize,
@@ -344,6 +355,7 @@ impl<'c, 'a> Stream<'c, 'a> {
             collected: Collected {
                 all_copies: Findings::spooled_in(spool_dir(&cx.options.output)),
                 all_mapping: Findings::spooled_in(spool_dir(&cx.options.output)),
+                all_register: Findings::spooled_in(spool_dir(&cx.options.output)),
                 ..Collected::default()
             },
             late_conflicts: HashSet::new(),
@@ -375,6 +387,11 @@ impl<'c, 'a> Stream<'c, 'a> {
             .all_copies
             .extend(collected.copies.drain(..))
             .and_then(|()| collected.all_mapping.extend(collected.mapping.drain(..)))
+            .and_then(|()| {
+                collected
+                    .all_register
+                    .extend(self.triage.findings.drain(..))
+            })
             .map_err(|e| spool_error(&e))
     }
 
@@ -527,7 +544,7 @@ impl<'c, 'a> Stream<'c, 'a> {
             self.triage.processed(&order_no);
         }
         if self.cx.register.is_some() {
-            let before = self.triage.findings.len();
+            self.keep_findings()?;
             // The `--reissue` orders read (a few, named on the command line).
             let mut read = HashSet::new();
             for order_no in self.cx.settings.reissue.iter() {
@@ -542,8 +559,7 @@ impl<'c, 'a> Stream<'c, 'a> {
             self.triage
                 .reissues_absent(&self.cx.settings, |order_no| read.contains(order_no));
             // Said before what the register made of each order.
-            let added = self.triage.findings.len() - before;
-            self.triage.findings.rotate_right(added);
+            self.collected.register_first = std::mem::take(&mut self.triage.findings);
         }
         let notes = std::mem::take(&mut self.triage.notes);
         self.collected.notes = notes.len();
@@ -561,6 +577,7 @@ impl<'c, 'a> Stream<'c, 'a> {
             .all_copies
             .seal()
             .and_then(|()| collected.all_mapping.seal())
+            .and_then(|()| collected.all_register.seal())
             .map_err(|e| spool_error(&e))
     }
 }

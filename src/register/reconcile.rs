@@ -122,7 +122,8 @@ pub struct Triage {
     reissue: HashMap<String, String>,
     seen: HashMap<String, Seen>,
     open_holds: HashMap<String, Hold>,
-    /// Orders the register itself dealt with (already invoiced, notes).
+    /// Orders held by an earlier run that the register itself dealt with
+    /// (already invoiced, notes): only these are asked about.
     handled: HashSet<String>,
 }
 
@@ -295,7 +296,7 @@ impl Triage {
         let target = match action {
             StatusAction::Hold => {
                 self.held += 1;
-                self.handled.insert(order_no.clone());
+                self.handle(&order_no);
                 let message = format!(
                     "order {order_no}, {invoiced}, is {}; a refund note follows once the refund \
                      is settled",
@@ -317,7 +318,7 @@ impl Triage {
             StatusAction::Skip => Decimal::ZERO,
             StatusAction::Invoice => cents(order.paid),
         };
-        self.handled.insert(order_no.clone());
+        self.handle(&order_no);
         if target > remaining {
             let message = format!(
                 "order {order_no} now shows 实付款 {target}, more than the {remaining} CNY {invoiced}"
@@ -429,6 +430,14 @@ impl Triage {
                 .invoice(&number),
         );
         Ok(())
+    }
+
+    /// Notes that the register's invoice of `order_no` answers for it, where
+    /// a hold of an earlier run asks ([`settles`]).
+    fn handle(&mut self, order_no: &str) {
+        if self.open_holds.contains_key(order_no) {
+            self.handled.insert(order_no.to_string());
+        }
     }
 
     /// Forgets what an order looked like once its invoice (if any) has its
