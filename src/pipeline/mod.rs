@@ -367,7 +367,9 @@ pub fn convert(options: ConvertOptions) -> Result<Report> {
     }
     summary.total_cny = Some(format!("{:.2}", outcome.total_cny));
     summary.total_myr = Some(format!("{:.2}", outcome.total_myr));
-    let invoices = written.into_report();
+    let invoices = written
+        .into_report()
+        .map_err(|e| written::spool_error(&e))?;
     summary.invoices = invoices.len();
     let findings = findings.finish().map_err(|e| written::spool_error(&e))?;
     let mut report = Report::sorted(summary, findings);

@@ -28,10 +28,10 @@ pub struct Lines<'s> {
 /// The file a builder's parts spool their lines into, one after another.
 pub type SharedLines = Shared<Line>;
 
-/// What the text report needs of a part's lines: the first few, and what
-/// decides the table's columns.
+/// What decides the text report's table's columns, of a part's lines (the
+/// first lines it shows are read back from the spool: a split output's
+/// thousands of parts keep none in memory).
 struct Glance {
-    first: Vec<Brief>,
     currency: Option<String>,
     one_currency: bool,
     rate_dates: bool,
@@ -42,7 +42,6 @@ impl<'s> Lines<'s> {
         Lines {
             spool: shared.section(),
             glance: Glance {
-                first: Vec::new(),
                 currency: None,
                 one_currency: true,
                 rate_dates: false,
@@ -58,17 +57,6 @@ impl<'s> Lines<'s> {
             Some(currency) => glance.one_currency &= *currency == brief.currency,
         }
         glance.rate_dates |= brief.rate_date.is_some();
-        if glance.first.len() < INVOICE_TABLE_ROWS {
-            glance.first.push(Brief {
-                number: brief.number.clone(),
-                order_no: brief.order_no.clone(),
-                currency: brief.currency.clone(),
-                payable: brief.payable,
-                rate: brief.rate,
-                rate_date: brief.rate_date,
-                exchange_rate: brief.exchange_rate,
-            });
-        }
         self.spool.push(line)
     }
 
@@ -133,9 +121,9 @@ impl Written {
         self.parts.push((lines, output));
     }
 
-    /// The report's invoice lines: what the text shows, from what each
-    /// part kept of its first lines; the rest read back only for `--json`.
-    pub fn into_report(self) -> InvoiceLines {
+    /// The report's invoice lines: what the text shows, the first lines
+    /// read back; the rest read back only for `--json`.
+    pub fn into_report(self) -> io::Result<InvoiceLines> {
         let mut shown = Vec::new();
         let mut len = 0;
         let mut currency: Option<&str> = None;
@@ -153,10 +141,11 @@ impl Written {
             one_output &= outputs.is_none_or(|first| first == output);
             outputs.get_or_insert(output);
             len += lines.spooled.len();
-            for brief in &glance.first {
-                if shown.len() < INVOICE_TABLE_ROWS {
+            if shown.len() < INVOICE_TABLE_ROWS {
+                lines.for_each_brief(|brief| {
                     shown.push(brief.summary(output));
-                }
+                    Ok(shown.len() < INVOICE_TABLE_ROWS)
+                })?;
             }
             if let Some(first) = glance.currency.as_deref() {
                 one_currency &= glance.one_currency && currency.is_none_or(|c| c == first);
@@ -164,7 +153,14 @@ impl Written {
             }
             rate_dates |= glance.rate_dates;
         }
-        InvoiceLines::glanced(shown, len, one_currency, one_output, rate_dates, self)
+        Ok(InvoiceLines::glanced(
+            shown,
+            len,
+            one_currency,
+            one_output,
+            rate_dates,
+            self,
+        ))
     }
 
     /// Each line, with the name of the part it is in.
