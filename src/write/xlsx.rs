@@ -757,55 +757,10 @@ pub(crate) fn unsigned(mut n: u32, digits: &mut [u8; 10]) -> &str {
     std::str::from_utf8(&digits[at..]).unwrap_or_default()
 }
 
-/// A decimal as plain text without trailing zeros: what `Decimal`'s
-/// `Display` writes of it normalized, without the formatting machinery.
+/// A decimal as plain text without trailing zeros (normalizing also makes
+/// a negative zero plain `0`).
 fn push_decimal(xml: &mut String, value: Decimal) {
-    let value = value.normalize();
-    let mantissa = value.mantissa();
-    let scale = value.scale() as usize;
-    let mut buffer = [0u8; 40];
-    let mut at = buffer.len();
-    let mut digit = |d: u8| {
-        at -= 1;
-        buffer[at] = b'0' + d;
-    };
-    let magnitude = mantissa.unsigned_abs();
-    if let Ok(mut small) = u64::try_from(magnitude) {
-        loop {
-            digit((small % 10) as u8);
-            small /= 10;
-            if small == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut large = magnitude;
-        loop {
-            digit((large % 10) as u8);
-            large /= 10;
-            if large == 0 {
-                break;
-            }
-        }
-    }
-    let digits = std::str::from_utf8(&buffer[at..]).unwrap_or_default();
-    if mantissa < 0 {
-        xml.push('-');
-    }
-    if scale == 0 {
-        xml.push_str(digits);
-    } else if digits.len() > scale {
-        let (whole, fraction) = digits.split_at(digits.len() - scale);
-        xml.push_str(whole);
-        xml.push('.');
-        xml.push_str(fraction);
-    } else {
-        xml.push_str("0.");
-        for _ in digits.len()..scale {
-            xml.push('0');
-        }
-        xml.push_str(digits);
-    }
+    crate::money::push_decimal(xml, value.normalize());
 }
 
 /// Excel's serial date-time: days since 1899-12-30, the time as a fraction.
