@@ -187,6 +187,8 @@ pub struct TemplatePackage {
     /// their tables' last rows (every full workbook its Documents table's),
     /// and copy each in as it is.
     tables_zipped: Mutex<HashMap<(String, u32), ZippedPart>>,
+    /// Compressors and buffers the run's workbooks reuse.
+    pub(crate) reuse: super::xlsx::Reuse,
     /// Info findings about the template, reported once per run.
     pub notes: Vec<Finding>,
 }
@@ -503,6 +505,7 @@ impl TemplatePackage {
             tables,
             styles,
             tables_zipped: Mutex::default(),
+            reuse: super::xlsx::Reuse::default(),
             notes,
         })
     }
@@ -535,7 +538,8 @@ impl TemplatePackage {
         if let Some(zipped) = cache().get(&key) {
             return Ok(Arc::clone(zipped));
         }
-        let zipped = Arc::new(super::xlsx::one_entry_zip(entry, &table.whole(last_row)?)?);
+        let whole = table.whole(last_row)?;
+        let zipped = Arc::new(self.reuse.one_entry_zip(entry, &[&whole])?);
         let mut cached = cache();
         if cached.len() < MAX_TABLES_ZIPPED {
             cached.insert(key, Arc::clone(&zipped));

@@ -16,15 +16,20 @@
 //! is copied in, still compressed: in memory while it is small (a split
 //! output's workbooks of a hundred invoices touch no other file), in a
 //! temporary file past [`SPILL_AT`]: a workbook of any size is built from
-//! batches of a few hundred invoices in little memory.
+//! batches of a few hundred invoices in little memory. When the rows are
+//! not counted up front they wait as text the same way, and are compressed
+//! when the workbook is finished. The compressors and buffers a workbook
+//! uses are handed on to the run's next workbooks ([`Reuse`]).
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use flate2::write::DeflateEncoder;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufWriter;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
@@ -56,7 +61,14 @@ pub struct WorkbookWriter<'t> {
 struct SheetStream {
     entry: String,
     part: SheetPart,
+    /// Rows not yet moved on; rows kept as text stay here until they pass
+    /// [`SPILL_AT`].
     buffer: String,
+    /// Of rows kept as text in the buffer, the bytes that would have been
+    /// moved on by now: the compressor gets them in one piece and the rest
+    /// in another, as it always has (where the pieces end can change a
+    /// byte of DEFLATE's output).
+    flushed: usize,
     /// The rows it was given room for; `None` when not known up front.
     declared: Option<usize>,
     written: usize,
@@ -127,10 +139,13 @@ impl DataColumn {
     }
 }
 
+/// The DEFLATE level of every part selfbill compresses.
+const LEVEL: u32 = 1;
+
 fn options() -> SimpleFileOptions {
     SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(1))
+        .compression_level(Some(LEVEL.into()))
         .unix_permissions(0o644)
         // Fixed timestamps: the same input gives the same bytes.
         .last_modified_time(zip::DateTime::default())
@@ -203,9 +218,8 @@ impl<'t> WorkbookWriter<'t> {
                 let number = FIRST_DATA_ROW + sheet.written as u32;
                 sheet.write_row(number, &row.cells, &self.template.source)?;
                 sheet.written += 1;
-                if sheet.buffer.len() >= FLUSH_AT {
-                    sheet.part.write_all(sheet.buffer.as_bytes())?;
-                    sheet.buffer.clear();
+                if sheet.buffer.len() - sheet.flushed >= FLUSH_AT {
+                    sheet.flush_rows()?;
                 }
             }
         }
@@ -235,13 +249,13 @@ impl<'t> WorkbookWriter<'t> {
         // Sheets whose rows wait as text in a file (too many to keep in
         // memory) are compressed now, each on a thread of its own; those
         // compressed as they came are finished here; those whose rows wait
-        // as text in memory are compressed straight into the workbook.
+        // as text in memory are compressed as the workbook gets to them.
         let (text, rest): (Vec<_>, Vec<_>) = filled
             .into_iter()
-            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Spool::File(_))));
+            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Some(_))));
         let (mut direct, compressed): (Vec<_>, Vec<_>) = rest
             .into_iter()
-            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(Spool::Memory(_))));
+            .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(None)));
         let mut prepared = std::thread::scope(|scope| {
             let finishing: Vec<_> = text
                 .into_iter()
@@ -270,7 +284,9 @@ impl<'t> WorkbookWriter<'t> {
             }
             if let Some(at) = direct.iter().position(|(_, sheet)| sheet.entry == name) {
                 let (index, sheet) = direct.swap_remove(at);
-                sheet.compress_into(&mut zip, template, index)?;
+                let zipped = sheet.zipped(template, index)?;
+                zip.raw_copy_file(ZipArchive::new(Cursor::new(&zipped[..]))?.by_index_raw(0)?)?;
+                template.reuse.give_back(zipped);
                 continue;
             }
             if let Some((sheet, table)) = template.table(&name)
@@ -306,8 +322,11 @@ impl WorkbookWriter<'_> {
     /// at once, while the run goes on (see [`OutputSet::flush_early`]).
     pub fn finish_into(self, set: &OutputSet) -> Result<tempfile::TempPath> {
         let temp = set.temp_file()?;
-        let staged = self.finish(Staged::new(temp))?;
-        let temp = staged.into_file()?.into_temp_path();
+        let reuse = &self.template.reuse;
+        let staged = self.finish(Staged::new(temp, reuse.buffer()))?;
+        let (temp, memory) = staged.into_file()?;
+        reuse.give_back(memory);
+        let temp = temp.into_temp_path();
         set.flush_early(&temp);
         Ok(temp)
     }
@@ -328,9 +347,10 @@ struct Staged {
 }
 
 impl Staged {
-    fn new(file: tempfile::NamedTempFile) -> Staged {
+    /// Stages into `file`, gathering the bytes in `memory` (empty) first.
+    fn new(file: tempfile::NamedTempFile, memory: Vec<u8>) -> Staged {
         Staged {
-            memory: Cursor::new(Vec::new()),
+            memory: Cursor::new(memory),
             in_memory: true,
             file: BufWriter::with_capacity(1 << 16, file),
         }
@@ -341,16 +361,17 @@ impl Staged {
         if self.in_memory {
             self.file.write_all(self.memory.get_ref())?;
             self.file.seek(SeekFrom::Start(self.memory.position()))?;
-            self.memory = Cursor::new(Vec::new());
             self.in_memory = false;
         }
         Ok(())
     }
 
-    /// The file, with every byte written.
-    fn into_file(mut self) -> std::io::Result<tempfile::NamedTempFile> {
+    /// The file, with every byte written; and the memory the bytes were
+    /// gathered in, to reuse.
+    fn into_file(mut self) -> std::io::Result<(tempfile::NamedTempFile, Vec<u8>)> {
         self.spill()?;
-        self.file.into_inner().map_err(|e| e.into_error())
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        Ok((file, self.memory.into_inner()))
     }
 }
 
@@ -387,29 +408,14 @@ impl Seek for Staged {
 
 /// Where a sheet's rows go: compressed as they come, after the sheet's
 /// head (its dimension names the last row, so the count is known up front);
-/// or, when the count is not known, as XML text (in memory while small,
-/// then in a temporary file), compressed after the head once the workbook is
-/// finished.
+/// or, when the count is not known, as XML text, compressed after the head
+/// once the workbook is finished.
 enum SheetPart {
     /// The part, compressed as it grows, as a one-entry zip.
     Compressed(Box<ZipWriter<Spool>>),
-    Text(Spool),
-}
-
-impl Write for SheetPart {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            SheetPart::Compressed(part) => part.write(buf),
-            SheetPart::Text(part) => part.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            SheetPart::Compressed(part) => part.flush(),
-            SheetPart::Text(part) => part.flush(),
-        }
-    }
+    /// The rows as text: in the sheet's buffer until they pass
+    /// [`SPILL_AT`], then in a temporary file.
+    Text(Option<BufWriter<File>>),
 }
 
 impl SheetStream {
@@ -447,12 +453,15 @@ impl SheetStream {
                 part.write_all(&head)?;
                 SheetPart::Compressed(Box::new(part))
             }
-            None => SheetPart::Text(Spool::Memory(Cursor::new(Vec::new()))),
+            None => SheetPart::Text(None),
         };
+        let mut buffer = template.reuse.text();
+        buffer.reserve(FLUSH_AT + 4096);
         Ok(SheetStream {
             entry: sheet.entry.clone(),
             part,
-            buffer: String::with_capacity(FLUSH_AT + 4096),
+            buffer,
+            flushed: 0,
             declared: count,
             written: 0,
             markup,
@@ -462,6 +471,29 @@ impl SheetStream {
         })
     }
 
+    /// Moves the rows gathered in the buffer on: into the compressed part,
+    /// or the text's file; rows kept as text stay in the buffer until they
+    /// pass [`SPILL_AT`].
+    fn flush_rows(&mut self) -> Result<()> {
+        match &mut self.part {
+            SheetPart::Compressed(part) => part.write_all(self.buffer.as_bytes())?,
+            SheetPart::Text(None) if self.buffer.len() <= SPILL_AT => {
+                self.flushed = self.buffer.len();
+                return Ok(());
+            }
+            SheetPart::Text(file) => {
+                let file = match file {
+                    Some(file) => file,
+                    None => file.insert(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
+                };
+                file.write_all(self.buffer.as_bytes())?;
+            }
+        }
+        self.buffer.clear();
+        self.flushed = 0;
+        Ok(())
+    }
+
     /// The sheet's last row: the rows given room for, or those written.
     fn last_row(&self) -> u32 {
         last_row(self.declared.unwrap_or(self.written))
@@ -469,7 +501,7 @@ impl SheetStream {
 
     /// The sheet's part, finished: (its zip entry, a one-entry zip holding it).
     fn finish(
-        mut self,
+        self,
         template: &TemplatePackage,
         index: usize,
     ) -> Result<(String, ZipArchive<SpoolReader>)> {
@@ -480,11 +512,19 @@ impl SheetStream {
             .located;
         let mut tail = Vec::new();
         located.tail(last_row, &mut tail)?;
-        self.part.write_all(self.buffer.as_bytes())?;
         let mut part = match self.part {
-            SheetPart::Compressed(part) => *part,
+            SheetPart::Compressed(mut part) => {
+                part.write_all(self.buffer.as_bytes())?;
+                *part
+            }
             SheetPart::Text(text) => {
-                let mut text = text.into_reader()?;
+                let mut text = match text {
+                    Some(mut file) => {
+                        file.write_all(self.buffer.as_bytes())?;
+                        file.into_inner().map_err(|e| e.into_error())?
+                    }
+                    None => bail!("sheet {} has no text file", self.name),
+                };
                 text.seek(SeekFrom::Start(0))?;
                 let mut part = ZipWriter::new(Spool::Memory(Cursor::new(Vec::new())));
                 part.start_file(self.entry.as_str(), options())?;
@@ -497,37 +537,34 @@ impl SheetStream {
         };
         part.write_all(&tail)?;
         let part = part.finish()?.into_reader()?;
+        template.reuse.give_back(self.buffer.into_bytes());
         Ok((self.entry, ZipArchive::new(part)?))
     }
 }
 
 impl SheetStream {
-    /// Compresses a sheet whose rows wait as text in memory straight into
-    /// the workbook, after LHDN's head and before its tail: the workbook's
-    /// compressor serves every such sheet, and no one-entry zip is made.
-    fn compress_into<W: Write + Seek>(
-        self,
-        zip: &mut ZipWriter<W>,
-        template: &TemplatePackage,
-        index: usize,
-    ) -> Result<()> {
+    /// A sheet whose rows wait as text in memory, compressed after LHDN's
+    /// head and before its tail as a one-entry zip (give it back to
+    /// [`Reuse`] once copied).
+    fn zipped(self, template: &TemplatePackage, index: usize) -> Result<Vec<u8>> {
         let last_row = self.last_row();
         let located = &template
             .sheet(index)
             .ok_or_else(|| anyhow!("no sheet {index}"))?
             .located;
-        let mut around = Vec::new();
-        located.head(last_row, &mut around)?;
-        zip.start_file(self.entry.as_str(), options())?;
-        zip.write_all(&around)?;
-        if let SheetPart::Text(Spool::Memory(text)) = &self.part {
-            zip.write_all(text.get_ref())?;
+        let mut head = template.reuse.buffer();
+        located.head(last_row, &mut head)?;
+        let mut tail = template.reuse.buffer();
+        located.tail(last_row, &mut tail)?;
+        let text = self.buffer.into_bytes();
+        let (flushed, rest) = text.split_at(self.flushed);
+        let zipped = template
+            .reuse
+            .one_entry_zip(&self.entry, &[&head, flushed, rest, &tail]);
+        for buffer in [head, text, tail] {
+            template.reuse.give_back(buffer);
         }
-        zip.write_all(self.buffer.as_bytes())?;
-        around.clear();
-        located.tail(last_row, &mut around)?;
-        zip.write_all(&around)?;
-        Ok(())
+        zipped
     }
 }
 
@@ -694,6 +731,146 @@ pub(crate) fn one_entry_zip(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     zip.start_file(name, options())?;
     zip.write_all(bytes)?;
     Ok(zip.finish()?.into_inner())
+}
+
+/// What compressing a run's parts reuses from part to part and from
+/// workbook to workbook, kept by the run's template: DEFLATE compressors
+/// (a fresh one allocates and clears some hundreds of KB), the byte buffers
+/// a workbook's sheets, parts and file are gathered in, and the zip framing
+/// of each entry. A split output's workbooks of a hundred invoices are
+/// made mostly of these, over and over.
+#[derive(Default)]
+pub(crate) struct Reuse {
+    encoders: Mutex<Vec<DeflateEncoder<Vec<u8>>>>,
+    buffers: Mutex<Vec<Vec<u8>>>,
+    frames: Mutex<HashMap<String, Arc<Frame>>>,
+}
+
+/// Buffers kept for reuse: a workbook's sheets, one part and its file, for
+/// each builder thread, with room to spare.
+const KEPT_BUFFERS: usize = 32;
+
+/// A larger buffer is not kept.
+const KEPT_CAPACITY: usize = STAGE_AT;
+
+/// A one-entry zip of an entry written as [`options`] writes it, less its
+/// bytes: the local header, and the central directory and its end.
+struct Frame {
+    local: Vec<u8>,
+    central: Vec<u8>,
+    end: Vec<u8>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Reuse {
+    /// An empty buffer, with the room a buffer given back had.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        locked(&self.buffers).pop().unwrap_or_default()
+    }
+
+    /// Keeps `buffer` for [`Reuse::buffer`] (unless it is large, or enough
+    /// are kept).
+    pub(crate) fn give_back(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 || buffer.capacity() > KEPT_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        let mut buffers = locked(&self.buffers);
+        if buffers.len() < KEPT_BUFFERS {
+            buffers.push(buffer);
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.buffer()).unwrap_or_default()
+    }
+
+    /// The concatenated `pieces` compressed as the one entry `name` of a
+    /// zip: the same bytes as [`one_entry_zip`] makes of them, with a
+    /// compressor reused. Give the zip back when it is copied.
+    pub(crate) fn one_entry_zip(&self, name: &str, pieces: &[&[u8]]) -> Result<Vec<u8>> {
+        // Parts in memory, far from the 4 GB that would need ZIP64.
+        let size = u32::try_from(pieces.iter().map(|p| p.len()).sum::<usize>())?;
+        let frame = self.frame(name)?;
+        let popped = locked(&self.encoders).pop();
+        let mut encoder = match popped {
+            Some(mut encoder) => {
+                *encoder.get_mut() = self.buffer();
+                encoder
+            }
+            None => DeflateEncoder::new(self.buffer(), flate2::Compression::new(LEVEL)),
+        };
+        encoder.get_mut().extend_from_slice(&frame.local);
+        let mut crc = flate2::Crc::new();
+        for piece in pieces {
+            encoder.write_all(piece)?;
+            crc.update(piece);
+        }
+        // Finishes the stream, and leaves the compressor as new.
+        let mut zip = encoder.reset(Vec::new())?;
+        locked(&self.encoders).push(encoder);
+        let compressed = u32::try_from(zip.len() - frame.local.len())?;
+        let (crc, size) = (crc.sum().to_le_bytes(), size.to_le_bytes());
+        let compressed_le = compressed.to_le_bytes();
+        zip[14..18].copy_from_slice(&crc);
+        zip[18..22].copy_from_slice(&compressed_le);
+        zip[22..26].copy_from_slice(&size);
+        let central = zip.len();
+        zip.extend_from_slice(&frame.central);
+        zip[central + 16..central + 20].copy_from_slice(&crc);
+        zip[central + 20..central + 24].copy_from_slice(&compressed_le);
+        zip[central + 24..central + 28].copy_from_slice(&size);
+        let end = zip.len();
+        zip.extend_from_slice(&frame.end);
+        zip[end + 16..end + 20].copy_from_slice(&u32::try_from(central)?.to_le_bytes());
+        Ok(zip)
+    }
+
+    /// The zip framing of entry `name`, cut from a one-entry zip that zip
+    /// writes with nothing in it: made once per entry.
+    fn frame(&self, name: &str) -> Result<Arc<Frame>> {
+        if let Some(frame) = locked(&self.frames).get(name) {
+            return Ok(Arc::clone(frame));
+        }
+        let empty = one_entry_zip(name, &[])?;
+        let u16_at = |at: usize| -> Option<usize> {
+            Some(u16::from_le_bytes(empty.get(at..at + 2)?.try_into().ok()?).into())
+        };
+        let u32_at = |at: usize| -> Option<usize> {
+            Some(u32::from_le_bytes(empty.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let cut = || -> Option<Frame> {
+            // No data descriptor (flag bit 3), no ZIP64 sizes, no comment.
+            if !empty.starts_with(b"PK\x03\x04") || u16_at(6)? & 0x08 != 0 {
+                return None;
+            }
+            let local = 30 + u16_at(26)? + u16_at(28)?;
+            let central = local + u32_at(18)?;
+            if empty.get(central..central + 4)? != b"PK\x01\x02" || u32_at(central + 42)? != 0 {
+                return None;
+            }
+            let end = central
+                + 46
+                + u16_at(central + 28)?
+                + u16_at(central + 30)?
+                + u16_at(central + 32)?;
+            if empty.get(end..end + 4)? != b"PK\x05\x06" || empty.len() != end + 22 {
+                return None;
+            }
+            Some(Frame {
+                local: empty[..local].to_vec(),
+                central: empty[central..end].to_vec(),
+                end: empty[end..].to_vec(),
+            })
+        };
+        let frame =
+            Arc::new(cut().ok_or_else(|| anyhow!("zip wrote {name} in an unexpected form"))?);
+        locked(&self.frames).insert(name.to_string(), Arc::clone(&frame));
+        Ok(frame)
+    }
 }
 
 /// A whole batch as one workbook, in memory.
@@ -920,6 +1097,110 @@ mod tests {
         let mut back = String::new();
         zip.by_index(0).unwrap().read_to_string(&mut back).unwrap();
         assert!(back == text, "the part reads back as written");
+    }
+
+    /// `pieces` written one after another into entry `name` by zip itself.
+    fn zip_writes(name: &str, pieces: &[&[u8]]) -> Vec<u8> {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        zip.start_file(name, options()).unwrap();
+        for piece in pieces {
+            zip.write_all(piece).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn parts_compressed_with_reused_compressors_are_the_bytes_zip_writes() {
+        let reuse = Reuse::default();
+        // XML-like text that compresses as sheets do, a few times the
+        // compressor's window and output buffer.
+        let mut text = String::new();
+        let mut state = 5u64;
+        for row in 6..12_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let _ = write!(
+                text,
+                "<row r=\"{row}\"><c r=\"B{row}\" t=\"inlineStr\"><is><t>INV-{}</t></is></c>\
+                 <c r=\"C{row}\"><v>{}.{:02}</v></c></row>",
+                state >> 50,
+                (state >> 20) % 100_000,
+                state % 100
+            );
+        }
+        let text = text.as_bytes();
+        let cases: Vec<(&str, Vec<&[u8]>)> = vec![
+            ("xl/worksheets/sheet1.xml", vec![]),
+            ("xl/worksheets/sheet1.xml", vec![b"<worksheet/>"]),
+            ("xl/tables/table1.xml", vec![&text[..500]]),
+            (
+                "xl/worksheets/sheet3.xml",
+                vec![&text[..70_000], &text[70_000..]],
+            ),
+            (
+                "xl/worksheets/sheet3.xml",
+                vec![b"<head>", &text[..FLUSH_AT], &text[FLUSH_AT..], b"</tail>"],
+            ),
+            ("xl/worksheets/sheet5.xml", vec![text]),
+            ("xl/worksheets/sheet1.xml", vec![&text[..3]]),
+        ];
+        // Twice over: compressors and buffers come back as they were.
+        for _ in 0..2 {
+            for (name, pieces) in &cases {
+                let zipped = reuse.one_entry_zip(name, pieces).unwrap();
+                assert!(
+                    zipped == zip_writes(name, pieces),
+                    "{name}, {} pieces",
+                    pieces.len()
+                );
+                reuse.give_back(zipped);
+            }
+        }
+        assert_eq!(locked(&reuse.encoders).len(), 1, "one compressor, reused");
+    }
+
+    #[test]
+    fn rows_kept_as_text_move_to_a_file_past_the_memory_limit_and_read_back_whole() {
+        let template = TemplatePackage::embedded().unwrap();
+        let orders: Vec<_> = (0..700)
+            .map(|i| {
+                crate::testing::order(&format!("A-{i}"), &[("1.00", "2", "个")], "0", "0", "2")
+            })
+            .collect();
+        let invoices = crate::testing::map(&orders, &crate::testing::config()).invoices;
+        let mut writer = WorkbookWriter::open_ended(&template);
+        for part in invoices.chunks(50) {
+            let batch = crate::layout::lay_out_after("x.xlsx", part, &writer.rows_written());
+            writer.append(&batch).unwrap();
+        }
+        let spilled = |writer: &WorkbookWriter| -> Vec<bool> {
+            let text = |s: &SheetStream| matches!(s.part, SheetPart::Text(Some(_)));
+            writer
+                .sheets
+                .iter()
+                .map(|s| s.as_ref().is_some_and(text))
+                .collect()
+        };
+        assert!(
+            spilled(&writer)[0],
+            "the Documents sheet's rows moved to a file"
+        );
+        assert!(
+            !spilled(&writer)[2],
+            "a small sheet's rows stayed in memory"
+        );
+        let open_ended = writer.finish(Cursor::new(Vec::new())).unwrap().into_inner();
+        let whole = crate::layout::lay_out("x.xlsx", &invoices);
+        let counted = workbook_bytes(&template, &whole).unwrap();
+        let names: Vec<String> = ZipArchive::new(Cursor::new(&counted[..]))
+            .unwrap()
+            .file_names()
+            .map(|name| name.unwrap().to_string())
+            .collect();
+        for name in &names {
+            assert!(part(&open_ended, name) == part(&counted, name), "{name}");
+        }
     }
 
     #[test]
