@@ -186,27 +186,13 @@ pub fn trim(text: &str) -> &str {
 /// every call), and through chrono where a year has other than four digits
 /// or the time is a leap second.
 pub fn utc_stamp(at: NaiveDateTime) -> String {
-    use chrono::{Datelike, Timelike};
-    if !(0..=9999).contains(&at.year()) || at.nanosecond() >= 1_000_000_000 {
-        return at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    }
-    let fields = [
-        (at.year() as u32, 4, ""),
-        (at.month(), 2, "-"),
-        (at.day(), 2, "-"),
-        (at.hour(), 2, "T"),
-        (at.minute(), 2, ":"),
-        (at.second(), 2, ":"),
-    ];
     let mut text = String::with_capacity(20);
-    for (n, width, before) in fields {
-        text.push_str(before);
-        for place in (0..width).rev() {
-            text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
-        }
+    if crate::model::push_seconds(&mut text, at, b'T') {
+        text.push('Z');
+        text
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     }
-    text.push('Z');
-    text
 }
 
 /// A data row with its real row number, and for converted invoices the

@@ -480,6 +480,7 @@ fn half(digest: [u8; 32]) -> [u8; 16] {
 /// A digest of everything two copies of an order must agree on: all but
 /// where each was read (decimals normalised, so 12.5 and 12.50 agree).
 fn copy_key(order: &Order) -> [u8; 32] {
+    use chrono::Timelike as _;
     use sha2::{Digest as _, Sha256};
     // The fields, each after its length, hashed at once: a hash fed field
     // by field spends more copying them into its block than hashing.
@@ -489,9 +490,9 @@ fn copy_key(order: &Order) -> [u8; 32] {
         bytes.extend_from_slice(value);
     };
     let mut text = String::new();
-    let mut amount = |bytes: &mut Vec<u8>, d: Decimal| {
+    let amount = |bytes: &mut Vec<u8>, text: &mut String, d: Decimal| {
         text.clear();
-        crate::money::push_decimal(&mut text, d.normalize());
+        crate::money::push_decimal(text, d.normalize());
         field(bytes, text.as_bytes());
     };
     field(&mut bytes, order.order_no.as_bytes());
@@ -503,23 +504,23 @@ fn copy_key(order: &Order) -> [u8; 32] {
         order.adjustment,
         order.paid,
     ] {
-        amount(&mut bytes, value);
+        amount(&mut bytes, &mut text, value);
     }
     field(&mut bytes, order.status.as_bytes());
-    field(
-        &mut bytes,
-        order
-            .paid_at
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    text.clear();
+    if let Some(at) = order.paid_at {
+        // As `Display` writes it: to whole seconds unless there is more.
+        if at.nanosecond() != 0 || !crate::model::push_seconds(&mut text, at, b' ') {
+            text = at.to_string();
+        }
+    }
+    field(&mut bytes, text.as_bytes());
     field(&mut bytes, &(order.lines.len() as u64).to_le_bytes());
     for line in &order.lines {
         field(&mut bytes, line.title.as_bytes());
         field(&mut bytes, line.model.as_bytes());
-        amount(&mut bytes, line.unit_price);
-        amount(&mut bytes, line.quantity);
+        amount(&mut bytes, &mut text, line.unit_price);
+        amount(&mut bytes, &mut text, line.quantity);
         field(&mut bytes, line.unit.as_bytes());
     }
     Sha256::digest(&bytes).into()
@@ -1470,7 +1471,21 @@ mod tests {
         a.lines[0].title = "标题 with \u{1} and more".to_string();
         a.paid_at = None;
         let b = order("2", &[], "0", "0", "0");
-        for order in [&a, &b] {
+        // Times chrono writes with a fraction, a sign or a leap second.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 10).unwrap();
+        let mut c = order("3", &[("1", "1", "个")], "0", "0", "1");
+        c.paid_at = Some(day.and_hms_milli_opt(9, 17, 5, 250).unwrap());
+        let mut e = c.clone();
+        e.paid_at = Some(day.and_hms_milli_opt(23, 59, 59, 1_000).unwrap());
+        let mut f = c.clone();
+        f.paid_at = chrono::NaiveDate::from_ymd_opt(12026, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5);
+        assert!(
+            b.paid_at
+                .is_some_and(|t| t.and_utc().timestamp_subsec_nanos() == 0)
+        );
+        for order in [&a, &b, &c, &e, &f] {
             let mut hash = Sha256::new();
             let mut field = |value: &[u8]| {
                 hash.update((value.len() as u64).to_le_bytes());

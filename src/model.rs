@@ -159,6 +159,40 @@ pub fn checked_sum(mut amounts: impl Iterator<Item = Decimal>) -> Option<Decimal
     amounts.try_fold(Decimal::ZERO, |sum, amount| sum.checked_add(amount))
 }
 
+/// Appends `at` to whole seconds as `yyyy-MM-dd{between}HH:mm:ss`, by hand:
+/// chrono's formatting costs more than the rest of a row. Appends nothing
+/// and answers `false` where a year has other than four digits or the time
+/// is a leap second, for chrono to write.
+pub fn push_seconds(out: &mut String, at: NaiveDateTime, between: u8) -> bool {
+    use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&at.year()) || at.nanosecond() >= 1_000_000_000 {
+        return false;
+    }
+    let mut text = *b"0000-00-00 00:00:00";
+    text[10] = between;
+    let fields = [
+        (0, 4, at.year() as u32),
+        (5, 2, at.month()),
+        (8, 2, at.day()),
+        (11, 2, at.hour()),
+        (14, 2, at.minute()),
+        (17, 2, at.second()),
+    ];
+    for (start, width, mut n) in fields {
+        for digit in text[start..start + width].iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    match std::str::from_utf8(&text) {
+        Ok(text) => {
+            out.push_str(text);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub number: String,
@@ -284,4 +318,38 @@ pub struct OrderLine {
     pub quantity: Decimal,
     pub unit: String,
     pub row: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_seconds;
+    use chrono::NaiveDate;
+
+    /// Whole seconds in a four-digit year are written as chrono's `Display`
+    /// writes them; anything else is left to chrono.
+    #[test]
+    fn whole_seconds_are_written_as_chrono_writes_them() {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        for at in [
+            ymd(2026, 10, 10).and_hms_opt(9, 17, 5).unwrap(),
+            ymd(0, 1, 1).and_hms_opt(0, 0, 0).unwrap(),
+            ymd(9999, 12, 31).and_hms_opt(23, 59, 59).unwrap(),
+            ymd(2024, 2, 29).and_hms_opt(12, 0, 9).unwrap(),
+        ] {
+            let mut text = String::from("at ");
+            assert!(push_seconds(&mut text, at, b' '));
+            assert_eq!(text, format!("at {at}"));
+        }
+        for at in [
+            ymd(10000, 1, 1).and_hms_opt(0, 0, 0).unwrap(),
+            ymd(-1, 1, 1).and_hms_opt(0, 0, 0).unwrap(),
+            ymd(2016, 12, 31)
+                .and_hms_milli_opt(23, 59, 59, 1_500)
+                .unwrap(),
+        ] {
+            let mut text = String::new();
+            assert!(!push_seconds(&mut text, at, b' '));
+            assert!(text.is_empty());
+        }
+    }
 }

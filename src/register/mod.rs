@@ -15,7 +15,7 @@ mod schema;
 pub mod uuids;
 
 use anyhow::{Context, Result, bail};
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -1027,32 +1027,12 @@ pub(crate) fn format_time(time: NaiveDateTime) -> String {
 /// Appends `time` as [`TIME_FORMAT`] writes it; the digits by hand for the
 /// years 0 to 9999 (chrono's formatting costs more than the rest of a row).
 fn write_time(text: &mut String, time: NaiveDateTime) {
-    let year = time.year();
-    if !(0..=9999).contains(&year) || time.nanosecond() >= 1_000_000_000 {
+    if crate::model::push_seconds(text, time, b'T') {
+        text.push('Z');
+    } else {
         use std::fmt::Write as _;
         // Writing to a String cannot fail.
         let _ = write!(text, "{}", time.format(TIME_FORMAT));
-        return;
-    }
-    push_digits(text, year as u32, 4);
-    text.push('-');
-    push_digits(text, time.month(), 2);
-    text.push('-');
-    push_digits(text, time.day(), 2);
-    text.push('T');
-    push_digits(text, time.hour(), 2);
-    text.push(':');
-    push_digits(text, time.minute(), 2);
-    text.push(':');
-    push_digits(text, time.second(), 2);
-    text.push('Z');
-}
-
-/// The last `width` decimal digits of `value`, zero-padded.
-fn push_digits(text: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10u32.pow(place) % 10;
-        text.push(char::from(b'0' + digit as u8));
     }
 }
 

@@ -307,6 +307,62 @@ fn digests_ignore_where_and_how_amounts_were_written() {
     assert_eq!(digest(&a).len(), 64);
 }
 
+/// The digest is the SHA-256 of each field followed by U+001F, the amounts
+/// as their normalized `Display` writes them: held to that definition over
+/// amounts of every scale and sign.
+#[test]
+fn digests_hash_each_field_then_a_unit_separator() {
+    use sha2::{Digest as _, Sha256};
+    let amounts = [
+        "0",
+        "-0.00",
+        "12.50",
+        "-3",
+        "0.0000001",
+        "79228162514264337593543950335",
+    ];
+    for (i, price) in amounts.iter().enumerate() {
+        let quantity = amounts[(i + 1) % amounts.len()];
+        let mut order = order(
+            "77",
+            &[(price, quantity, "件"), ("1", "2", "")],
+            "5",
+            price,
+            "1.10",
+        );
+        order.lines[0].title = format!("title {i} \u{1f} ünï");
+        order.lines[1].model = "型号".into();
+        let mut text = String::new();
+        for field in [&order.order_no, &order.seller_member] {
+            text.push_str(field);
+            text.push('\u{1f}');
+        }
+        for amount in [
+            order.goods_total,
+            order.shipping,
+            order.adjustment,
+            order.paid,
+        ] {
+            text.push_str(&format!("{}\u{1f}", amount.normalize()));
+        }
+        for line in &order.lines {
+            text.push_str(&format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}",
+                line.title,
+                line.model,
+                line.unit_price.normalize(),
+                line.quantity.normalize(),
+                line.unit
+            ));
+        }
+        let expected: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(digest(&order), expected, "{order:?}");
+    }
+}
+
 /// Registers on users' disks hold these digests: the same order must always
 /// digest to the same text, or every order would look changed.
 #[test]
