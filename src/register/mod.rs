@@ -243,6 +243,67 @@ fn insert_documents_sql(rows: usize) -> String {
     sql
 }
 
+/// The statements that record a run's documents, prepared once for the run
+/// (a statement of 750 values costs more to fetch from the cache and clear
+/// than to fill), and the texts of the rows being inserted.
+struct DocumentInserts<'c> {
+    many: rusqlite::Statement<'c>,
+    one: rusqlite::Statement<'c>,
+    refunded: rusqlite::Statement<'c>,
+    texts: Vec<RowText>,
+}
+
+impl<'c> DocumentInserts<'c> {
+    fn new(conn: &'c Connection) -> Result<Self> {
+        let mut texts = Vec::new();
+        texts.resize_with(DOCUMENTS_PER_INSERT, RowText::default);
+        Ok(DocumentInserts {
+            many: conn.prepare(&insert_documents_sql(DOCUMENTS_PER_INSERT))?,
+            one: conn.prepare(&insert_documents_sql(1))?,
+            refunded: conn.prepare("UPDATE documents SET state = 'refunded' WHERE number = ?1")?,
+            texts,
+        })
+    }
+
+    /// Inserts `documents` (the check constraints off: see
+    /// [`Register::insert_documents`]).
+    fn insert(&mut self, conn: &Connection, documents: &[Document], run_id: i64) -> Result<()> {
+        for batch in documents.chunks(DOCUMENTS_PER_INSERT) {
+            for (text, d) in self.texts.iter_mut().zip(batch) {
+                text.of(d);
+            }
+            let mut inserted = false;
+            if batch.len() == DOCUMENTS_PER_INSERT {
+                let mut values: Vec<&dyn rusqlite::ToSql> =
+                    Vec::with_capacity(DOCUMENTS_PER_INSERT * DOCUMENT_VALUES);
+                for (d, text) in batch.iter().zip(&self.texts) {
+                    values.extend(document_values(d, text, &run_id));
+                }
+                match self.many.execute(values.as_slice()) {
+                    Ok(_) => inserted = true,
+                    // One of them is recorded already: undone, the
+                    // transaction goes on, one at a time to say which.
+                    Err(e)
+                        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+                            && !conn.is_autocommit() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !inserted {
+                for (d, text) in batch.iter().zip(&self.texts) {
+                    self.one
+                        .execute(document_values(d, text, &run_id))
+                        .with_context(|| format!("document {} is already recorded", d.number))?;
+                }
+            }
+            for original in batch.iter().filter_map(|d| d.original.as_ref()) {
+                self.refunded.execute(params![original])?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`insert_documents_sql`] takes of a document.
 fn document_values<'a>(
     d: &'a Document,
@@ -669,63 +730,23 @@ impl Register {
     fn insert_documents(&self, run_id: i64, documents: MoreDocuments<'_>) -> Result<()> {
         self.conn
             .pragma_update(None, "ignore_check_constraints", true)?;
-        let mut batch = Vec::with_capacity(DOCUMENTS_PER_INSERT);
-        let inserted = documents(&mut |document| {
-            batch.push(document);
-            if batch.len() == DOCUMENTS_PER_INSERT {
-                self.insert_checked_documents(&batch, run_id)?;
-                batch.clear();
-            }
-            Ok(())
-        })
-        .and_then(|()| self.insert_checked_documents(&batch, run_id));
+        let inserted = DocumentInserts::new(&self.conn).and_then(|mut inserts| {
+            let mut batch = Vec::with_capacity(DOCUMENTS_PER_INSERT);
+            documents(&mut |document| {
+                batch.push(document);
+                if batch.len() == DOCUMENTS_PER_INSERT {
+                    inserts.insert(&self.conn, &batch, run_id)?;
+                    batch.clear();
+                }
+                Ok(())
+            })?;
+            inserts.insert(&self.conn, &batch, run_id)
+        });
         let restored = self
             .conn
             .pragma_update(None, "ignore_check_constraints", false);
         inserted?;
         Ok(restored?)
-    }
-
-    fn insert_checked_documents(&self, documents: &[Document], run_id: i64) -> Result<()> {
-        let conn = &self.conn;
-        let mut many = conn.prepare_cached(&insert_documents_sql(DOCUMENTS_PER_INSERT))?;
-        let mut one = conn.prepare_cached(&insert_documents_sql(1))?;
-        let mut refunded =
-            conn.prepare_cached("UPDATE documents SET state = 'refunded' WHERE number = ?1")?;
-        let mut texts: Vec<RowText> = Vec::new();
-        texts.resize_with(DOCUMENTS_PER_INSERT.min(documents.len()), RowText::default);
-        for batch in documents.chunks(DOCUMENTS_PER_INSERT) {
-            for (text, d) in texts.iter_mut().zip(batch) {
-                text.of(d);
-            }
-            let mut inserted = false;
-            if batch.len() == DOCUMENTS_PER_INSERT {
-                let mut values: Vec<&dyn rusqlite::ToSql> =
-                    Vec::with_capacity(DOCUMENTS_PER_INSERT * DOCUMENT_VALUES);
-                for (d, text) in batch.iter().zip(&texts) {
-                    values.extend(document_values(d, text, &run_id));
-                }
-                match many.execute(values.as_slice()) {
-                    Ok(_) => inserted = true,
-                    // One of them is recorded already: undone, the
-                    // transaction goes on, one at a time to say which.
-                    Err(e)
-                        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
-                            && !conn.is_autocommit() => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if !inserted {
-                for (d, text) in batch.iter().zip(&texts) {
-                    one.execute(document_values(d, text, &run_id))
-                        .with_context(|| format!("document {} is already recorded", d.number))?;
-                }
-            }
-            for original in batch.iter().filter_map(|d| d.original.as_ref()) {
-                refunded.execute(params![original])?;
-            }
-        }
-        Ok(())
     }
 
     /// Records LHDN's UUIDs (already checked: see [`uuids::plan`]) in one
