@@ -28,7 +28,7 @@ use zip::ZipArchive;
 use super::grid::RowSink;
 use super::xlsx::{self, Rows, damaged};
 use super::xml_tokens::{
-    Attributes, Closing, Token, Tokens, decode_cdata, decode_text, local_name,
+    Attributes, Closing, Token, Tokens, decode_cdata, decode_text, find_byte, local_name,
 };
 
 type Xml<R> = quick_xml::Reader<R>;
@@ -387,8 +387,7 @@ fn read_string<R: Read>(xml: &mut Tokens<R>, closing: &[u8], text: &mut String) 
                 let part = if preserve {
                     text.as_str()
                 } else {
-                    // ASCII whitespace only: U+00A0 and the like are kept.
-                    text.trim_matches([' ', '\t', '\r', '\n'])
+                    trim_xml_space(text)
                 };
                 let part = unescape_excel(part);
                 match &mut value {
@@ -422,6 +421,17 @@ fn read_text<R: Read>(
             _ => {}
         }
     }
+}
+
+/// Text without the XML white space (space, tab, line ends) around it:
+/// U+00A0 and the like are kept.
+fn trim_xml_space(text: &str) -> &str {
+    let space = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let b = text.as_bytes();
+    let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !space(c)).map_or(start, |at| at + 1);
+    // Both ends are ASCII, so at a character's boundary.
+    &text[start..end]
 }
 
 /// Text with Excel's `_xHHHH_` escapes (UTF-16 code units) decoded:
@@ -579,21 +589,27 @@ fn builtin_format(id: &str) -> Format {
 /// (`12`) has no column.
 fn reference(bytes: &[u8]) -> Result<(u32, Option<usize>)> {
     let text = || String::from_utf8_lossy(bytes);
-    let letters = bytes.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    // One pass, by index: a reference is read for every cell.
+    let mut at = 0;
     let mut col: usize = 0;
-    for &b in &bytes[..letters] {
+    while at < bytes.len() && bytes[at].is_ascii_alphabetic() {
         // Past Excel's last column either way; saturating keeps it so.
         col = col
             .saturating_mul(26)
-            .saturating_add(usize::from(b.to_ascii_uppercase() - b'A') + 1);
+            .saturating_add(usize::from(bytes[at].to_ascii_uppercase() - b'A') + 1);
+        at += 1;
     }
-    let digits = &bytes[letters..];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if at == bytes.len() {
         bail!("a cell reference {:?} that is not one", text());
     }
     let mut row: u32 = 0;
-    for &b in digits {
-        row = row.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+    while at < bytes.len() {
+        let digit = bytes[at].wrapping_sub(b'0');
+        if digit > 9 {
+            bail!("a cell reference {:?} that is not one", text());
+        }
+        row = row.saturating_mul(10).saturating_add(u32::from(digit));
+        at += 1;
     }
     let row = row
         .checked_sub(1)
@@ -646,6 +662,11 @@ impl<'s, R: Read> SheetCells<'s, R> {
         }
         let (mut row, mut col) = (0u32, 0usize);
         loop {
+            if let Some(cell) = common_cell_start(&mut self.xml, row, col)? {
+                col = cell.col.saturating_add(1);
+                self.cell(rows, &cell)?;
+                continue;
+            }
             let cell = match self.xml.next_token()? {
                 Token::Start { name, attributes } => match local_name(name) {
                     b"row" => {
@@ -672,12 +693,21 @@ impl<'s, R: Read> SheetCells<'s, R> {
                 _ => continue,
             };
             col = cell.col.saturating_add(1);
-            let keep = rows.may_keep(cell.row, cell.col);
-            let value = cell_value(&mut self.xml, &mut self.text, &self.context, &cell, keep)?;
-            let blank = matches!(value, Data::Empty);
-            rows.cell(cell.row, cell.col, blank, None, || value)
-                .map_err(Stop::Rows)?;
+            self.cell(rows, &cell)?;
         }
+    }
+
+    /// Reads the cell begun, to its end, and hands it to `rows`.
+    fn cell(&mut self, rows: &mut Rows<'_>, cell: &CellStart) -> Result<(), Stop> {
+        let keep = rows.may_keep(cell.row, cell.col);
+        let (xml, text, context) = (&mut self.xml, &mut self.text, &self.context);
+        let value = match common_value(xml, text, context, cell, keep)? {
+            Some(value) => value,
+            None => cell_value(xml, text, context, cell, keep)?,
+        };
+        let blank = matches!(value, Data::Empty);
+        rows.cell(cell.row, cell.col, blank, None, || value)
+            .map_err(Stop::Rows)
     }
 }
 
@@ -776,6 +806,129 @@ fn cell_value<R: Read>(
     }
 }
 
+/// Whether cells of the common shapes are read from the bytes at once:
+/// tests read them token by token too, and hold the two ways equal.
+fn shortcuts() -> bool {
+    #[cfg(test)]
+    return !tests::TOKENS_ONLY.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    true
+}
+
+/// Counts a cell read from the bytes at once, so that a test can tell
+/// that it tried the shortcuts.
+fn taken() {
+    #[cfg(test)]
+    tests::TAKEN.with(|taken| taken.set(taken.get() + 1));
+}
+
+/// The start tag of a cell as Excel and 1688 write it, `<c r="A1"
+/// t="inlineStr">`, read from the bytes at once when the buffer holds it
+/// whole: each attribute one space, a name of letters, `=` and a value in
+/// double quotes. The same cell as the tag's token and [`CellStart::of`]
+/// make; `None`, and nothing read, for any other shape (`<c …/>` too).
+fn common_cell_start<R: Read>(
+    xml: &mut Tokens<R>,
+    row: u32,
+    col: usize,
+) -> Result<Option<CellStart>> {
+    let b = xml.buffered();
+    if b.first_chunk() != Some(b"<c ") || !shortcuts() {
+        return Ok(None);
+    }
+    let mut cell = CellStart::at(row, col);
+    let mut at = 2;
+    loop {
+        match b.get(at) {
+            Some(b'>') => break,
+            Some(b' ') => {}
+            _ => return Ok(None),
+        }
+        let name = at + 1;
+        let mut eq = name;
+        while eq < b.len() && b[eq].is_ascii_alphabetic() {
+            eq += 1;
+        }
+        if eq == name || b.get(eq..eq + 2) != Some(b"=\"") {
+            return Ok(None);
+        }
+        let value = eq + 2;
+        let Some(len) = find_byte(b'"', &b[value..]) else {
+            return Ok(None);
+        };
+        cell.attribute(&b[name..eq], &b[value..value + len])?;
+        at = value + len + 1;
+    }
+    taken();
+    xml.consume(at + 1);
+    Ok(Some(cell))
+}
+
+/// The text of `start` text `end` at the start of `b`, when `b` holds it
+/// whole and the text has no markup.
+fn shaped<'b, const S: usize, const E: usize>(
+    b: &'b [u8],
+    start: &[u8; S],
+    end: &[u8; E],
+) -> Option<&'b [u8]> {
+    let rest = b.strip_prefix(start)?;
+    let len = find_byte(b'<', rest)?;
+    (rest[len..].first_chunk() == Some(end)).then_some(&rest[..len])
+}
+
+/// The value of the cell begun, as [`cell_value`] reads it, when the
+/// buffer holds the rest of the cell whole in the shape Excel and 1688
+/// write, `<is><t>text</t></is></c>` or `<v>text</v></c>` (the text
+/// without markup): read from the bytes at once, not token by token.
+/// `None`, and nothing read, for any other shape.
+fn common_value<R: Read>(
+    xml: &mut Tokens<R>,
+    text: &mut String,
+    context: &Lookup<'_>,
+    cell: &CellStart,
+    keep: bool,
+) -> Result<Option<Data>> {
+    const STRING: (&[u8; 7], &[u8; 13]) = (b"<is><t>", b"</t></is></c>");
+    const VALUE: (&[u8; 3], &[u8; 8]) = (b"<v>", b"</v></c>");
+    if !shortcuts() {
+        return Ok(None);
+    }
+    let b = xml.buffered();
+    let (value, read) = match cell.kind {
+        Kind::InlineStr => {
+            let Some(raw) = shaped(b, STRING.0, STRING.1) else {
+                return Ok(None);
+            };
+            let value = if keep {
+                // As `read_string` reads a `<t>` without `xml:space`.
+                text.clear();
+                decode_text(raw, text)?;
+                Data::String(unescape_excel(trim_xml_space(text)).into_owned())
+            } else {
+                Data::String(String::new())
+            };
+            (value, STRING.0.len() + raw.len() + STRING.1.len())
+        }
+        // Read from the first text alone, as `cell_value` reads them.
+        Kind::Number | Kind::Shared | Kind::Bool | Kind::Error => {
+            let Some(raw) = shaped(b, VALUE.0, VALUE.1) else {
+                return Ok(None);
+            };
+            let first = &raw[..memchr::memchr(b'&', raw).unwrap_or(raw.len())];
+            let value = if first.is_empty() {
+                Data::Empty
+            } else {
+                typed(context, cell, utf8(first)?, keep)?
+            };
+            (value, VALUE.0.len() + raw.len() + VALUE.1.len())
+        }
+        _ => return Ok(None),
+    };
+    taken();
+    xml.consume(read);
+    Ok(Some(value))
+}
+
 /// An element a cell holds.
 enum Element {
     /// `<is>`
@@ -871,50 +1024,61 @@ struct CellStart {
 }
 
 impl CellStart {
-    /// The cell of `<c …>` with these attributes; without an `r`, at
-    /// (`row`, `col`).
-    fn of(attributes: &[u8], row: u32, col: usize) -> Result<CellStart> {
-        let mut cell = CellStart {
+    /// A cell without attributes, at (`row`, `col`).
+    fn at(row: u32, col: usize) -> CellStart {
+        CellStart {
             row,
             col,
             kind: Kind::Number,
             typed: false,
             style: None,
-        };
+        }
+    }
+
+    /// The cell of `<c …>` with these attributes; without an `r`, at
+    /// (`row`, `col`).
+    fn of(attributes: &[u8], row: u32, col: usize) -> Result<CellStart> {
+        let mut cell = CellStart::at(row, col);
         for attribute in Attributes::new(attributes) {
             let (key, value) = attribute?;
-            match key {
-                b"r" => {
-                    let (r, c) = reference(value)?;
-                    let c = c.ok_or_else(|| {
-                        anyhow!(
-                            "a cell reference {:?} without a column",
-                            String::from_utf8_lossy(value)
-                        )
-                    })?;
-                    (cell.row, cell.col) = (r, c);
-                }
-                b"t" => {
-                    cell.typed = true;
-                    cell.kind = match value {
-                        b"n" => Kind::Number,
-                        b"s" => Kind::Shared,
-                        b"inlineStr" | b"is" => Kind::InlineStr,
-                        b"str" => Kind::Str,
-                        b"b" => Kind::Bool,
-                        b"e" => Kind::Error,
-                        b"d" => Kind::Date,
-                        other => Kind::Other(String::from_utf8_lossy(other).into_owned()),
-                    };
-                }
-                b"s" => {
-                    let style = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-                    cell.style = Some(style.unwrap_or(0));
-                }
-                _ => {}
-            }
+            cell.attribute(key, value)?;
         }
         Ok(cell)
+    }
+
+    /// What an attribute of the tag says of the cell.
+    fn attribute(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match key {
+            b"r" => {
+                let (r, c) = reference(value)?;
+                let c = c.ok_or_else(|| {
+                    anyhow!(
+                        "a cell reference {:?} without a column",
+                        String::from_utf8_lossy(value)
+                    )
+                })?;
+                (self.row, self.col) = (r, c);
+            }
+            b"t" => {
+                self.typed = true;
+                self.kind = match value {
+                    b"n" => Kind::Number,
+                    b"s" => Kind::Shared,
+                    b"inlineStr" | b"is" => Kind::InlineStr,
+                    b"str" => Kind::Str,
+                    b"b" => Kind::Bool,
+                    b"e" => Kind::Error,
+                    b"d" => Kind::Date,
+                    other => Kind::Other(String::from_utf8_lossy(other).into_owned()),
+                };
+            }
+            b"s" => {
+                let style = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+                self.style = Some(style.unwrap_or(0));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -951,7 +1115,7 @@ mod tests {
 
     /// A workbook of one sheet, `S`, with the given parts' XML.
     fn package(
-        sheet: &str,
+        sheet: impl AsRef<[u8]>,
         strings: Option<&str>,
         styles: Option<&str>,
         date1904: bool,
@@ -963,22 +1127,22 @@ mod tests {
             u8::from(date1904)
         );
         let mut parts = vec![
-            ("_rels/.rels", RELS.to_string()),
-            ("xl/workbook.xml", workbook),
-            ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.to_string()),
-            ("xl/worksheets/sheet1.xml", sheet.to_string()),
+            ("_rels/.rels", RELS.as_bytes()),
+            ("xl/workbook.xml", workbook.as_bytes()),
+            ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.as_bytes()),
+            ("xl/worksheets/sheet1.xml", sheet.as_ref()),
         ];
         if let Some(strings) = strings {
-            parts.push(("xl/sharedStrings.xml", strings.to_string()));
+            parts.push(("xl/sharedStrings.xml", strings.as_bytes()));
         }
         if let Some(styles) = styles {
-            parts.push(("xl/styles.xml", styles.to_string()));
+            parts.push(("xl/styles.xml", styles.as_bytes()));
         }
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default();
-        for (name, text) in parts {
+        for (name, bytes) in parts {
             zip.start_file(name, options).unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
+            zip.write_all(bytes).unwrap();
         }
         zip.finish().unwrap().into_inner()
     }
@@ -1070,7 +1234,7 @@ mod tests {
             <row><c><v>1</v></c><c t=\"s\"><v>0</v></c><c/><c><v>4</v></c></row>\
             <row r=\"7\"><c r=\"C7\"><v>5</v></c><c><v>6</v></c></row><row><c r=\"b8\"><v>8</v></c></row>\
             <row r=\"10\" spans=\"1:2\" hidden=\"1\"><c r=\"A10\" t=\"inlineStr\"><is><t>\u{4e2d}\u{6587} \u{a0}</t></is></c></row><row r=\"11\"/>";
-        let bytes = package(&sheet(data), Some(STRINGS), Some(STYLES), false);
+        let bytes = package(sheet(data), Some(STRINGS), Some(STYLES), false);
         let rows = agree(&bytes);
         assert_eq!(rows.len(), 7, "{rows:#?}");
         assert_eq!(rows[0].cells[1], Data::String("rich text".into()));
@@ -1081,7 +1245,7 @@ mod tests {
         assert_eq!(rows[3].number, 4);
         assert_eq!(rows[4].number, 7);
         assert_eq!(rows[5].number, 8);
-        let rows = agree(&package(&sheet(data), Some(STRINGS), Some(STYLES), true));
+        let rows = agree(&package(sheet(data), Some(STRINGS), Some(STYLES), true));
         assert!(matches!(&rows[2].cells[8], Data::DateTime(d) if d.is_datetime()));
     }
 
@@ -1100,7 +1264,7 @@ mod tests {
             "<row r=\"1\"><c r=\"A1\" t=\"str\"><v>&bogus;</v></c></row>",
             "<row r=\"1\"><c r=\"A1\"><v>1</v>",
         ] {
-            let bytes = package(&sheet(data), Some(STRINGS), None, false);
+            let bytes = package(sheet(data), Some(STRINGS), None, false);
             let (mine, theirs) = both(&bytes, None);
             assert!(
                 mine.is_err() && theirs.is_err(),
@@ -1137,7 +1301,7 @@ mod tests {
                 "row 1 comes after row 2",
             ),
         ] {
-            let bytes = package(&sheet(data), None, None, false);
+            let bytes = package(sheet(data), None, None, false);
             // calamine's own reference parser overflows on the long column.
             let error = mine(&bytes, None).unwrap_err().to_string();
             assert!(error.contains(says), "{data}: {error}");
@@ -1149,13 +1313,160 @@ mod tests {
         let data = "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>x</t></is></c><c r=\"B1\" t=\"inlineStr\"><is><t>y</t></is></c></row>\
             <row r=\"2\"><c r=\"B2\" t=\"inlineStr\"><is><t>kept</t></is></c><c r=\"C2\" t=\"inlineStr\"><is><t>not kept</t></is></c></row>\
             <row r=\"3\"><c r=\"C3\" t=\"inlineStr\"><is><t>z</t></is></c><c r=\"D3\" t=\"inlineStr\"><is><t>not kept</t></is></c></row>";
-        let bytes = package(&sheet(data), None, None, false);
+        let bytes = package(sheet(data), None, None, false);
         let rows = mine(&bytes, Some(vec![1])).unwrap();
         // Row 3 has no cell of column B: it is no row.
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].cells, vec![Data::String("y".into())]);
         assert_eq!(rows[1].cells, vec![Data::String("kept".into())]);
         assert_eq!(rows[1].width, 3);
+    }
+
+    thread_local! {
+        /// Cells are read token by token only.
+        pub(super) static TOKENS_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Cells read from the bytes at once.
+        pub(super) static TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The rows of the first sheet (or its error, as said), read with the
+    /// shortcuts for common cells, which must be what reading every cell
+    /// token by token gives; and how many cells the shortcuts read.
+    fn both_ways(bytes: &[u8], keep: Option<Vec<usize>>) -> (Result<Vec<GridRow>, String>, usize) {
+        let said = |read: Result<Vec<GridRow>>| read.map_err(|error| format!("{error:#}"));
+        TOKENS_ONLY.with(|only| only.set(true));
+        TAKEN.with(|taken| taken.set(0));
+        let tokens = said(mine(bytes, keep.clone()));
+        assert_eq!(TAKEN.with(std::cell::Cell::get), 0);
+        TOKENS_ONLY.with(|only| only.set(false));
+        let fast = said(mine(bytes, keep));
+        assert_eq!(fast, tokens);
+        (fast, TAKEN.with(std::cell::Cell::get))
+    }
+
+    /// Cells in the shapes read at once, and in shapes near them, which
+    /// are not.
+    const SHAPES: &[&str] = &[
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>2410000000000000007</t></is></c>",
+        "<c r=\"{C}\"><v>62.02</v></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t> a &amp; &#x41;&lt; b_x000D_ \r\n</t></is></c>",
+        "<c r=\"{C}\" s=\"1\"><v>45575.5</v></c>",
+        "<c r=\"{C}\" s=\"3\" t=\"n\"><v>45575</v></c>",
+        "<c r=\"{C}\" t=\"s\"><v>1</v></c>",
+        "<c r=\"{C}\" t=\"b\"><v>1</v></c>",
+        "<c r=\"{C}\" t=\"e\"><v>#N/A</v></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t></t></is></c>",
+        "<c r=\"{C}\"><v></v></c>",
+        "<c r=\"{C}\"><v>1&amp;2</v></c>",
+        "<c r=\"{C}\"><v>not a number</v></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>\u{4e2d}\u{6587} \u{a0}a>b</t></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t xml:space=\"preserve\"> kept </t></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t><![CDATA[a<b]]></t></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>a<!-- x -->b</t></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><r><t>a</t></r><r><t> b</t></r></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>a</t></is></c >",
+        "<c r=\"{C}\" t=\"inlineStr\"><v>9</v><is><t>after v</t></is></c>",
+        "<c r=\"{C}\" t=\"str\"><f>A1</f><v>text</v></c>",
+        "<c r=\"{C}\"><f>1+1</f><v>2</v></c>",
+        "<c r=\"{C}\"><v>2</v><f>1+1</f></c>",
+        "<c r=\"{C}\"><v/></c>",
+        "<c r=\"{C}\"/>",
+        "<c r=\"{C}\" ><v>3</v></c>",
+        "<c  r=\"{C}\"><v>3</v></c>",
+        "<c r='{C}'><v>3</v></c>",
+        "<c r=\"{C}\" x:y=\"1\"><v>3</v></c>",
+        "<c r=\"{C}\" f=\"a>b\"><v>3</v></c>",
+        "<c r=\"{C}\" t=\"d\"><v>2024-10-10T09:17:05</v></c>",
+        "<c><v>4</v></c>",
+        "<x:c r=\"{C}\" t=\"inlineStr\"><x:is><x:t>prefixed</x:t></x:is></x:c>",
+        "<x:c r=\"{C}\"><x:v>5</x:v></x:c>",
+    ];
+
+    /// Cells whose XML is refused, in the shapes read at once and not.
+    const REFUSED: &[&str] = &[
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>&bogus;</t></is></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>a & b</t></is></c>",
+        "<c r=\"{C}\" t=\"n\"><v>x</v></c>",
+        "<c r=\"{C}\" t=\"s\"><v>7</v></c>",
+        "<c r=\"{C}\" t=\"b\"><v>maybe</v></c>",
+        "<c r=\"{C}\" t=\"e\"><v>#WHAT</v></c>",
+        "<c r=\"{C}\" t=\"zz\"><v>1</v></c>",
+        "<c r=\"A0\"><v>1</v></c>",
+        "<c r=\"1\"><v>1</v></c>",
+        "<c r=\"{C}x\"><v>1</v></c>",
+        "<c r=\"XFE1\"><v>1</v></c>",
+        "<c r=\"{C}\"><x>1</x></c>",
+        "<c r=\"{C}\" t=\"inlineStr\"><is><t>open",
+    ];
+
+    /// A sheet of one row of `cells`, after `pad` spaces: each `{C}` the
+    /// reference of its cell.
+    fn shaped_sheet(pad: usize, cells: &[&str]) -> String {
+        let mut data = format!("<row r=\"3\">{}", " ".repeat(pad));
+        for (col, cell) in cells.iter().enumerate() {
+            let reference = format!("{}3", crate::read::grid::column_letters(col));
+            data.push_str(&cell.replace("{C}", &reference));
+        }
+        data.push_str("</row>");
+        sheet(&data)
+    }
+
+    #[test]
+    fn common_cells_read_as_their_tokens_wherever_the_buffer_ends() {
+        let mut taken = 0;
+        // The test buffer is 64 bytes: every cell starts and ends at every
+        // place of it, and across its end.
+        for pad in 0..150 {
+            let bytes = package(
+                shaped_sheet(pad, SHAPES),
+                Some(STRINGS),
+                Some(STYLES),
+                false,
+            );
+            for keep in [None, Some(vec![0, 2, 5, 12]), Some(vec![])] {
+                let (rows, fast) = both_ways(&bytes, keep);
+                assert!(rows.is_ok(), "{rows:?}");
+                taken += fast;
+            }
+            // Calamine reads the unprefixed cells alike.
+            let plain: Vec<&str> = SHAPES
+                .iter()
+                .copied()
+                .filter(|c| !c.contains("x:"))
+                .collect();
+            agree(&package(
+                shaped_sheet(pad, &plain),
+                Some(STRINGS),
+                Some(STYLES),
+                false,
+            ));
+        }
+        assert!(taken > 150 * 3 * 12, "{taken}");
+    }
+
+    #[test]
+    fn damaged_cells_are_refused_as_their_tokens_refuse_them() {
+        for refused in REFUSED {
+            for pad in 0..70 {
+                let cells = [SHAPES[0], SHAPES[1], refused, SHAPES[1]];
+                let bytes = package(shaped_sheet(pad, &cells), Some(STRINGS), None, false);
+                let (rows, _) = both_ways(&bytes, None);
+                let error = rows.expect_err(refused);
+                assert!(
+                    error.contains("cannot be read") || error.contains("lies beyond"),
+                    "{error}"
+                );
+            }
+        }
+        // Text that is not UTF-8, read at once or not.
+        let not_utf8 = "<c r=\"B3\" t=\"inlineStr\"><is><t>a\u{1}</t></is></c>";
+        for pad in 0..70 {
+            let mut xml = shaped_sheet(pad, &[SHAPES[0], not_utf8]).into_bytes();
+            let at = xml.iter().position(|&b| b == 1).unwrap();
+            xml[at] = 0xff;
+            let (rows, _) = both_ways(&package(&xml, None, None, false), None);
+            assert!(rows.unwrap_err().contains("not UTF-8"));
+        }
     }
 
     /// XML as a writer other than Excel might write it: names with a
@@ -1272,6 +1583,25 @@ mod tests {
         }
 
         proptest! {
+            #[test]
+            fn reads_common_cells_as_their_tokens_in_any_order_and_place(
+                cells in prop::collection::vec(prop::sample::select([SHAPES, REFUSED].concat()), 0..14),
+                pad in 0usize..64,
+                keep in prop::option::of(prop::collection::vec(0usize..14, 0..6)),
+            ) {
+                let bytes = package(shaped_sheet(pad, &cells), Some(STRINGS), Some(STYLES), false);
+                let _ = both_ways(&bytes, keep);
+            }
+
+            #[test]
+            fn reads_any_such_sheet_as_its_tokens_say(xml in sheet_xml(), pad in 0usize..64) {
+                let xml = xml.replacen("sheetData>", &format!("sheetData>{}", " ".repeat(pad)), 1);
+                let bytes = package(&xml, Some(STRINGS), Some(STYLES), false);
+                for keep in [None, Some(vec![1, 3]), Some(vec![])] {
+                    let _ = both_ways(&bytes, keep);
+                }
+            }
+
             #[test]
             fn reads_any_such_sheet_as_calamine_does(xml in sheet_xml(), date1904 in any::<bool>()) {
                 let bytes = package(&xml, Some(STRINGS), Some(STYLES), date1904);

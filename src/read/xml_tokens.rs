@@ -189,6 +189,27 @@ impl<R: Read> Tokens<R> {
         })
     }
 
+    /// The unread bytes the buffer holds, for a reader that recognises a
+    /// shape of markup there itself and moves past it with
+    /// [`Tokens::consume`]; nothing while an empty element's end is still
+    /// to come. A shape the buffer does not hold whole is the tokens' to
+    /// read: they are read from the same bytes, so both ways give the same.
+    pub fn buffered(&self) -> &[u8] {
+        match self.pending_end {
+            Some(_) => &[],
+            None => &self.buf[self.pos..self.end],
+        }
+    }
+
+    /// Moves past the first `len` bytes of [`Tokens::buffered`].
+    pub fn consume(&mut self, len: usize) {
+        assert!(
+            self.pending_end.is_none() && len <= self.end - self.pos,
+            "consumed past the buffer"
+        );
+        self.pos += len;
+    }
+
     /// Reads on to the end of the element whose start (named `name`) was
     /// the last token: nested elements of the same name are skipped whole.
     pub fn skip_to_end(&mut self, name: &[u8]) -> Result<()> {
@@ -255,7 +276,7 @@ const NEAR: usize = 16;
 
 /// Where `needle` first is in `b`.
 #[inline]
-fn find_byte(needle: u8, b: &[u8]) -> Option<usize> {
+pub fn find_byte(needle: u8, b: &[u8]) -> Option<usize> {
     let near = &b[..b.len().min(NEAR)];
     match near.iter().position(|&c| c == needle) {
         Some(at) => Some(at),
@@ -410,38 +431,36 @@ impl<'a> Iterator for Attributes<'a> {
     type Item = Result<(&'a [u8], &'a [u8])>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        // Index loops: an attribute is a few bytes, read for every cell.
         let b = self.rest;
-        let start = b.iter().position(|&c| !is_space(c))?;
-        let b = &b[start..];
-        let name_len = b
-            .iter()
-            .position(|&c| c == b'=' || is_space(c))
-            .unwrap_or(b.len());
-        let name = &b[..name_len];
-        let after = b[name_len..].iter().position(|&c| !is_space(c));
-        let malformed = || {
-            Some(Err(anyhow!(
+        let skip_space = |mut at: usize| {
+            while at < b.len() && is_space(b[at]) {
+                at += 1;
+            }
+            at
+        };
+        let start = skip_space(0);
+        if start == b.len() {
+            return None;
+        }
+        let mut name_end = start;
+        while name_end < b.len() && b[name_end] != b'=' && !is_space(b[name_end]) {
+            name_end += 1;
+        }
+        let name = &b[start..name_end];
+        let eq = skip_space(name_end);
+        let quote_at = skip_space(eq + 1);
+        let found = (eq < b.len() && b[eq] == b'=')
+            .then_some(())
+            .and_then(|()| b.get(quote_at))
+            .filter(|&&quote| quote == b'"' || quote == b'\'')
+            .and_then(|&quote| find_byte(quote, &b[quote_at + 1..]));
+        let Some(close) = found else {
+            self.rest = &[];
+            return Some(Err(anyhow!(
                 "an attribute {:?} without a quoted value",
                 String::from_utf8_lossy(name)
-            )))
-        };
-        let Some(eq) = after.map(|at| name_len + at).filter(|&at| b[at] == b'=') else {
-            self.rest = &[];
-            return malformed();
-        };
-        let Some(quote_at) = b[eq + 1..]
-            .iter()
-            .position(|&c| !is_space(c))
-            .map(|at| eq + 1 + at)
-            .filter(|&at| matches!(b[at], b'"' | b'\''))
-        else {
-            self.rest = &[];
-            return malformed();
-        };
-        let quote = b[quote_at];
-        let Some(close) = find_byte(quote, &b[quote_at + 1..]) else {
-            self.rest = &[];
-            return malformed();
+            )));
         };
         let value = &b[quote_at + 1..quote_at + 1 + close];
         self.rest = &b[quote_at + 1 + close + 1..];
