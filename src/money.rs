@@ -211,11 +211,47 @@ pub fn from_cell_number(value: f64) -> Option<Decimal> {
     if !value.is_finite() {
         return None;
     }
+    if let Some(short) = short_decimal(value) {
+        return bounded(short).ok();
+    }
     // Rust's `Display` for f64 prints the shortest round-trip form and never
     // uses an exponent.
     Decimal::from_str(&value.to_string())
         .ok()
         .and_then(|d| bounded(d).ok())
+}
+
+/// The decimal `m / 10^s` (|m| < 10^15, `s` ≤ 15, the fewest places) that
+/// reads back as `value`, found without formatting: what
+/// [`from_cell_number`]'s shortest text parses to, the same digits and
+/// scale, for nearly every number a sheet holds (`62.02`, `3`).
+///
+/// Why it is the same: a decimal of at most 15 significant digits is the
+/// only one of them that reads back as its f64 (15 digits survive the
+/// round trip), so the shortest text, no longer than it, has its value,
+/// and its fewest places are the text's. `value · 10^s` is within 0.23 of
+/// `m` when `m` exists (`m` < 10^15 is exact in an f64, its error at most
+/// 2⁻⁵² of it), so rounding finds `m`; `m / 10^s`, both exact, rounds as
+/// reading the decimal does, and checks it. Zero, whose sign is the text's
+/// affair, and anything else are left to the text.
+fn short_decimal(value: f64) -> Option<Decimal> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    if value == 0.0 {
+        return None;
+    }
+    for (scale, power) in (0u32..).zip(POWERS) {
+        let scaled = value * power;
+        if scaled.abs() >= 1e15 {
+            return None;
+        }
+        let mantissa = scaled.round();
+        if mantissa / power == value {
+            return Some(Decimal::new(mantissa as i64, scale));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -244,6 +280,97 @@ mod tests {
                 prop_assert_eq!(&text[1..], value.to_string());
             }
         }
+    }
+
+    /// What `from_cell_number` made before its shortcut: the shortest text.
+    fn through_text(value: f64) -> Option<Decimal> {
+        if !value.is_finite() {
+            return None;
+        }
+        Decimal::from_str(&value.to_string())
+            .ok()
+            .and_then(|d| bounded(d).ok())
+    }
+
+    /// The same decimal, to its sign, scale and every bit.
+    fn same(value: f64) -> Result<(), TestCaseError> {
+        let (fast, slow) = (from_cell_number(value), through_text(value));
+        prop_assert_eq!(
+            fast.map(|d| d.serialize()),
+            slow.map(|d| d.serialize()),
+            "{}",
+            value
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn a_cell_number_is_the_decimal_its_shortest_text_says(
+            bits in any::<u64>(),
+            mantissa in -999_999_999_999_999i64..=999_999_999_999_999,
+            small in -10_000_000i64..10_000_000,
+            scale in 0u32..=18,
+        ) {
+            same(f64::from_bits(bits))?;
+            // What a sheet holds: a decimal of some places, read as f64.
+            for m in [mantissa, small, mantissa / 1_000, small / 100] {
+                let text = Decimal::new(m, scale).to_string();
+                let value: f64 = text.parse().unwrap();
+                same(value)?;
+                same(-value)?;
+                // Its neighbours, which no short decimal reads back as.
+                same(f64::from_bits(value.to_bits() + 1))?;
+                same(f64::from_bits(value.to_bits().saturating_sub(1)))?;
+                same(value * 3.0)?;
+                same(value / 7.0)?;
+            }
+        }
+    }
+
+    #[test]
+    fn cell_numbers_at_the_shortcuts_edges() {
+        for value in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.2,
+            0.3,
+            0.1 + 0.2,
+            62.02,
+            1e-15,
+            1.5e-15,
+            1e-16,
+            123.456,
+            999_999_999_999_999.0,
+            1e15,
+            1e15 + 1.0,
+            99_999_999_999.99,
+            1e12,
+            1e12 + 0.01,
+            -1e12,
+            2f64.powi(53),
+            0.125,
+            1.0 / 3.0,
+            2.0 / 3.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.000_001,
+            0.1234567890123,
+            12_345.678_901_234_5,
+            4_503_599_627_370_496.5,
+        ] {
+            same(value).unwrap();
+            same(-value).unwrap();
+        }
+        // The shortcut is what reads a sheet's amounts.
+        assert_eq!(short_decimal(62.02), Some(d("62.02")));
+        assert_eq!(short_decimal(5.0), Some(d("5")));
+        assert_eq!(short_decimal(-0.25), Some(d("-0.25")));
     }
 
     fn d(s: &str) -> Decimal {
