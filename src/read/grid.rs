@@ -132,6 +132,9 @@ const DATE_FORMATS: &[&str] = &[
 
 pub fn parse_date_text(text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
+    if let Some(value) = common_date_time(text) {
+        return Some(value);
+    }
     for format in DATE_FORMATS {
         if let Ok(value) = NaiveDateTime::parse_from_str(text, format) {
             return Some(value);
@@ -143,6 +146,29 @@ pub fn parse_date_text(text: &str) -> Option<NaiveDateTime> {
         }
     }
     None
+}
+
+/// `2024-10-10 09:17:05`, as 1688 writes its times, read without the
+/// formatting machinery when it is a real date and time: what the first of
+/// [`DATE_FORMATS`] reads it as. Anything else (a leap second, which that
+/// format reads, too) is left to the formats.
+fn common_date_time(text: &str) -> Option<NaiveDateTime> {
+    let b: &[u8; 19] = text.as_bytes().try_into().ok()?;
+    let separators = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?.and_hms_opt(
+        number(11, 13)?,
+        number(14, 16)?,
+        number(17, 19)?,
+    )
 }
 
 /// The last day Excel can show, 9999-12-31, as a serial number.
@@ -223,6 +249,70 @@ mod tests {
             cell_datetime(&Data::DateTime(huge)),
             Err(CellProblem::NotADate)
         );
+    }
+
+    /// What `parse_date_text` made before its shortcut.
+    fn through_formats(text: &str) -> Option<NaiveDateTime> {
+        let text = text.trim();
+        DATE_FORMATS
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .or_else(|| {
+                ["%Y-%m-%d", "%Y/%m/%d"]
+                    .iter()
+                    .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
+                    .and_then(|date| date.and_hms_opt(0, 0, 0))
+            })
+    }
+
+    #[test]
+    fn a_date_time_as_1688_writes_it_reads_as_the_formats_read_it() {
+        for text in [
+            "2024-10-10 09:17:05",
+            " 2024-10-10 09:17:05 ",
+            "0000-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+            "2024-02-29 12:00:00",
+            "2023-02-29 12:00:00",
+            "2024-13-01 00:00:00",
+            "2024-00-10 00:00:00",
+            "2024-10-32 00:00:00",
+            "2024-10-10 24:00:00",
+            "2024-10-10 23:60:00",
+            "2024-10-10 23:59:60",
+            "2024-10-10 23:59:61",
+            "2024-10-10T09:17:05",
+            "2024/10/10 09:17:05",
+            "2024-10-10 9:17:05 ",
+            "2024-10-10 09:17:0x",
+            "+024-10-10 09:17:05",
+            "2024-10-1009:17:05 ",
+            "２０２４-10-10 09:17",
+        ] {
+            assert_eq!(parse_date_text(text), through_formats(text), "{text:?}");
+        }
+        assert!(common_date_time("2024-10-10 09:17:05").is_some());
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_date_time_text_reads_as_the_formats_read_it(
+                parts in (0u32..10_100, 0u32..14, 0u32..33, 0u32..26, 0u32..62, 0u32..62),
+                noise in prop::sample::select(vec!["", " ", "x", "-", ":", "0"]),
+                at in 0usize..20,
+            ) {
+                let (y, mo, d, h, mi, s) = parts;
+                let mut text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+                if !noise.is_empty() && at < text.len() {
+                    text.replace_range(at..at + 1, noise);
+                }
+                prop_assert_eq!(parse_date_text(&text), through_formats(&text), "{:?}", text);
+            }
+        }
     }
 
     #[test]
