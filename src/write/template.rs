@@ -189,12 +189,14 @@ pub struct TemplatePackage {
     tables_zipped: Mutex<HashMap<(String, u32), ZippedPart>>,
     /// Compressors and buffers the run's workbooks reuse.
     pub(crate) reuse: super::xlsx::Reuse,
+    /// The template's parts as zip copies them, made when first needed.
+    assembly: std::sync::OnceLock<Option<super::xlsx::Assembly>>,
     /// Info findings about the template, reported once per run.
     pub notes: Vec<Finding>,
 }
 
 /// A part compressed as a one-entry zip, shared by the workbooks of a run.
-type ZippedPart = Arc<Vec<u8>>;
+pub(crate) type ZippedPart = Arc<Vec<u8>>;
 
 /// The most compressed tables kept for a run (each well under 2 KB).
 const MAX_TABLES_ZIPPED: usize = 4096;
@@ -506,8 +508,17 @@ impl TemplatePackage {
             styles,
             tables_zipped: Mutex::default(),
             reuse: super::xlsx::Reuse::default(),
+            assembly: std::sync::OnceLock::new(),
             notes,
         })
+    }
+
+    /// The template's parts as zip copies them into a workbook (`None` when
+    /// zip writes them in a form [`super::xlsx::Assembly`] does not cut).
+    pub(crate) fn assembly(&self) -> Option<&super::xlsx::Assembly> {
+        self.assembly
+            .get_or_init(|| super::xlsx::Assembly::of(&self.bytes).ok().flatten())
+            .as_ref()
     }
 
     /// The template's zip bytes.

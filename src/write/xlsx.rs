@@ -19,7 +19,9 @@
 //! batches of a few hundred invoices in little memory. When the rows are
 //! not counted up front they wait as text the same way, and are compressed
 //! when the workbook is finished. The compressors and buffers a workbook
-//! uses are handed on to the run's next workbooks ([`Reuse`]).
+//! uses are handed on to the run's next workbooks ([`Reuse`]), and a
+//! workbook whose changed parts are all in memory is put together from the
+//! template's parts as zip copies them, cut once per run ([`Assembly`]).
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
@@ -29,12 +31,13 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufWriter;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::OutputSet;
-use super::template::{MAX_DATA_ROWS, TemplatePackage, TemplateSheet, column_letter};
+use super::template::{MAX_DATA_ROWS, TemplatePackage, TemplateSheet, ZippedPart, column_letter};
 use crate::batch::{
     ADDED_IN_NEWER_TEMPLATE, Batch, Cell, FIRST_DATA_ROW, SheetTemplate, template as layout,
 };
@@ -256,6 +259,12 @@ impl<'t> WorkbookWriter<'t> {
         let (mut direct, compressed): (Vec<_>, Vec<_>) = rest
             .into_iter()
             .partition(|(_, sheet)| matches!(sheet.part, SheetPart::Text(None)));
+        if text.is_empty()
+            && compressed.is_empty()
+            && let Some(assembly) = template.assembly()
+        {
+            return assembly.workbook(template, direct, &last_rows, out);
+        }
         let mut prepared = std::thread::scope(|scope| {
             let finishing: Vec<_> = text
                 .into_iter()
@@ -744,6 +753,8 @@ pub(crate) struct Reuse {
     encoders: Mutex<Vec<DeflateEncoder<Vec<u8>>>>,
     buffers: Mutex<Vec<Vec<u8>>>,
     frames: Mutex<HashMap<String, Arc<Frame>>>,
+    /// Per entry: whether zip copies a one-entry zip of it as it is.
+    copied_as_is: Mutex<HashMap<String, bool>>,
 }
 
 /// Buffers kept for reuse: a workbook's sheets, one part and its file, for
@@ -829,6 +840,20 @@ impl Reuse {
         Ok(zip)
     }
 
+    /// Whether zip copies `zipped`, a one-entry zip of `entry`, into a
+    /// workbook as it is (the same local header and bytes, the same central
+    /// directory record but for the offset): tried once per entry.
+    fn copied_as_is(&self, entry: &str, zipped: &[u8]) -> Result<bool> {
+        if let Some(same) = locked(&self.copied_as_is).get(entry) {
+            return Ok(*same);
+        }
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        zip.raw_copy_file(ZipArchive::new(Cursor::new(zipped))?.by_index_raw(0)?)?;
+        let same = zip.finish()?.into_inner() == zipped;
+        locked(&self.copied_as_is).insert(entry.to_string(), same);
+        Ok(same)
+    }
+
     /// The zip framing of entry `name`, cut from a one-entry zip that zip
     /// writes with nothing in it: made once per entry.
     fn frame(&self, name: &str) -> Result<Arc<Frame>> {
@@ -871,6 +896,194 @@ impl Reuse {
         locked(&self.frames).insert(name.to_string(), Arc::clone(&frame));
         Ok(frame)
     }
+}
+
+/// The template's parts as zip copies them into a workbook, made once per
+/// run: each part's local header and compressed bytes, and its central
+/// directory record. A workbook whose every changed part is in memory (a
+/// split output's) is these, with its changed parts' in their place, and
+/// each record given where its part starts: the bytes zip writes, without
+/// copying each part through zip.
+pub(crate) struct Assembly {
+    bytes: Vec<u8>,
+    parts: Vec<AssembledPart>,
+    /// The end of central directory record.
+    end: Range<usize>,
+}
+
+struct AssembledPart {
+    entry: String,
+    /// Local header and compressed bytes.
+    local: Range<usize>,
+    central: Range<usize>,
+}
+
+/// Where a central directory record gives its part's offset.
+const CENTRAL_OFFSET: usize = 42;
+
+impl Assembly {
+    /// The template copied part by part by zip, cut into its parts: `None`
+    /// when zip writes any of them in a form not cut here (ZIP64, a data
+    /// descriptor, an extra field, a comment), and workbooks are then
+    /// copied through zip.
+    pub(crate) fn of(template: &[u8]) -> Result<Option<Assembly>> {
+        let mut zip_in = ZipArchive::new(Cursor::new(template))?;
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..zip_in.len() {
+            zip.raw_copy_file(zip_in.by_index_raw(i)?)?;
+        }
+        let bytes = zip.finish()?.into_inner();
+        let Some((parts, end)) = zip_parts(&bytes) else {
+            return Ok(None);
+        };
+        Ok(Some(Assembly { bytes, parts, end }))
+    }
+
+    /// Writes a workbook: the template's parts, with the filled sheets
+    /// (`direct`, rows as text in memory), their tables (stretched to
+    /// `last_rows`) and the styles in place of the template's.
+    fn workbook<W: Write>(
+        &self,
+        template: &TemplatePackage,
+        mut direct: Vec<(usize, SheetStream)>,
+        last_rows: &[Option<u32>],
+        mut out: W,
+    ) -> Result<W> {
+        let filled = !direct.is_empty();
+        let reuse = &template.reuse;
+        // Each changed part as a one-entry zip (its own, to give back, or
+        // one shared by the run), or the template's.
+        enum Part<'a> {
+            Template(&'a AssembledPart),
+            Own(Vec<u8>),
+            Shared(ZippedPart),
+            Styles(&'a [u8]),
+        }
+        let mut parts = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            let name = part.entry.as_str();
+            if let Some(at) = direct.iter().position(|(_, sheet)| sheet.entry == name) {
+                let (index, sheet) = direct.swap_remove(at);
+                parts.push(Part::Own(sheet.zipped(template, index)?));
+            } else if let Some((sheet, table)) = template.table(name)
+                && let Some(last_row) = last_rows[*sheet]
+            {
+                parts.push(Part::Shared(template.table_zipped(name, table, last_row)?));
+            } else if filled
+                && let Some((entry, styles)) = template.styles_zipped()
+                && entry == name
+            {
+                parts.push(Part::Styles(styles));
+            } else {
+                parts.push(Part::Template(part));
+            }
+        }
+        if let Some((_, sheet)) = direct.first() {
+            bail!("the template lists no part {}", sheet.entry);
+        }
+        let mut central = reuse.buffer();
+        let mut at = 0usize;
+        let mut write = |local: &[u8], record: &[u8]| -> Result<()> {
+            out.write_all(local)?;
+            let start = central.len();
+            central.extend_from_slice(record);
+            central[start + CENTRAL_OFFSET..start + CENTRAL_OFFSET + 4]
+                .copy_from_slice(&u32::try_from(at)?.to_le_bytes());
+            at += local.len();
+            Ok(())
+        };
+        for part in &parts {
+            match part {
+                Part::Template(part) => write(
+                    &self.bytes[part.local.clone()],
+                    &self.bytes[part.central.clone()],
+                )?,
+                Part::Own(zipped) => one_entry(reuse, zipped, &mut write)?,
+                Part::Shared(zipped) => one_entry(reuse, zipped, &mut write)?,
+                Part::Styles(zipped) => one_entry(reuse, zipped, &mut write)?,
+            }
+        }
+        out.write_all(&central)?;
+        let mut end = self.bytes[self.end.clone()].to_vec();
+        end[12..16].copy_from_slice(&u32::try_from(central.len())?.to_le_bytes());
+        end[16..20].copy_from_slice(&u32::try_from(at)?.to_le_bytes());
+        out.write_all(&end)?;
+        reuse.give_back(central);
+        for part in parts {
+            if let Part::Own(zipped) = part {
+                reuse.give_back(zipped);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Hands the one entry of `zipped` (a one-entry zip) to `write` as its
+/// local header and bytes, and its central directory record.
+fn one_entry(
+    reuse: &Reuse,
+    zipped: &[u8],
+    write: &mut impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let entry = match zip_parts(zipped) {
+        Some((parts, _)) if parts.len() == 1 && reuse.copied_as_is(&parts[0].entry, zipped)? => {
+            parts.into_iter().next()
+        }
+        _ => None,
+    };
+    let entry = entry.ok_or_else(|| anyhow!("a part not in the form zip copies as it is"))?;
+    write(&zipped[entry.local], &zipped[entry.central])
+}
+
+/// A zip's parts, cut as [`Assembly`] cuts them, and its end record:
+/// `None` for a zip in another form.
+fn zip_parts(bytes: &[u8]) -> Option<(Vec<AssembledPart>, Range<usize>)> {
+    let u16_at = |at: usize| -> Option<usize> {
+        Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?).into())
+    };
+    let u32_at = |at: usize| -> Option<usize> {
+        let value = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        // 0xFFFFFFFF: the value is in a ZIP64 field.
+        (value != u32::MAX).then_some(value as usize)
+    };
+    let end = bytes.len().checked_sub(22)?;
+    if bytes.get(end..end + 4)? != b"PK\x05\x06" || u16_at(end + 20)? != 0 {
+        return None;
+    }
+    let count = u16_at(end + 10)?;
+    let (size, start) = (u32_at(end + 12)?, u32_at(end + 16)?);
+    if start + size != end || u16_at(end + 8)? != count {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(count);
+    let (mut record, mut local) = (start, 0);
+    for _ in 0..count {
+        if bytes.get(record..record + 4)? != b"PK\x01\x02"
+            || u16_at(record + 8)? & 0x08 != 0
+            || u16_at(record + 30)? + u16_at(record + 32)? != 0
+            || u32_at(record + CENTRAL_OFFSET)? != local
+        {
+            return None;
+        }
+        let name_len = u16_at(record + 28)?;
+        let entry = std::str::from_utf8(bytes.get(record + 46..record + 46 + name_len)?).ok()?;
+        if bytes.get(local..local + 4)? != b"PK\x03\x04"
+            || u16_at(local + 26)? != name_len
+            || u16_at(local + 28)? != 0
+        {
+            return None;
+        }
+        let data = local + 30 + name_len;
+        let next = data + u32_at(record + 20)?;
+        parts.push(AssembledPart {
+            entry: entry.to_string(),
+            local: local..next,
+            central: record..record + 46 + name_len,
+        });
+        record += 46 + name_len;
+        local = next;
+    }
+    (record == end && local == start).then_some((parts, end..bytes.len()))
 }
 
 /// A whole batch as one workbook, in memory.
@@ -1201,6 +1414,36 @@ mod tests {
         for name in &names {
             assert!(part(&open_ended, name) == part(&counted, name), "{name}");
         }
+    }
+
+    #[test]
+    fn workbooks_are_assembled_from_the_parts_zip_copies() {
+        let template = TemplatePackage::embedded().unwrap();
+        let assembly = template
+            .assembly()
+            .expect("LHDN's template is cut into its parts");
+        assert_eq!(
+            assembly.parts.len(),
+            ZipArchive::new(Cursor::new(template.bytes()))
+                .unwrap()
+                .len()
+        );
+        // A workbook without rows is the template as zip copies it.
+        let empty = WorkbookWriter::open_ended(&template);
+        let bytes = empty.finish(Cursor::new(Vec::new())).unwrap().into_inner();
+        assert!(bytes == assembly.bytes);
+        // A zip in a form not cut here is copied through zip.
+        let a_zip = |comment: Option<&str>| {
+            let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+            zip.start_file("a.xml", options()).unwrap();
+            zip.write_all(b"<a/>").unwrap();
+            if let Some(comment) = comment {
+                zip.set_comment(comment).unwrap();
+            }
+            zip.finish().unwrap().into_inner()
+        };
+        assert!(zip_parts(&a_zip(None)).is_some());
+        assert!(zip_parts(&a_zip(Some("a comment"))).is_none());
     }
 
     #[test]
