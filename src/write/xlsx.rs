@@ -1097,33 +1097,51 @@ pub fn workbook_bytes(template: &TemplatePackage, batch: &Batch) -> Result<Vec<u
         .into_inner())
 }
 
+/// Bytes that [`escape_into`] stops at: those to escape or drop (every
+/// character to escape or drop is one ASCII byte, or U+FFFE and U+FFFF,
+/// which start with 0xEF).
+const NOTABLE: [bool; 256] = {
+    let mut notable = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        notable[byte] = !matches!(byte as u8, b'\t' | b'\n' | b'\r');
+        byte += 1;
+    }
+    notable[b'&' as usize] = true;
+    notable[b'<' as usize] = true;
+    notable[b'>' as usize] = true;
+    notable[0xEF] = true;
+    notable
+};
+
 /// XML text escaping; characters XML 1.0 cannot carry are dropped. Runs of
-/// plain text are copied whole; the text is scanned byte by byte (every
-/// character to escape or drop is one ASCII byte, or U+FFFE and U+FFFF).
+/// plain text are copied whole; the text is scanned byte by byte, stopping
+/// only at [`NOTABLE`] bytes.
 fn escape_into(xml: &mut String, text: &str) {
     let bytes = text.as_bytes();
     let mut plain = 0;
     let mut at = 0;
-    while at < bytes.len() {
-        let (replacement, len) = match bytes[at] {
+    loop {
+        while at < bytes.len() && !NOTABLE[usize::from(bytes[at])] {
+            at += 1;
+        }
+        let Some(&byte) = bytes.get(at) else { break };
+        let (replacement, len) = match byte {
             b'&' => ("&amp;", 1),
             b'<' => ("&lt;", 1),
             b'>' => ("&gt;", 1),
-            b'\t' | b'\n' | b'\r' => {
-                at += 1;
-                continue;
-            }
-            0..0x20 => ("", 1),
             // U+FFFE and U+FFFF: EF BF BE, EF BF BF.
             0xEF if bytes.get(at + 1) == Some(&0xBF)
                 && matches!(bytes.get(at + 2), Some(0xBE | 0xBF)) =>
             {
                 ("", 3)
             }
-            _ => {
+            0xEF => {
                 at += 1;
                 continue;
             }
+            // A control character other than tab, line feed and carriage return.
+            _ => ("", 1),
         };
         xml.push_str(&text[plain..at]);
         xml.push_str(replacement);
