@@ -587,7 +587,45 @@ fn builtin_format(id: &str) -> Format {
 
 /// A 0-based (row, column) from a reference such as `AB12`; a row alone
 /// (`12`) has no column.
+#[inline]
 fn reference(bytes: &[u8]) -> Result<(u32, Option<usize>)> {
+    match short_reference(bytes) {
+        Some(found) => Ok(found),
+        None => any_reference(bytes),
+    }
+}
+
+/// A reference of at most 3 letters and 9 digits (Excel's are at most
+/// `XFD1048576`), read as [`any_reference`] reads it, without its checks
+/// for overflow, which such a reference cannot reach; `None` for any other.
+#[inline]
+fn short_reference(bytes: &[u8]) -> Option<(u32, Option<usize>)> {
+    let mut at = 0;
+    let mut col = 0usize;
+    while let Some(&c) = bytes.get(at).filter(|c| c.is_ascii_alphabetic()) {
+        if at == 3 {
+            return None;
+        }
+        col = col * 26 + usize::from(c.to_ascii_uppercase() - b'A') + 1;
+        at += 1;
+    }
+    let digits = &bytes[at..];
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    let mut row = 0u32;
+    for &c in digits {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        row = row * 10 + u32::from(digit);
+    }
+    Some((row.checked_sub(1)?, col.checked_sub(1)))
+}
+
+/// A 0-based (row, column) from any reference, or why it is none.
+fn any_reference(bytes: &[u8]) -> Result<(u32, Option<usize>)> {
     let text = || String::from_utf8_lossy(bytes);
     // One pass, by index: a reference is read for every cell.
     let mut at = 0;
@@ -1152,6 +1190,47 @@ mod tests {
             "<?xml version=\"1.0\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">\
              <dimension ref=\"A1:B2\"/><sheetData>{data}</sheetData></worksheet>"
         )
+    }
+
+    #[test]
+    fn a_short_reference_reads_as_any_reference_reads_it() {
+        let alphabet = b"AaZzBx09158@[`{/:\xff";
+        let mut checked = 0;
+        // Every text of up to 4 of these bytes, and longer ones.
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last = texts.clone();
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |&c| [t.as_slice(), &[c]].concat()))
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        for long in [
+            "XFD1048576",
+            "XFE1048577",
+            "AAAA1",
+            "A999999999",
+            "A4294967296",
+            "ZZZ999999999",
+            "A0",
+            "a1",
+        ] {
+            texts.push(long.as_bytes().to_vec());
+        }
+        for text in &texts {
+            let any = any_reference(text).ok();
+            if let Some(short) = short_reference(text) {
+                assert_eq!(Some(short), any, "{:?}", String::from_utf8_lossy(text));
+                checked += 1;
+            }
+            assert_eq!(reference(text).ok(), any);
+        }
+        assert!(checked > 1000, "{checked}");
+        assert_eq!(
+            short_reference(b"XFD1048576"),
+            Some((1_048_575, Some(16_383)))
+        );
     }
 
     /// The rows of the first sheet, read by this reader and by calamine.

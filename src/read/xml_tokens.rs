@@ -277,11 +277,26 @@ const NEAR: usize = 16;
 /// Where `needle` first is in `b`.
 #[inline]
 pub fn find_byte(needle: u8, b: &[u8]) -> Option<usize> {
-    let near = &b[..b.len().min(NEAR)];
-    match near.iter().position(|&c| c == needle) {
-        Some(at) => Some(at),
+    // The near bytes 8 at a time: a byte equal to the needle is a zero
+    // byte of `chunk ^ needles`, and the lowest byte the zero test marks
+    // is the first zero (a borrow marks only bytes above a zero).
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let needles = u64::from_ne_bytes([needle; 8]);
+    let near = b.len().min(NEAR);
+    let mut at = 0;
+    while let Some(chunk) = b[at..near].first_chunk::<8>() {
+        let chunk = u64::from_le_bytes(*chunk) ^ needles;
+        let zeros = chunk.wrapping_sub(ONES) & !chunk & HIGHS;
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    match b[at..near].iter().position(|&c| c == needle) {
+        Some(found) => Some(at + found),
         None if b.len() <= NEAR => None,
-        None => memchr::memchr(needle, &b[NEAR..]).map(|at| NEAR + at),
+        None => memchr::memchr(needle, &b[NEAR..]).map(|found| NEAR + found),
     }
 }
 
@@ -473,6 +488,11 @@ impl<'a> Iterator for Attributes<'a> {
 /// resolved character is kept as it is, `&#13;` a carriage return.
 pub fn decode_text(raw: &[u8], out: &mut String) -> Result<()> {
     let text = std::str::from_utf8(raw).map_err(|_| anyhow!("text that is not UTF-8"))?;
+    // Most text has neither an entity nor a line end to make `\n`.
+    if memchr::memchr2(b'&', b'\r', raw).is_none() {
+        out.push_str(text);
+        return Ok(());
+    }
     let mut rest = text;
     while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
         push_normalized(&rest[..amp], out);
@@ -593,6 +613,33 @@ mod tests {
                     assert_eq!(find_tag_end_or_quote(&b), expected, "{len} {at}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_byte_search_finds_the_first_of_many_among_any_bytes() {
+        let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        for needle in 0..=255u8 {
+            for start in 0..40 {
+                for len in 0..40 {
+                    let b = &bytes[start * 5..(start * 5 + len).min(bytes.len())];
+                    let expected = b.iter().position(|&c| c == needle);
+                    assert_eq!(find_byte(needle, b), expected, "{needle} {start} {len}");
+                }
+            }
+        }
+        let repeated = [b'<'; 40];
+        for len in 1..40 {
+            assert_eq!(find_byte(b'<', &repeated[..len]), Some(0));
+            let mut b = [b'a'; 40];
+            b[len - 1] = b'<';
+            b[len..].fill(b'<');
+            assert_eq!(find_byte(b'<', &b), Some(len - 1));
+            // 0x3c + 1 and 0x3c - 1 on either side: no borrow is taken for a match.
+            let mut near = [0x3du8; 40];
+            near[len - 1] = b'<';
+            near[..len - 1].fill(0x3b);
+            assert_eq!(find_byte(b'<', &near), Some(len - 1));
         }
     }
 
