@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::BufWriter;
-use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{Cursor, IoSlice, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use zip::write::SimpleFileOptions;
@@ -347,7 +347,9 @@ impl WorkbookWriter<'_> {
 const STAGE_AT: usize = 4 << 20;
 
 /// A workbook being written to its temporary file: in memory while it is
-/// small (written with one call when finished), then straight to the file.
+/// small (written with one call when finished), then straight to the file;
+/// a workbook put together whole (written in one vectored call, nothing to
+/// seek back over) goes straight to the file.
 struct Staged {
     /// The bytes so far, while `in_memory`.
     memory: Cursor<Vec<u8>>,
@@ -385,6 +387,21 @@ impl Staged {
 }
 
 impl Write for Staged {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let memory = self.memory.get_ref().len();
+        if self.in_memory && (memory == 0 || memory + total > STAGE_AT) {
+            self.spill()?;
+        }
+        if self.in_memory {
+            self.memory.write_vectored(bufs)
+        } else {
+            // Past the buffer, which would copy the slices into itself.
+            self.file.flush()?;
+            self.file.get_mut().write_vectored(bufs)
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.in_memory && self.memory.get_ref().len() + buf.len() > STAGE_AT {
             self.spill()?;
@@ -981,33 +998,39 @@ impl Assembly {
         if let Some((_, sheet)) = direct.first() {
             bail!("the template lists no part {}", sheet.entry);
         }
+        // Each part's local header and bytes, and its central directory record.
+        let mut pieces = Vec::with_capacity(parts.len());
+        for part in &parts {
+            pieces.push(match part {
+                Part::Template(part) => (
+                    &self.bytes[part.local.clone()],
+                    &self.bytes[part.central.clone()],
+                ),
+                Part::Own(zipped) => one_entry(reuse, zipped)?,
+                Part::Shared(zipped) => one_entry(reuse, zipped)?,
+                Part::Styles(zipped) => one_entry(reuse, zipped)?,
+            });
+        }
         let mut central = reuse.buffer();
         let mut at = 0usize;
-        let mut write = |local: &[u8], record: &[u8]| -> Result<()> {
-            out.write_all(local)?;
+        for (local, record) in &pieces {
             let start = central.len();
             central.extend_from_slice(record);
             central[start + CENTRAL_OFFSET..start + CENTRAL_OFFSET + 4]
                 .copy_from_slice(&u32::try_from(at)?.to_le_bytes());
             at += local.len();
-            Ok(())
-        };
-        for part in &parts {
-            match part {
-                Part::Template(part) => write(
-                    &self.bytes[part.local.clone()],
-                    &self.bytes[part.central.clone()],
-                )?,
-                Part::Own(zipped) => one_entry(reuse, zipped, &mut write)?,
-                Part::Shared(zipped) => one_entry(reuse, zipped, &mut write)?,
-                Part::Styles(zipped) => one_entry(reuse, zipped, &mut write)?,
-            }
         }
-        out.write_all(&central)?;
         let mut end = self.bytes[self.end.clone()].to_vec();
         end[12..16].copy_from_slice(&u32::try_from(central.len())?.to_le_bytes());
         end[16..20].copy_from_slice(&u32::try_from(at)?.to_le_bytes());
-        out.write_all(&end)?;
+        // In one go: a workbook's file gets its parts where they lie.
+        let mut slices: Vec<IoSlice> = pieces
+            .iter()
+            .map(|(local, _)| IoSlice::new(local))
+            .chain([IoSlice::new(&central), IoSlice::new(&end)])
+            .collect();
+        write_all_vectored(&mut out, &mut slices)?;
+        drop(slices);
         reuse.give_back(central);
         for part in parts {
             if let Part::Own(zipped) = part {
@@ -1018,13 +1041,26 @@ impl Assembly {
     }
 }
 
-/// Hands the one entry of `zipped` (a one-entry zip) to `write` as its
-/// local header and bytes, and its central directory record.
-fn one_entry(
-    reuse: &Reuse,
-    zipped: &[u8],
-    write: &mut impl FnMut(&[u8], &[u8]) -> Result<()>,
-) -> Result<()> {
+/// `slices` written whole, in as few calls as `out` takes them.
+fn write_all_vectored<W: Write>(
+    out: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The one entry of `zipped` (a one-entry zip): its local header and
+/// bytes, and its central directory record.
+fn one_entry<'z>(reuse: &Reuse, zipped: &'z [u8]) -> Result<(&'z [u8], &'z [u8])> {
     let entry = match zip_parts(zipped) {
         Some((parts, _)) if parts.len() == 1 && reuse.copied_as_is(&parts[0].entry, zipped)? => {
             parts.into_iter().next()
@@ -1032,7 +1068,7 @@ fn one_entry(
         _ => None,
     };
     let entry = entry.ok_or_else(|| anyhow!("a part not in the form zip copies as it is"))?;
-    write(&zipped[entry.local], &zipped[entry.central])
+    Ok((&zipped[entry.local], &zipped[entry.central]))
 }
 
 /// A zip's parts, cut as [`Assembly`] cuts them, and its end record:
@@ -1462,6 +1498,31 @@ mod tests {
         };
         assert!(zip_parts(&a_zip(None)).is_some());
         assert!(zip_parts(&a_zip(Some("a comment"))).is_none());
+    }
+
+    #[test]
+    fn a_workbook_staged_in_one_vectored_write_reaches_its_file_whole() {
+        let pieces: Vec<Vec<u8>> = (0..70u8)
+            .map(|i| vec![i; 1000 + 977 * usize::from(i)])
+            .collect();
+        let whole = pieces.concat();
+        for vectored in [true, false] {
+            let mut staged = Staged::new(tempfile::NamedTempFile::new().unwrap(), Vec::new());
+            if vectored {
+                let mut slices: Vec<IoSlice> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+                write_all_vectored(&mut staged, &mut slices).unwrap();
+            } else {
+                for piece in &pieces {
+                    staged.write_all(piece).unwrap();
+                }
+            }
+            let (file, memory) = staged.into_file().unwrap();
+            assert!(
+                memory.is_empty() == vectored,
+                "only the workbook written piece by piece waits in memory"
+            );
+            assert!(std::fs::read(file.path()).unwrap() == whole);
+        }
     }
 
     #[test]
