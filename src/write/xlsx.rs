@@ -557,7 +557,7 @@ impl SheetStream {
                 let mut head = Vec::new();
                 located.head(last_row, &mut head)?;
                 part.write_all(&head)?;
-                std::io::copy(&mut text, &mut part)?;
+                copy_in_pieces(&mut text, &mut part)?;
                 part
             }
         };
@@ -591,6 +591,35 @@ impl SheetStream {
             template.reuse.give_back(buffer);
         }
         zipped
+    }
+}
+
+/// The pieces rows kept in a file go to the compressor in, as
+/// `std::io::copy` has always handed them on (where the pieces end can
+/// change a byte of DEFLATE's output).
+const COPY_PIECE: usize = 8 * 1024;
+
+/// `text` to its end into `part`, read a megabyte at a time and written
+/// in pieces of [`COPY_PIECE`].
+fn copy_in_pieces(text: &mut File, part: &mut impl Write) -> Result<()> {
+    let mut block = vec![0; 128 * COPY_PIECE];
+    loop {
+        // A file's read stops short only at its end.
+        let mut filled = 0;
+        while filled < block.len() {
+            match text.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for piece in block[..filled].chunks(COPY_PIECE) {
+            part.write_all(piece)?;
+        }
+        if filled < block.len() {
+            return Ok(());
+        }
     }
 }
 
@@ -1522,6 +1551,41 @@ mod tests {
                 "only the workbook written piece by piece waits in memory"
             );
             assert!(std::fs::read(file.path()).unwrap() == whole);
+        }
+    }
+
+    #[test]
+    fn rows_read_back_from_a_file_reach_the_compressor_in_the_pieces_io_copy_makes() {
+        /// The bytes of each write, in order.
+        #[derive(Default)]
+        struct Writes(Vec<Vec<u8>>);
+        impl Write for Writes {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.push(buf.to_vec());
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for len in [
+            0,
+            1,
+            COPY_PIECE,
+            128 * COPY_PIECE,
+            128 * COPY_PIECE + 1,
+            3_300_001,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&bytes).unwrap();
+            let mut copied = Writes::default();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            std::io::copy(&mut file, &mut copied).unwrap();
+            let mut pieces = Writes::default();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            copy_in_pieces(&mut file, &mut pieces).unwrap();
+            assert!(pieces.0 == copied.0, "{len} bytes");
         }
     }
 
