@@ -864,7 +864,8 @@ fn taken() {
 /// t="inlineStr">`, read from the bytes at once when the buffer holds it
 /// whole: each attribute one space, a name of letters, `=` and a value in
 /// double quotes. The same cell as the tag's token and [`CellStart::of`]
-/// make; `None`, and nothing read, for any other shape (`<c …/>` too).
+/// make, and the same first error once the tag's end is found, as they
+/// find it; `None`, and nothing read, for any other shape (`<c …/>` too).
 fn common_cell_start<R: Read>(
     xml: &mut Tokens<R>,
     row: u32,
@@ -874,7 +875,7 @@ fn common_cell_start<R: Read>(
     if b.first_chunk() != Some(b"<c ") || !shortcuts() {
         return Ok(None);
     }
-    let mut cell = CellStart::at(row, col);
+    let mut cell = Ok(CellStart::at(row, col));
     let mut at = 2;
     loop {
         match b.get(at) {
@@ -894,9 +895,15 @@ fn common_cell_start<R: Read>(
         let Some(len) = find_byte(b'"', &b[value..]) else {
             return Ok(None);
         };
-        cell.attribute(&b[name..eq], &b[value..value + len])?;
+        if let Ok(read) = &mut cell {
+            // An error waits for the tag's end: a tag cut short is that.
+            if let Err(error) = read.attribute(&b[name..eq], &b[value..value + len]) {
+                cell = Err(error);
+            }
+        }
         at = value + len + 1;
     }
+    let cell = cell?;
     taken();
     xml.consume(at + 1);
     Ok(Some(cell))
@@ -1455,6 +1462,8 @@ mod tests {
         "<c r='{C}'><v>3</v></c>",
         "<c r=\"{C}\" x:y=\"1\"><v>3</v></c>",
         "<c r=\"{C}\" f=\"a>b\"><v>3</v></c>",
+        "<c r=\"{C}\" s=\"1\" t=\"n\" cm=\"1\"><v>45575</v></c>",
+        "<c r=\"{C}\" s=\"1\" t=\"n\" cm=\"1\" vm=\"1\"><v>45575</v></c>",
         "<c r=\"{C}\" t=\"d\"><v>2024-10-10T09:17:05</v></c>",
         "<c><v>4</v></c>",
         "<x:c r=\"{C}\" t=\"inlineStr\"><x:is><x:t>prefixed</x:t></x:is></x:c>",
@@ -1535,6 +1544,21 @@ mod tests {
                     error.contains("cannot be read") || error.contains("lies beyond"),
                     "{error}"
                 );
+            }
+        }
+        // A sheet cut inside a cell's start tag, whatever its attributes say.
+        for cut in [
+            "<c r=\"A0\"",
+            "<c r=\"A0\" t=\"s\"",
+            "<c r=\"B3\" t=\"zz\" s=\"1\" ",
+        ] {
+            for pad in 0..70 {
+                let mut xml = shaped_sheet(pad, &[SHAPES[0], SHAPES[1]]);
+                let end = xml.find("</row>").unwrap();
+                xml.truncate(end);
+                xml.push_str(cut);
+                let (rows, _) = both_ways(&package(&xml, None, None, false), None);
+                assert!(rows.unwrap_err().contains("ends inside a tag"), "{cut}");
             }
         }
         // Text that is not UTF-8, read at once or not.
