@@ -47,6 +47,9 @@ use rust_decimal::Decimal;
 /// Bytes of row XML gathered before they go to the compressor.
 const FLUSH_AT: usize = 1 << 16;
 
+/// Room for a row past a flush's bytes, most rows being far smaller.
+const ROW_ROOM: usize = 4096;
+
 /// Compressed bytes of a sheet's part kept in memory; past this the part
 /// moves to a temporary file.
 const SPILL_AT: usize = 1 << 20;
@@ -482,7 +485,7 @@ impl SheetStream {
             None => SheetPart::Text(None),
         };
         let mut buffer = template.reuse.text();
-        buffer.reserve(FLUSH_AT + 4096);
+        buffer.reserve(FLUSH_AT + ROW_ROOM);
         Ok(SheetStream {
             entry: sheet.entry.clone(),
             part,
@@ -505,14 +508,24 @@ impl SheetStream {
             SheetPart::Compressed(part) => part.write_all(self.buffer.as_bytes())?,
             SheetPart::Text(None) if self.buffer.len() <= SPILL_AT => {
                 self.flushed = self.buffer.len();
+                // Room for the next flush's rows: doubling, but never far
+                // past what moves to a file.
+                let room = self.buffer.len() + FLUSH_AT + ROW_ROOM;
+                if self.buffer.capacity() < room {
+                    let room =
+                        (2 * self.buffer.capacity()).clamp(room, SPILL_AT + FLUSH_AT + ROW_ROOM);
+                    self.buffer.reserve_exact(room - self.buffer.len());
+                }
                 return Ok(());
             }
+            SheetPart::Text(Some(file)) => file.write_all(self.buffer.as_bytes())?,
             SheetPart::Text(file) => {
-                let file = match file {
-                    Some(file) => file,
-                    None => file.insert(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
-                };
-                file.write_all(self.buffer.as_bytes())?;
+                let mut spilled = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+                spilled.write_all(self.buffer.as_bytes())?;
+                *file = Some(spilled);
+                // From now on the buffer holds only the rows of one flush.
+                self.buffer.clear();
+                self.buffer.shrink_to(FLUSH_AT + ROW_ROOM);
             }
         }
         self.buffer.clear();
@@ -599,10 +612,10 @@ impl SheetStream {
 /// change a byte of DEFLATE's output).
 const COPY_PIECE: usize = 8 * 1024;
 
-/// `text` to its end into `part`, read a megabyte at a time and written
-/// in pieces of [`COPY_PIECE`].
+/// `text` to its end into `part`, read 128 KB at a time (a sheet on each
+/// of a few threads) and written in pieces of [`COPY_PIECE`].
 fn copy_in_pieces(text: &mut File, part: &mut impl Write) -> Result<()> {
-    let mut block = vec![0; 128 * COPY_PIECE];
+    let mut block = vec![0; 16 * COPY_PIECE];
     loop {
         // A file's read stops short only at its end.
         let mut filled = 0;
@@ -1572,8 +1585,8 @@ mod tests {
             0,
             1,
             COPY_PIECE,
-            128 * COPY_PIECE,
-            128 * COPY_PIECE + 1,
+            16 * COPY_PIECE,
+            16 * COPY_PIECE + 1,
             3_300_001,
         ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
