@@ -916,7 +916,10 @@ impl Reuse {
     /// The zip framing of entry `name`, cut from a one-entry zip that zip
     /// writes with nothing in it: made once per entry.
     fn frame(&self, name: &str) -> Result<Arc<Frame>> {
-        if let Some(frame) = locked(&self.frames).get(name) {
+        // Held while a frame is made: the builders start their first
+        // workbooks together, and each frame costs a fresh compressor.
+        let mut frames = locked(&self.frames);
+        if let Some(frame) = frames.get(name) {
             return Ok(Arc::clone(frame));
         }
         let empty = one_entry_zip(name, &[])?;
@@ -952,7 +955,7 @@ impl Reuse {
         };
         let frame =
             Arc::new(cut().ok_or_else(|| anyhow!("zip wrote {name} in an unexpected form"))?);
-        locked(&self.frames).insert(name.to_string(), Arc::clone(&frame));
+        frames.insert(name.to_string(), Arc::clone(&frame));
         Ok(frame)
     }
 }
