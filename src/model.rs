@@ -193,6 +193,28 @@ pub fn push_seconds(out: &mut String, at: NaiveDateTime, between: u8) -> bool {
     }
 }
 
+/// `yyyy-MM-dd{between}HH:mm:ss`, as [`push_seconds`] writes it, read by
+/// hand when it is a real date and time; `None` for anything else (a leap
+/// second too), for chrono's formats to read.
+pub fn parse_seconds(text: &[u8], between: u8) -> Option<NaiveDateTime> {
+    let b: &[u8; 19] = text.try_into().ok()?;
+    let separators = [(4, b'-'), (7, b'-'), (10, between), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?.and_hms_opt(
+        number(11, 13)?,
+        number(14, 16)?,
+        number(17, 19)?,
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub number: String,
@@ -322,7 +344,7 @@ pub struct OrderLine {
 
 #[cfg(test)]
 mod tests {
-    use super::push_seconds;
+    use super::{parse_seconds, push_seconds};
     use chrono::NaiveDate;
 
     /// Whole seconds in a four-digit year are written as chrono's `Display`
@@ -339,6 +361,8 @@ mod tests {
             let mut text = String::from("at ");
             assert!(push_seconds(&mut text, at, b' '));
             assert_eq!(text, format!("at {at}"));
+            assert_eq!(parse_seconds(&text.as_bytes()[3..], b' '), Some(at));
+            assert_eq!(parse_seconds(&text.as_bytes()[3..], b'T'), None);
         }
         for at in [
             ymd(10000, 1, 1).and_hms_opt(0, 0, 0).unwrap(),
@@ -350,6 +374,14 @@ mod tests {
             let mut text = String::new();
             assert!(!push_seconds(&mut text, at, b' '));
             assert!(text.is_empty());
+        }
+        for text in [
+            "2024-10-10 23:59:60",
+            "2024-02-30 00:00:00",
+            "2024-10-10 24:00:00",
+            "2024-1-10 00:00:000",
+        ] {
+            assert_eq!(parse_seconds(text.as_bytes(), b' '), None, "{text}");
         }
     }
 }

@@ -153,22 +153,7 @@ pub fn parse_date_text(text: &str) -> Option<NaiveDateTime> {
 /// [`DATE_FORMATS`] reads it as. Anything else (a leap second, which that
 /// format reads, too) is left to the formats.
 fn common_date_time(text: &str) -> Option<NaiveDateTime> {
-    let b: &[u8; 19] = text.as_bytes().try_into().ok()?;
-    let separators = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
-    if separators.iter().any(|&(at, c)| b[at] != c) {
-        return None;
-    }
-    let number = |from: usize, to: usize| {
-        b[from..to].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(number(0, 4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?.and_hms_opt(
-        number(11, 13)?,
-        number(14, 16)?,
-        number(17, 19)?,
-    )
+    crate::model::parse_seconds(text.as_bytes(), b' ')
 }
 
 /// The last day Excel can show, 9999-12-31, as a serial number.

@@ -15,7 +15,7 @@ mod schema;
 pub mod uuids;
 
 use anyhow::{Context, Result, bail};
-use chrono::{NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -247,6 +247,7 @@ fn insert_documents_sql(rows: usize) -> String {
 /// (a statement of 750 values costs more to fetch from the cache and clear
 /// than to fill), and the texts of the rows being inserted.
 struct DocumentInserts<'c> {
+    conn: &'c Connection,
     many: rusqlite::Statement<'c>,
     one: rusqlite::Statement<'c>,
     refunded: rusqlite::Statement<'c>,
@@ -258,6 +259,7 @@ impl<'c> DocumentInserts<'c> {
         let mut texts = Vec::new();
         texts.resize_with(DOCUMENTS_PER_INSERT, RowText::default);
         Ok(DocumentInserts {
+            conn,
             many: conn.prepare(&insert_documents_sql(DOCUMENTS_PER_INSERT))?,
             one: conn.prepare(&insert_documents_sql(1))?,
             refunded: conn.prepare("UPDATE documents SET state = 'refunded' WHERE number = ?1")?,
@@ -267,7 +269,7 @@ impl<'c> DocumentInserts<'c> {
 
     /// Inserts `documents` (the check constraints off: see
     /// [`Register::insert_documents`]).
-    fn insert(&mut self, conn: &Connection, documents: &[Document], run_id: i64) -> Result<()> {
+    fn insert(&mut self, documents: &[Document], run_id: i64) -> Result<()> {
         for batch in documents.chunks(DOCUMENTS_PER_INSERT) {
             for (text, d) in self.texts.iter_mut().zip(batch) {
                 text.of(d);
@@ -285,7 +287,7 @@ impl<'c> DocumentInserts<'c> {
                     // transaction goes on, one at a time to say which.
                     Err(e)
                         if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
-                            && !conn.is_autocommit() => {}
+                            && !self.conn.is_autocommit() => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -735,12 +737,12 @@ impl Register {
             documents(&mut |document| {
                 batch.push(document);
                 if batch.len() == DOCUMENTS_PER_INSERT {
-                    inserts.insert(&self.conn, &batch, run_id)?;
+                    inserts.insert(&batch, run_id)?;
                     batch.clear();
                 }
                 Ok(())
             })?;
-            inserts.insert(&self.conn, &batch, run_id)
+            inserts.insert(&batch, run_id)
         });
         let restored = self
             .conn
@@ -1068,44 +1070,7 @@ fn parse_time(text: &str) -> Result<NaiveDateTime> {
 /// A time exactly as [`write_time`] writes it, read without chrono's
 /// parser; anything else is left to it.
 fn parse_written_time(text: &[u8]) -> Option<NaiveDateTime> {
-    let [
-        y1,
-        y2,
-        y3,
-        y4,
-        b'-',
-        m1,
-        m2,
-        b'-',
-        d1,
-        d2,
-        b'T',
-        h1,
-        h2,
-        b':',
-        n1,
-        n2,
-        b':',
-        s1,
-        s2,
-        b'Z',
-    ] = *text
-    else {
-        return None;
-    };
-    let number = |digits: &[u8]| {
-        digits.iter().try_fold(0u32, |value, &digit| {
-            digit
-                .is_ascii_digit()
-                .then(|| value * 10 + u32::from(digit - b'0'))
-        })
-    };
-    let date = NaiveDate::from_ymd_opt(
-        i32::try_from(number(&[y1, y2, y3, y4])?).ok()?,
-        number(&[m1, m2])?,
-        number(&[d1, d2])?,
-    )?;
-    date.and_hms_opt(number(&[h1, h2])?, number(&[n1, n2])?, number(&[s1, s2])?)
+    crate::model::parse_seconds(text.strip_suffix(b"Z")?, b'T')
 }
 
 /// For the crash and concurrency tests only: with

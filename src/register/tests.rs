@@ -895,7 +895,7 @@ fn orders_recorded_after_their_numbers_were_read_are_found() {
 fn times_are_written_and_read_as_chrono_does() {
     let chrono_text = |time: NaiveDateTime| time.format(TIME_FORMAT).to_string();
     let chrono_time = |text: &str| NaiveDateTime::parse_from_str(text, TIME_FORMAT).ok();
-    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
     for time in [
         now(),
         date(999, 1, 2).and_hms_opt(3, 4, 5).unwrap(),
